@@ -1,0 +1,1 @@
+# Applications, offers, loans and reviews arrive with the apply-flow and partner-API issues.

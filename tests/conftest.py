@@ -1,0 +1,109 @@
+"""Shared fixtures. Tests that need real services use them through fixtures here.
+
+With CI=true a missing PostgreSQL, Redis or worker fails the test loudly; on a laptop without
+them those tests are skipped, and everything else runs on SQLite.
+"""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def _missing(reason: str):
+    if IN_CI:
+        pytest.fail(f"CI=true and a required service is missing: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def require_postgres(db):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        _missing("these tests need PostgreSQL (set DATABASE_URL=postgres://...)")
+
+
+def _redis_broker_url() -> str | None:
+    from django.conf import settings
+
+    url = settings.CELERY_BROKER_URL
+    return url if url.startswith("redis://") else None
+
+
+@pytest.fixture(scope="session")
+def redis_broker():
+    url = _redis_broker_url()
+    if url is None:
+        _missing("these tests need a Redis broker (set CELERY_BROKER_URL=redis://...)")
+    import redis
+
+    try:
+        redis.Redis.from_url(url).ping()
+    except redis.exceptions.ConnectionError as exc:
+        _missing(f"Redis at {url} is not answering: {exc}")
+    return url
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker, redis_broker):
+    """A real `celery worker` process on the Redis broker, reading and writing the test database.
+
+    Tests that use it must also use `transactional_db` so their rows are committed and visible
+    to the worker.
+    """
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        _missing("the worker integration tests need PostgreSQL")
+    import redis
+
+    redis.Redis.from_url(redis_broker).flushdb()
+    db = connection.settings_dict
+    env = dict(os.environ)
+    env["DATABASE_URL"] = (
+        f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    )
+    env["CELERY_BROKER_URL"] = redis_broker
+    log_path = ROOT / "var" / "test-worker.log"
+    log_path.parent.mkdir(exist_ok=True)
+    log = open(log_path, "w")  # noqa: SIM115 - closed in teardown
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--loglevel=INFO",
+         "--without-mingle", "--without-gossip", "-n", f"test-{os.getpid()}@%h"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"celery worker exited with {proc.returncode}; see {log_path}", pytrace=False)
+        if "ready." in log_path.read_text():
+            break
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail(f"celery worker did not become ready in 60 s; see {log_path}", pytrace=False)
+    yield proc
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):
+    """Poll until predicate() is truthy; return its value or fail the test."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"condition not met within {timeout} s")

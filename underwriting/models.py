@@ -1,0 +1,172 @@
+"""Merchant history and credit records: what the underwriting engine reads.
+
+Transactions are stored compactly (money as integer minor units, enums as small integers, a
+composite primary key instead of a surrogate id) because they are the platform's largest table.
+Features never read them directly: they read the daily rollups, which every import maintains, so
+deciding costs O(days of history), not O(transactions).
+"""
+
+import uuid
+
+from django.db import models
+
+from accounts.models import Business, PartnerBank
+
+
+class Direction(models.IntegerChoices):
+    IN = 1, "in"
+    OUT = 2, "out"
+
+
+class TransactionKind(models.IntegerChoices):
+    SALE = 1, "sale"
+    REFUND = 2, "refund"
+    CHARGEBACK = 3, "chargeback"
+    PAYOUT = 4, "payout"
+    FEE = 5, "fee"
+    SUPPLIER_PAYMENT = 6, "supplier_payment"
+    PAYROLL = 7, "payroll"
+    RENT = 8, "rent"
+    TAX = 9, "tax"
+    TRANSFER = 10, "transfer"
+    CASH_DEPOSIT = 11, "cash_deposit"
+    CASH_WITHDRAWAL = 12, "cash_withdrawal"
+    CARD_PAYMENT = 13, "card_payment"
+    INTEREST = 14, "interest"
+    LOAN_DISBURSEMENT = 15, "loan_disbursement"
+    LOAN_REPAYMENT = 16, "loan_repayment"
+    OTHER = 17, "other"
+
+
+class Transaction(models.Model):
+    """One money movement of a merchant, in the interchange format."""
+
+    pk = models.CompositePrimaryKey("business_id", "transaction_id")
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="+", db_index=False)
+    transaction_id = models.CharField(max_length=64)
+    occurred_at = models.DateTimeField()
+    amount_minor = models.BigIntegerField(help_text="Positive amount in the currency's minor units (cents).")
+    direction = models.SmallIntegerField(choices=Direction.choices)
+    kind = models.SmallIntegerField(choices=TransactionKind.choices)
+    counterparty = models.CharField(max_length=128, null=True, blank=True)
+    balance_after_minor = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["business", "occurred_at"], name="txn_business_time")]
+        constraints = [models.CheckConstraint(condition=models.Q(amount_minor__gt=0), name="txn_amount_positive")]
+
+
+class DailyRollup(models.Model):
+    """Per merchant, UTC day, direction and kind: count, sum and largest amount."""
+
+    pk = models.CompositePrimaryKey("business_id", "day", "direction", "kind")
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    direction = models.SmallIntegerField(choices=Direction.choices)
+    kind = models.SmallIntegerField(choices=TransactionKind.choices)
+    count = models.IntegerField()
+    total_minor = models.BigIntegerField()
+    max_minor = models.BigIntegerField()
+
+
+class CounterpartyDailyRollup(models.Model):
+    """Per merchant, UTC day, direction and counterparty: count and sum (concentration, networks)."""
+
+    pk = models.CompositePrimaryKey("business_id", "day", "direction", "counterparty")
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    direction = models.SmallIntegerField(choices=Direction.choices)
+    counterparty = models.CharField(max_length=128)
+    count = models.IntegerField()
+    total_minor = models.BigIntegerField()
+
+
+class DailyBalance(models.Model):
+    """Per merchant and UTC day with a reported balance: the lowest and the closing balance."""
+
+    pk = models.CompositePrimaryKey("business_id", "day")
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    min_balance_minor = models.BigIntegerField()
+    close_balance_minor = models.BigIntegerField()
+
+
+class MerchantMetric(models.Model):
+    """A marketplace's observation of a merchant (rating, dispute rate, ...) on a day."""
+
+    pk = models.CompositePrimaryKey("business_id", "observed_on", "metric")
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="+", db_index=False)
+    observed_on = models.DateField()
+    metric = models.CharField(max_length=64)
+    value = models.DecimalField(max_digits=20, decimal_places=6)
+
+
+class LoanRecordStatus(models.TextChoices):
+    CURRENT = "current", "current"
+    REPAID = "repaid", "repaid"
+    DEFAULTED = "defaulted", "defaulted"
+
+
+class LoanRecordSource(models.TextChoices):
+    IMPORTED = "imported", "imported loan book"
+    PLATFORM = "platform", "platform loan"
+
+
+class LoanRecord(models.Model):
+    """A loan in a business's credit record: an imported book or the platform's own loans."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    partner = models.ForeignKey(PartnerBank, on_delete=models.PROTECT, related_name="+")
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="loan_records")
+    loan_id = models.CharField(max_length=64, help_text="The lender's loan id (unique per partner).")
+    source = models.CharField(max_length=16, choices=LoanRecordSource.choices, default=LoanRecordSource.IMPORTED)
+    originated_on = models.DateField()
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    term_months = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=16, choices=LoanRecordStatus.choices, null=True, blank=True)
+    defaulted_on = models.DateField(null=True, blank=True)
+    days_past_due = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "loan_id"], name="loanrecord_unique_per_partner"),
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="loanrecord_amount_positive"),
+        ]
+        indexes = [models.Index(fields=["business", "originated_on"], name="loanrecord_business_orig")]
+
+    def __str__(self) -> str:
+        return f"{self.loan_id} ({self.business_id})"
+
+
+class SimulationTruth(models.Model):
+    """The simulator's ground truth for one loan. Evaluation reads it; feature code never does."""
+
+    loan = models.OneToOneField(LoanRecord, on_delete=models.CASCADE, related_name="truth")
+    true_pd = models.FloatField()
+    details = models.JSONField(default=dict, blank=True)
+
+
+class ImportStatus(models.TextChoices):
+    RUNNING = "running", "running"
+    SUCCEEDED = "succeeded", "succeeded"
+    FAILED = "failed", "failed (nothing imported)"
+    PARTIAL = "partial", "partial (invalid rows skipped)"
+
+
+class ImportRun(models.Model):
+    """An audit record of one history import: who, when, which files, how many rows, how many errors."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    partner = models.ForeignKey(PartnerBank, on_delete=models.PROTECT, related_name="+")
+    source = models.CharField(max_length=16, default="cli")
+    status = models.CharField(max_length=16, choices=ImportStatus.choices, default=ImportStatus.RUNNING)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    files = models.JSONField(default=dict, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+    error_count = models.PositiveIntegerField(default=0)
+    errors_sample = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
