@@ -9,9 +9,14 @@ class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = User
         django_get_or_create = ("email",)
+        skip_postgeneration_save = True
 
     email = factory.Sequence(lambda n: f"user{n}@example.com")
-    password = factory.PostGenerationMethodCall("set_password", "a-long-test-password")
+    password = "a-long-test-password"
+
+    @classmethod
+    def _create(cls, model_class, *args, password: str = "", **kwargs):
+        return model_class.objects.create_user(*args, password=password, **kwargs)
 
 
 class PartnerFactory(factory.django.DjangoModelFactory):

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Runs the test suite: lint (ruff, DTZ rules), migration check, then pytest against PostgreSQL and a
+# Redis-backed Celery worker. Without those services (a laptop) it falls back to SQLite and skips only
+# the service tests; with CI=true a missing service is an error, never a skip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+source .venv/bin/activate
+
+export SECRET_KEY=${SECRET_KEY:-test-only-secret-key-not-for-production}
+export DEBUG=false
+export VAR_DIR=${VAR_DIR:-$PWD/var/test}
+CI=${CI:-}
+
+ensure_services() {
+  if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1; then
+    if command -v pg_ctlcluster >/dev/null; then
+      echo "PostgreSQL is down; starting it."
+      pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
+      for _ in $(seq 30); do pg_isready -q -h 127.0.0.1 && break; sleep 1; done
+    fi
+  fi
+  if command -v redis-cli >/dev/null && ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
+    if command -v redis-server >/dev/null; then
+      echo "Redis is down; starting it."
+      mkdir -p /var/lib/redis /var/log/redis
+      redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+        --dir /var/lib/redis --logfile /var/log/redis/ci.log || true
+      for _ in $(seq 30); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break; sleep 1; done
+    fi
+  fi
+}
+ensure_services
+
+if [ -z "${DATABASE_URL:-}" ]; then
+  if command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1; then
+    export DATABASE_URL=postgres://postgres@127.0.0.1:5432/lending
+    psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='lending'" | grep -q 1 \
+      || psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE lending"
+  elif [ "${CI,,}" = "true" ]; then
+    echo "CI=true but PostgreSQL is not reachable on 127.0.0.1:5432." >&2; exit 1
+  else
+    echo "PostgreSQL not found: running on SQLite; service tests will be skipped."
+  fi
+fi
+if [ -z "${CELERY_BROKER_URL:-}" ]; then
+  if command -v redis-cli >/dev/null && redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
+    export CELERY_BROKER_URL=redis://127.0.0.1:6379/15
+  elif [ "${CI,,}" = "true" ]; then
+    echo "CI=true but Redis is not reachable on 127.0.0.1:6379." >&2; exit 1
+  fi
+fi
+
+echo "== ruff check"
+ruff check .
+echo "== makemigrations --check"
+python manage.py makemigrations --check --dry-run
+echo "== pytest"
+pytest "$@"
