@@ -115,7 +115,7 @@ def test_embedded_filesystem_broker_runs_a_real_worker(transactional_db, require
         "CELERY_BROKER_URL": "filesystem://",
         "DATABASE_URL": f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
     }
-    for folder in ("queue", "processed"):
+    for folder in ("queue", "processed", "control"):
         (var / "broker" / folder).mkdir(parents=True, exist_ok=True)
     log = var / "worker.log"
     with open(log, "w") as out:
@@ -130,6 +130,7 @@ def test_embedded_filesystem_broker_runs_a_real_worker(transactional_db, require
         producer.conf.broker_transport_options = {
             "data_folder_in": str(queue), "data_folder_out": str(queue),
             "processed_folder": str(var / "broker" / "processed"), "store_processed": False,
+            "control_folder": str(var / "broker" / "control"),
         }
         producer.send_task("underwriting.tasks.rebuild_business_rollups", args=[business.pk])
 
