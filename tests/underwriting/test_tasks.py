@@ -22,12 +22,30 @@ UTC = dt.UTC
 def _history(business):
     Transaction.objects.bulk_create(
         [
-            Transaction(business=business, transaction_id="t1", occurred_at=dt.datetime(2025, 3, 1, 9, tzinfo=UTC),
-                        amount_minor=12_050, direction=Direction.IN, kind=TransactionKind.SALE),
-            Transaction(business=business, transaction_id="t2", occurred_at=dt.datetime(2025, 3, 1, 23, 59, tzinfo=UTC),
-                        amount_minor=7_000, direction=Direction.IN, kind=TransactionKind.SALE),
-            Transaction(business=business, transaction_id="t3", occurred_at=dt.datetime(2025, 3, 2, 0, 0, tzinfo=UTC),
-                        amount_minor=3_000, direction=Direction.OUT, kind=TransactionKind.RENT),
+            Transaction(
+                business=business,
+                transaction_id="t1",
+                occurred_at=dt.datetime(2025, 3, 1, 9, tzinfo=UTC),
+                amount_minor=12_050,
+                direction=Direction.IN,
+                kind=TransactionKind.SALE,
+            ),
+            Transaction(
+                business=business,
+                transaction_id="t2",
+                occurred_at=dt.datetime(2025, 3, 1, 23, 59, tzinfo=UTC),
+                amount_minor=7_000,
+                direction=Direction.IN,
+                kind=TransactionKind.SALE,
+            ),
+            Transaction(
+                business=business,
+                transaction_id="t3",
+                occurred_at=dt.datetime(2025, 3, 2, 0, 0, tzinfo=UTC),
+                amount_minor=3_000,
+                direction=Direction.OUT,
+                kind=TransactionKind.RENT,
+            ),
         ]
     )
 
@@ -120,16 +138,32 @@ def test_embedded_filesystem_broker_runs_a_real_worker(transactional_db, require
     log = var / "worker.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",
-             "--without-mingle", "--without-gossip", "-n", "fs@%h"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--pool=solo",
+                "--without-mingle",
+                "--without-gossip",
+                "-n",
+                "fs@%h",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         producer = Celery(broker="filesystem://")
         queue = var / "broker" / "queue"
         producer.conf.broker_transport_options = {
-            "data_folder_in": str(queue), "data_folder_out": str(queue),
-            "processed_folder": str(var / "broker" / "processed"), "store_processed": False,
+            "data_folder_in": str(queue),
+            "data_folder_out": str(queue),
+            "processed_folder": str(var / "broker" / "processed"),
+            "store_processed": False,
             "control_folder": str(var / "broker" / "control"),
         }
         producer.send_task("underwriting.tasks.rebuild_business_rollups", args=[business.pk])

@@ -1,0 +1,125 @@
+"""Writes of the underwriting app: history import and rollup maintenance."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from accounts.models import Business, PartnerBank
+
+from .ingest.dialect import dialect_for
+from .ingest.pipeline import LOCK_NAMESPACE, ImportAborted, run_import
+from .ingest.rollups import rebuild_business
+from .ingest.types import FileCounts, HistoryImportError, ImportIssue, ImportResult
+from .models import ImportRun, ImportStatus
+
+__all__ = [
+    "FileCounts",
+    "HistoryImportError",
+    "ImportIssue",
+    "ImportResult",
+    "business_rollups_rebuild",
+    "history_import",
+]
+
+logger = logging.getLogger(__name__)
+RUN_ERRORS_KEPT = 50
+PathLike = str | os.PathLike
+
+
+def history_import(
+    *,
+    partner: PartnerBank,
+    merchants: PathLike | None = None,
+    transactions: PathLike | None = None,
+    metrics: PathLike | None = None,
+    loans: PathLike | None = None,
+    skip_invalid: bool = False,
+    progress: bool = False,
+    source: str = "cli",
+) -> ImportResult:
+    """Imports a partner's history files (see docs/data-format.md), in the order merchants,
+    transactions, metrics, loans, in one database transaction.
+
+    Any problem and `skip_invalid` False: nothing from any file is imported and HistoryImportError
+    lists the problems. `skip_invalid` True: valid rows are imported and each file's rejected rows are
+    written to `<file>.rejected.csv` (problems with a file as a whole still abort the call).
+    Re-importing identical rows changes nothing; a transaction, metric or loan that differs from the
+    stored one is a problem, never an overwrite. Rollups of every touched day are recomputed.
+    """
+    sources = [
+        (kind, Path(path))
+        for kind, path in (
+            ("merchants", merchants),
+            ("transactions", transactions),
+            ("metrics", metrics),
+            ("loans", loans),
+        )
+        if path is not None
+    ]
+    if not sources:
+        raise ValueError("history_import needs at least one file.")
+    if len(source) > ImportRun._meta.get_field("source").max_length:
+        raise ValueError(f"source {source!r} is too long.")
+    run = ImportRun.objects.create(
+        partner=partner, source=source, files={kind: str(path) for kind, path in sources}
+    )
+    started = time.monotonic()
+    try:
+        with transaction.atomic():
+            outcome = run_import(
+                partner=partner, sources=sources, skip_invalid=skip_invalid, progress=progress
+            )
+            run.status = ImportStatus.PARTIAL if outcome.error_count else ImportStatus.SUCCEEDED
+            run.counts = {kind: counts.as_dict() for kind, counts in outcome.files.items()}
+            run.error_count = outcome.error_count
+            run.errors_sample = [e.as_dict() for e in outcome.errors[:RUN_ERRORS_KEPT]]
+            run.finished_at = timezone.now()
+            run.save()
+    except ImportAborted as aborted:
+        run.status = ImportStatus.FAILED
+        run.counts = {kind: {"path": c.path, "read": c.read} for kind, c in aborted.files.items()}
+        run.error_count = aborted.error_count
+        run.errors_sample = [e.as_dict() for e in aborted.errors[:RUN_ERRORS_KEPT]]
+        run.finished_at = timezone.now()
+        run.save()
+        raise HistoryImportError(aborted.errors, aborted.error_count, run.public_id) from None
+    except BaseException:
+        _mark_failed(run)
+        raise
+    return ImportResult(
+        run_id=run.public_id,
+        status=run.status,
+        files=outcome.files,
+        seconds=time.monotonic() - started,
+        rollup_rows=outcome.rollup_rows,
+        error_count=outcome.error_count,
+        errors=outcome.errors,
+    )
+
+
+def _mark_failed(run: ImportRun) -> None:
+    # Best effort: the connection may be the thing that failed, and the original error matters more.
+    try:
+        ImportRun.objects.filter(pk=run.pk).update(status=ImportStatus.FAILED, finished_at=timezone.now())
+    except Exception:
+        logger.exception("could not mark import run %s as failed", run.public_id)
+
+
+@transaction.atomic
+def business_rollups_rebuild(*, business_id: int) -> int:
+    """Recomputes one merchant's daily rollups, counterparty rollups and daily balances from its raw
+    transactions (delete and re-aggregate, set-based). Returns the number of rollup rows written."""
+    d = dialect_for(connection)
+    with connection.cursor() as cursor:
+        if d.postgres:
+            partner_id = Business.objects.filter(pk=business_id).values_list("partner_id", flat=True).first()
+            if partner_id is not None:
+                # Queue behind a running import of the same partner rather than race its recompute.
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, partner_id])
+        return rebuild_business(cursor, d, business_id)
