@@ -31,7 +31,7 @@ pids+=($!)
 echo
 echo "310 Lending is running at http://127.0.0.1:${PORT}/  (audit console: http://127.0.0.1:${PORT}/admin/)"
 echo "Demo logins:"
-python manage.py setup_demo_accounts --partner demo
+python manage.py setup_demo --partner demo
 echo "Worker and beat logs: var/log/worker.log, var/log/beat.log. Ctrl-C stops everything."
 echo
 python manage.py runserver "127.0.0.1:${PORT}" --noreload

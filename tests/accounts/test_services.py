@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from accounts.models import Business, PartnerBank, User
+from accounts.models import Business, PartnerBank
 from accounts.roles import APPLICANT, LOAN_OFFICER, RISK_OPERATOR
 from accounts.services import partner_create, roles_sync, user_create_with_role
 from tests.factories import BusinessFactory, PartnerFactory, UserFactory
@@ -88,17 +88,3 @@ def test_merchant_id_is_unique_per_partner_not_globally():
     BusinessFactory(partner=b, external_id="M1")
 
     assert Business.objects.filter(external_id="M1").count() == 2
-
-
-def test_setup_demo_accounts_creates_one_login_per_role_and_links_a_merchant():
-    demo = PartnerFactory(slug="demo")
-    BusinessFactory(partner=demo, external_id="M2", onboarded_on="2023-05-01")
-    oldest = BusinessFactory(partner=demo, external_id="M1", onboarded_on="2022-01-01")
-
-    call_command("setup_demo_accounts")
-    call_command("setup_demo_accounts")
-
-    owner = User.objects.get(email="owner@demo.example.com")
-    assert list(Business.objects.filter(owner=owner)) == [oldest]
-    assert User.objects.get(email="officer@demo.example.com").groups.filter(name=LOAN_OFFICER).exists()
-    assert User.objects.get(email="risk@demo.example.com").is_staff
