@@ -151,7 +151,9 @@ CELERY_BEAT_SCHEDULE: dict = {
 
 # --- Platform -------------------------------------------------------------------------------
 MODEL_STORE = Path(env_str("MODEL_STORE", str(VAR_DIR / "models")))
-DECISION_HMAC_KEY = env_str("DECISION_HMAC_KEY") or (SECRET_KEY if DEBUG else None)
+# Signs the chain of decision records; kept out of the database so a database writer cannot forge it.
+# Without it (and DEBUG off) no decision can be made: underwriting.decisions refuses to sign.
+DECISION_HMAC_KEY = env_str("DECISION_HMAC_KEY") or ("insecure-dev-decision-key" if DEBUG else None)
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -8,6 +8,7 @@ bash scripts/bootstrap.sh
 source .venv/bin/activate
 
 export SECRET_KEY=${SECRET_KEY:-test-only-secret-key-not-for-production}
+export DECISION_HMAC_KEY=${DECISION_HMAC_KEY:-test-only-decision-key}
 export DEBUG=false
 export VAR_DIR=${VAR_DIR:-$PWD/var/test}
 CI=${CI:-}

@@ -13,6 +13,7 @@ still cascades deletes from Business. See docs/adr/0002-transaction-storage-and-
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 
 from accounts.models import Business, PartnerBank
@@ -208,3 +209,159 @@ class ImportRun(models.Model):
 
     def __str__(self) -> str:
         return f"import {self.public_id} ({self.status})"
+
+
+class ModelVersion(models.Model):
+    """A trained model in the store (docs/adr/0003-model-artifacts-and-registry.md).
+
+    The artifact directory is the source of truth for the model itself; this row records where it
+    is, its checksum (so a swapped directory is refused at load), what it was trained on, and which
+    version decides. Exactly one version is active platform-wide; decisions keep the version they
+    used, so activating another never rewrites the past.
+    """
+
+    version = models.CharField(max_length=64, unique=True)
+    artifact_path = models.CharField(max_length=512)
+    checksum = models.CharField(max_length=64, help_text="SHA-256 of the artifact's manifest.json.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    trained_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    training_window = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    report_path = models.CharField(max_length=512, blank=True)
+    feature_names = models.JSONField(default=list, blank=True)
+    is_active = models.BooleanField(default=False)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    activated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    activation_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_active"], condition=models.Q(is_active=True), name="modelversion_one_active"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"model {self.version}{' (active)' if self.is_active else ''}"
+
+
+class PolicyVersion(models.Model):
+    """One version of the credit policy's parameters (underwriting/policy.py, docs/pricing.md).
+
+    Written only by `policy_version_create` (policy_services.py) and never edited afterwards:
+    decisions cite the version they used, and a replay reads the same parameters back. Exactly one
+    version is active platform-wide.
+    """
+
+    version = models.PositiveIntegerField(unique=True)
+    params = models.JSONField(help_text="PolicyParams.to_dict(): every parameter, Decimals as strings.")
+    note = models.TextField(help_text="Why this version exists.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    is_active = models.BooleanField(default=False)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_active"], condition=models.Q(is_active=True), name="policyversion_one_active"
+            ),
+            models.CheckConstraint(condition=models.Q(version__gte=1), name="policyversion_version_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"policy v{self.version}{' (active)' if self.is_active else ''}"
+
+    @property
+    def policy(self):
+        """The parameters as a validated PolicyParams."""
+        from .policy import PolicyParams
+
+        return PolicyParams.from_dict(self.params)
+
+
+class DecisionOutcome(models.TextChoices):
+    APPROVED = "approved", "approved"
+    COUNTER_OFFER = "counter_offer", "counter-offer"
+    DECLINED = "declined", "declined"
+
+
+class DecisionKind(models.TextChoices):
+    KNOCKOUT = "knockout", "knock-out rule"
+    MODEL = "model", "model and policy"
+
+
+class Decision(models.Model):
+    """One automated credit decision: immutable, HMAC-chained, replayable.
+
+    It stores everything needed to explain and reproduce it (request, as_of, feature snapshot and
+    context, model and policy versions, PD, score, SHAP values, knock-outs, limit caps, reasons) so
+    that a replay with the same model and policy gives the identical result.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    partner = models.ForeignKey(PartnerBank, on_delete=models.PROTECT, related_name="+")
+    business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="decisions")
+    application_ref = models.UUIDField(
+        null=True, blank=True, unique=True, help_text="The application this decides (one decision each)."
+    )
+    as_of = models.DateTimeField()
+    requested_amount = models.DecimalField(max_digits=14, decimal_places=2)
+    requested_term_months = models.PositiveSmallIntegerField()
+    outcome = models.CharField(max_length=16, choices=DecisionOutcome.choices)
+    decided_by = models.CharField(max_length=16, choices=DecisionKind.choices)
+    offered_amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    term_months = models.PositiveSmallIntegerField(null=True, blank=True)
+    apr = models.DecimalField("nominal APR (%)", max_digits=6, decimal_places=2, null=True, blank=True)
+    effective_apr = models.DecimalField("APR incl. fees (%)", max_digits=6, decimal_places=2, null=True, blank=True)
+    origination_fee = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    instalment = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    total_repayable = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    schedule = models.JSONField(default=list, blank=True)
+    pd = models.FloatField(null=True, blank=True)
+    score = models.IntegerField(null=True, blank=True)
+    score_band = models.CharField(max_length=8, blank=True, default="")
+    raw_margin = models.FloatField(null=True, blank=True)
+    model_version = models.ForeignKey("ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="decisions")
+    policy_version = models.ForeignKey("PolicyVersion", on_delete=models.PROTECT, related_name="decisions")
+    feature_names = models.JSONField(default=list)
+    feature_values = models.JSONField(default=list, help_text="Snapshot; null is an explicitly missing value.")
+    context = models.JSONField(default=dict, help_text="Facts beyond features used by rules and sizing.")
+    shap_values = models.JSONField(default=list, blank=True)
+    shap_base = models.FloatField(null=True, blank=True)
+    knockouts = models.JSONField(default=list)
+    limit = models.JSONField(default=dict, blank=True)
+    reasons = models.JSONField(default=list)
+    timings = models.JSONField(default=dict)
+    created_at = models.DateTimeField()
+    previous_hmac = models.CharField(max_length=64)
+    hmac = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["business", "as_of"], name="decision_business_asof"),
+            models.Index(fields=["created_at"], name="decision_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.outcome} {self.public_id}"
+
+
+class DecisionChainHead(models.Model):
+    """A single row locked while appending, so the chain of decisions has exactly one order."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    last_decision = models.ForeignKey(Decision, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    last_hmac = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"chain head at {self.last_decision_id}"

@@ -1,0 +1,274 @@
+"""The decision service end to end: a simulated world in the database, a model trained on it, and
+decisions stored, replayed and verified."""
+
+import dataclasses
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import DatabaseError, connection, transaction
+from django.test import override_settings
+
+from accounts.models import Business
+from underwriting.decisions import NoActiveModel, decision_make, decision_replay, decisions_verify
+from underwriting.engine import APPROVED, COUNTER_OFFER, DECLINED, KO_BLOCKED, business_context, evaluate
+from underwriting.features import LoanRequest, compute_features, feature_names
+from underwriting.features.history import IN, KIND
+from underwriting.history_loader import load_history
+from underwriting.modeling.registry import clear_active_model_cache, model_version_register
+from underwriting.models import Decision, ModelVersion
+from underwriting.policy_services import policy_active, policy_version_create
+from underwriting.product import annuity_instalment
+
+AS_OF = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)  # the day after the simulated history ends
+
+
+class _Rollback(Exception):
+    pass
+
+
+@pytest.fixture(scope="module")
+def artifact(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A model trained on a simulated world; the world itself is rolled back, the artifact stays."""
+    store = tmp_path_factory.mktemp("models")
+    from underwriting.simulator import simulate_marketplace
+
+    with django_db_blocker.unblock(), override_settings(MODEL_STORE=str(store)):
+        try:
+            with transaction.atomic():
+                simulate_marketplace(merchants=300, months=24, seed=5, partner_slug="decision-train")
+                call_command("train_model", partner="decision-train", seed=3, quiet=True)
+                path = ModelVersion.objects.get(is_active=True).artifact_path
+                raise _Rollback
+        except _Rollback:
+            pass
+    return store, path
+
+
+@pytest.fixture
+def world(db, artifact):
+    """60 merchants of another seed, and the trained model registered and active."""
+    from underwriting.simulator import simulate_marketplace
+
+    store, path = artifact
+    with override_settings(MODEL_STORE=str(store)):
+        clear_active_model_cache()
+        simulate_marketplace(merchants=60, months=24, seed=11, partner_slug="decide")
+        model_version_register(artifact=path, activate=True)
+        yield list(Business.objects.filter(partner__slug="decide").order_by("external_id"))
+        clear_active_model_cache()
+
+
+def _decide(business, amount="20000.00", term=12, **kwargs):
+    return decision_make(business=business, amount=Decimal(amount), term_months=term, as_of=AS_OF, **kwargs)
+
+
+def _scored(world):
+    """A decision for every merchant the rules let through to the model."""
+    decisions = [_decide(b) for b in world]
+    return [d for d in decisions if d.decided_by == "model"]
+
+
+def test_a_decision_stores_its_snapshot_versions_shap_and_timings(world):
+    decision = _scored(world)[0]
+
+    assert decision.feature_names == feature_names()
+    assert len(decision.feature_values) == len(decision.feature_names)
+    assert decision.model_version.is_active
+    assert decision.policy_version == policy_active()[0]
+    assert 0.0 < decision.pd < 1.0
+    assert 300 <= decision.score <= 900
+    assert set(decision.timings) >= {"load_ms", "features_ms", "engine_ms", "total_ms"}
+    assert decision.previous_hmac and decision.hmac
+
+
+def test_shap_values_add_up_to_the_raw_margin(world):
+    for decision in _scored(world):
+        total = decision.shap_base + sum(decision.shap_values)
+
+        assert abs(total - decision.raw_margin) < 1e-6
+
+
+def test_replay_is_identical(world):
+    decisions = [_decide(b) for b in world[:20]]
+
+    for decision in decisions:
+        replay = decision_replay(decision=Decision.objects.get(pk=decision.pk))
+        assert replay.identical, replay.differences
+        if decision.pd is not None:
+            assert abs(replay.result.pd - decision.pd) <= 1e-12
+
+
+def test_an_application_is_decided_once(world):
+    import uuid
+
+    ref = uuid.uuid4()
+
+    first = _decide(world[0], application_ref=ref)
+    second = _decide(world[0], application_ref=ref)
+
+    assert first.pk == second.pk
+    assert Decision.objects.filter(application_ref=ref).count() == 1
+
+
+def test_a_blocked_business_is_knocked_out_before_the_model(world):
+    business = world[0]
+    business.is_blocked = True
+    business.save()
+
+    decision = _decide(business)
+
+    assert (decision.outcome, decision.decided_by) == (DECLINED, "knockout")
+    assert [r["feature"] for r in decision.reasons] == [KO_BLOCKED]
+    assert decision.pd is None and decision.offered_amount is None
+    assert {k["code"]: k["passed"] for k in decision.knockouts}[KO_BLOCKED] is False
+
+
+def test_a_model_decline_gives_one_to_four_reasons_from_its_own_shap_values(world):
+    policy_version_create(params={"max_pd": "0.0001"}, note="decline everything the model scores")
+
+    declined = [d for d in _scored(world) if d.outcome == DECLINED]
+
+    assert declined
+    texts = set()
+    for decision in declined:
+        assert 1 <= len(decision.reasons) <= 4
+        families = [r["family"] for r in decision.reasons]
+        assert len(families) == len(set(families))
+        if decision.reasons[0]["family"] == "overall":
+            # Only when not one feature pushed risk up: the policy's PD ceiling itself is the reason.
+            assert max(decision.shap_values) <= 0 and len(decision.reasons) == 1
+            continue
+        for reason in decision.reasons:
+            index = decision.feature_names.index(reason["feature"])
+            model_index = ModelVersion.objects.get(pk=decision.model_version_id).feature_names.index(reason["feature"])
+            assert reason["contribution"] == decision.shap_values[model_index] > 0
+            assert reason["text"]
+            texts.add(reason["text"])
+            assert decision.feature_values[index] is None or isinstance(decision.feature_values[index], float)
+    # Reasons carry each applicant's own numbers, so different applicants read different reasons.
+    assert len(texts) > 4
+
+
+def test_a_request_beyond_the_limit_gets_a_smaller_counter_offer(world):
+    decisions = [_decide(b, amount="450000.00") for b in world]
+    countered = [d for d in decisions if d.outcome == COUNTER_OFFER]
+
+    assert countered
+    for decision in countered:
+        assert Decimal("1000.00") <= decision.offered_amount < decision.requested_amount
+        assert decision.reasons[0]["family"] == "limit"
+        assert decision.limit["binding"] == decision.reasons[0]["feature"]
+
+
+def test_an_offer_carries_an_exact_schedule(world):
+    offers = [d for d in _scored(world) if d.outcome in (APPROVED, COUNTER_OFFER)]
+
+    assert offers
+    for decision in offers:
+        rows = decision.schedule["rows"]
+        assert len(rows) == decision.term_months
+        assert sum(Decimal(r["payment"]) for r in rows) == decision.total_repayable
+        assert sum(Decimal(r["principal"]) for r in rows) == decision.offered_amount
+        assert decision.instalment == annuity_instalment(
+            decision.offered_amount, decision.apr / 100, decision.term_months
+        )
+        assert decision.effective_apr == decision.apr  # no origination fee by default
+
+
+def test_no_active_model_means_no_decision(world):
+    ModelVersion.objects.update(is_active=False)
+    clear_active_model_cache()
+
+    with pytest.raises(NoActiveModel):
+        _decide(world[0])
+
+    assert not Decision.objects.exists()
+
+
+def test_decisions_cannot_be_updated_or_deleted(world):
+    decision = _decide(world[0])
+
+    with pytest.raises(DatabaseError), transaction.atomic():
+        Decision.objects.filter(pk=decision.pk).update(offered_amount=Decimal("999999.00"))
+    with pytest.raises(DatabaseError), transaction.atomic():
+        Decision.objects.filter(pk=decision.pk).delete()
+
+    assert Decision.objects.get(pk=decision.pk).hmac == decision.hmac
+
+
+def test_verify_decisions_names_a_record_altered_in_sql(world, capsys):
+    decisions = [_decide(b) for b in world[:5]]
+    call_command("verify_decisions")
+    assert "5 decision record(s) verified" in capsys.readouterr().out
+    tampered = decisions[2]
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # What a superuser can do: switch triggers off for the session and rewrite the row.
+            cursor.execute("SET LOCAL session_replication_role = replica")
+            cursor.execute("UPDATE underwriting_decision SET score = score + 40 WHERE id = %s", [tampered.pk])
+            cursor.execute("SET LOCAL session_replication_role = origin")
+        else:
+            cursor.execute("DROP TRIGGER underwriting_decision_no_update")
+            cursor.execute("UPDATE underwriting_decision SET score = score + 40 WHERE id = %s", [tampered.pk])
+
+    checked, problems = decisions_verify()
+    assert checked == 5
+    assert [(p.decision_id, p.public_id) for p in problems] == [(tampered.pk, str(tampered.public_id))]
+    with pytest.raises(CommandError, match="1 problem"):
+        call_command("verify_decisions")
+    assert str(tampered.public_id) in capsys.readouterr().out
+
+
+def _scaled(history, factor: float):
+    """The same merchant with every sale scaled by `factor` (rollups of sales and of the customers
+    who paid them), everything else unchanged."""
+    daily = history.daily
+    sale = (daily.direction == IN) & (daily.kind == KIND["sale"])
+    scaled_daily = dataclasses.replace(
+        daily,
+        total=np.where(sale, daily.total * factor, daily.total),
+        max=np.where(sale, daily.max * factor, daily.max),
+    )
+    cps = history.counterparties
+    scaled_cps = dataclasses.replace(cps, total=np.where(cps.direction == IN, cps.total * factor, cps.total))
+    return dataclasses.replace(history, daily=scaled_daily, counterparties=scaled_cps)
+
+
+def test_scaling_sales_up_never_raises_the_pd_nor_lowers_the_offer(world):
+    from underwriting.modeling.registry import active_model
+
+    model = active_model()
+    _, policy = policy_active()
+    names = feature_names()
+    request = LoanRequest(amount=20000.0, term_months=12)
+    checked = 0
+    for business in world:
+        history = load_history(business=business, as_of=AS_OF)
+        results = []
+        for h in (history, _scaled(history, 1.5)):
+            values = compute_features([h], [request])[0]
+            results.append(
+                evaluate(
+                    feature_names=names,
+                    feature_values=values,
+                    context=business_context(history=h, is_blocked=False),
+                    amount=Decimal("20000.00"),
+                    term_months=12,
+                    as_of=AS_OF.date(),
+                    policy=policy,
+                    model=model,
+                )
+            )
+        base, scaled = results
+        if base.pd is not None and scaled.pd is not None:
+            checked += 1
+            assert scaled.pd <= base.pd + 1e-12, business.external_id
+        assert (scaled.offered_amount or Decimal(0)) >= (base.offered_amount or Decimal(0)), (
+            business.external_id
+        )
+    assert checked >= 20

@@ -1,0 +1,127 @@
+"""The engine's rules and business context, from hand-built point-in-time histories."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from underwriting.engine import (
+    KO_ARREARS,
+    KO_BLOCKED,
+    KO_FRAUD_SIGNAL,
+    KO_HISTORY_SHORT,
+    KO_REQUEST_BOUNDS,
+    KO_TOO_YOUNG,
+    BusinessContext,
+    business_context,
+    knockout_rules,
+)
+from underwriting.features.history import (
+    CURRENT,
+    DEFAULTED,
+    IN,
+    KIND,
+    NO_DAY,
+    OUT,
+    DailyRows,
+    MerchantHistory,
+    PriorLoans,
+    day_number,
+)
+from underwriting.policy import PolicyParams
+
+AS_OF = dt.date(2026, 6, 1)
+D = day_number(AS_OF)
+
+
+def _history(*, days: int = 365, daily_sales: float = 1000.0, daily_costs: float = 600.0, spike: float = 1.0,
+             loans: PriorLoans | None = None, established: dt.date | None = dt.date(2020, 1, 1)) -> MerchantHistory:
+    rows = {"day": [], "direction": [], "kind": [], "count": [], "total": [], "max": []}
+    for offset in range(days, 0, -1):
+        sales = daily_sales * (spike if offset <= 14 else 1.0)
+        for direction, kind, total in ((IN, KIND["sale"], sales), (OUT, KIND["supplier_payment"], daily_costs)):
+            rows["day"].append(D - offset)
+            rows["direction"].append(direction)
+            rows["kind"].append(kind)
+            rows["count"].append(1)
+            rows["total"].append(total)
+            rows["max"].append(total)
+    return MerchantHistory(as_of=AS_OF, established_on=established, onboarded_on=dt.date(2021, 1, 1),
+                           daily=DailyRows.build(**rows), loans=loans or PriorLoans.build())
+
+
+def _codes(rules, passed: bool) -> set[str]:
+    return {rule.code for rule in rules if rule.passed is passed}
+
+
+def test_context_of_a_steady_merchant():
+    context = business_context(history=_history(), is_blocked=False)
+
+    assert context.history_days == 365
+    assert context.business_age_days == (AS_OF - dt.date(2020, 1, 1)).days
+    assert context.monthly_revenue == Decimal("30000.00")  # 1,000 a day over 30 days
+    assert context.avg_monthly_net_inflow == Decimal("12000.00")  # (1,000 - 600) x 30
+    assert context.existing_exposure == Decimal("0.00")
+    assert context.inflow_spike_ratio == pytest.approx(1.0)
+
+
+def test_context_counts_outstanding_principal_of_current_loans_and_recent_defaults():
+    loans = PriorLoans.build(
+        originated_on=[day_number(dt.date(2026, 3, 1)), day_number(dt.date(2025, 1, 10))],
+        amount=[12000.0, 5000.0], term_months=[12, 6], status=[CURRENT, DEFAULTED],
+        defaulted_on=[NO_DAY, day_number(dt.date(2025, 9, 1))], days_past_due=[3.0, float("nan")],
+    )
+
+    context = business_context(history=_history(loans=loans), is_blocked=False)
+
+    # 3 of 12 months elapsed: three quarters of 12,000 still outstanding
+    assert context.existing_exposure == Decimal("9000.00")
+    assert context.open_loans == 1
+    assert context.max_days_past_due == 3.0
+    assert context.recent_defaults == 1
+
+
+def test_a_clean_request_passes_every_rule():
+    context = business_context(history=_history(), is_blocked=False)
+
+    rules = knockout_rules(context=context, amount=Decimal("10000.00"), term_months=12, policy=PolicyParams())
+
+    assert [rule.code for rule in rules] == [KO_REQUEST_BOUNDS, KO_HISTORY_SHORT, KO_TOO_YOUNG, KO_BLOCKED,
+                                              KO_ARREARS, KO_FRAUD_SIGNAL]
+    assert _codes(rules, passed=False) == set()
+
+
+@pytest.mark.parametrize(
+    ("history_kwargs", "is_blocked", "amount", "term", "failed"),
+    [
+        ({}, False, Decimal("999.99"), 12, KO_REQUEST_BOUNDS),
+        ({}, False, Decimal("10000.00"), 25, KO_REQUEST_BOUNDS),
+        ({}, False, Decimal("10000.00"), 2, KO_REQUEST_BOUNDS),
+        ({"days": 120}, False, Decimal("10000.00"), 12, KO_HISTORY_SHORT),
+        ({"established": dt.date(2026, 1, 1)}, False, Decimal("10000.00"), 12, KO_TOO_YOUNG),
+        ({}, True, Decimal("10000.00"), 12, KO_BLOCKED),
+        ({"spike": 4.0}, False, Decimal("10000.00"), 12, KO_FRAUD_SIGNAL),
+    ],
+)
+def test_each_knockout_rule_fires_alone(history_kwargs, is_blocked, amount, term, failed):
+    context = business_context(history=_history(**history_kwargs), is_blocked=is_blocked)
+
+    rules = knockout_rules(context=context, amount=amount, term_months=term, policy=PolicyParams())
+
+    assert _codes(rules, passed=False) == {failed}
+
+
+def test_arrears_beyond_the_policy_tolerance_knocks_out():
+    loans = PriorLoans.build(originated_on=[day_number(dt.date(2026, 2, 1))], amount=[5000.0], term_months=[6],
+                             status=[CURRENT], days_past_due=[30.0])
+    context = business_context(history=_history(loans=loans), is_blocked=False)
+
+    rules = knockout_rules(context=context, amount=Decimal("5000.00"), term_months=6, policy=PolicyParams())
+
+    assert _codes(rules, passed=False) == {KO_ARREARS}
+
+
+def test_context_round_trips_through_its_stored_form():
+    context = business_context(history=_history(), is_blocked=True)
+
+    assert BusinessContext.from_dict(context.as_dict()) == context

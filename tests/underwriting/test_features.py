@@ -1,0 +1,433 @@
+"""Point-in-time features (underwriting.features): catalog, exact values on hand-built histories,
+coarse bank-statement data, batch = singles, and behaviour when sales scale up evenly.
+
+These tests need no database: the feature code takes plain data.
+"""
+
+import math
+import sys
+from dataclasses import replace
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from underwriting.features import (
+    FAMILIES,
+    FEATURES,
+    BalanceRows,
+    CounterpartyRows,
+    DailyRows,
+    LoanRequest,
+    MerchantHistory,
+    MetricRows,
+    PriorLoans,
+    compute_features,
+    feature_names,
+)
+from underwriting.features.compute import CHUNK, REFERENCE_APR
+from underwriting.features.history import CURRENT, DEFAULTED, IN, KIND, KINDS, NO_DAY, OUT, REPAID, day_number
+from underwriting.models import Direction, TransactionKind
+
+AS_OF = date(2025, 1, 1)
+A = day_number(AS_OF)
+NAMES = feature_names()
+
+
+def col(X, name):
+    return X[:, NAMES.index(name)]
+
+
+def one(history, request=None):
+    X = compute_features([history], [request or LoanRequest(12_000.0, 12)])
+    return dict(zip(NAMES, X[0], strict=True))
+
+
+# --- a hand-built merchant with known numbers ---------------------------------------------------
+
+
+def rent_day(d: date) -> int:
+    return 12 if (d.year, d.month) in {(2024, 10), (2024, 11)} else 5
+
+
+def shop_history(*, days: int = 400, as_of: date = AS_OF, kinds: str = "rich") -> MerchantHistory:
+    """A steady shop: 100.00 of card sales every day from the 'Pay' processor (code 1), a refund of 35.00
+    every Monday, rent 1,000.00 on the 5th of each month (the 12th in October and November 2024),
+    a closing balance of 5,000.00 (lowest 4,000.00) except ten days at -200.00 in December 2024,
+    a monthly rating of 4.5 and three earlier loans (repaid, defaulted, running)."""
+    a = day_number(as_of)
+    first = a - days
+    daily, cps, bal = [], [], []
+    for d in range(first, a):
+        dt = date.fromordinal(d + date(1970, 1, 1).toordinal())
+        daily.append((d, IN, KIND["sale"], 3, 100.0, 40.0))
+        cps.append((d, IN, 1, 3, 100.0))
+        if dt.weekday() == 0:
+            daily.append((d, OUT, KIND["refund"], 1, 35.0, 35.0))
+            cps.append((d, OUT, 1, 1, 35.0))
+        if dt.day == rent_day(dt):
+            daily.append((d, OUT, KIND["rent"], 1, 1000.0, 1000.0))
+            cps.append((d, OUT, 2, 1, 1000.0))
+        negative = dt.year == 2024 and dt.month == 12 and 10 <= dt.day < 20
+        bal.append((d, -200.0 if negative else 4000.0, -200.0 if negative else 5000.0))
+    metrics = [(day_number(date(2024, m, 28)), "rating", 4.5) for m in range(1, 13) if date(2024, m, 28) < as_of]
+    # The credit record as stored today; the history sees it as of its day.
+    loans = PriorLoans.from_record(
+        originated_on=[day_number(date(2023, 6, 1)), day_number(date(2024, 2, 1)), day_number(date(2024, 9, 1))],
+        amount=[5000.0, 8000.0, 6000.0], term_months=[6, 6, 12], final_status=[REPAID, DEFAULTED, CURRENT],
+        defaulted_on=[NO_DAY, day_number(date(2024, 10, 1)), NO_DAY], days_past_due=[0.0, 95.0, 0.0],
+        as_of_day=a)
+    d = list(zip(*daily, strict=True))
+    c = list(zip(*cps, strict=True))
+    b = list(zip(*bal, strict=True))
+    m = list(zip(*metrics, strict=True))
+    return MerchantHistory(
+        as_of=as_of, sector="grocery", region="east", established_on=date(2020, 1, 1),
+        onboarded_on=date(2023, 1, 1),
+        daily=DailyRows.build(*d), counterparties=CounterpartyRows.build(*c), balances=BalanceRows.build(*b),
+        metrics=MetricRows.build(*m), loans=loans,
+    )
+
+
+def test_codes_match_the_models():
+    assert IN == Direction.IN and OUT == Direction.OUT
+    assert {name: code for code, name in TransactionKind.choices} == {KINDS[c - 1]: c for c in KIND.values()}
+
+
+def test_catalog_integrity():
+    # Given the catalog, then it is large, named uniquely and covers every family
+    assert len(FEATURES) >= 60
+    assert len(set(NAMES)) == len(NAMES) == len(FEATURES)
+    assert {f.family for f in FEATURES} == set(FAMILIES)
+    for family in FAMILIES:
+        assert sum(f.family == family for f in FEATURES) >= 3, family
+    for f in FEATURES:
+        assert f.description.strip() and f.family_label
+        assert f.monotone in (-1, 0, 1)
+        for helped in (False, True):
+            text = f.statement(0.1234, helped=helped)
+            assert text and any(ch.isdigit() for ch in text), (f.name, text)
+            assert "{" not in text
+        assert f.statement(float("nan"))  # missing values are stated too
+    # Anomaly features are either unconstrained or risk-raising (scale-invariant ratios).
+    assert all(f.monotone in (0, 1) for f in FEATURES if f.family == "anomaly")
+
+
+def test_statements_carry_the_applicants_numbers():
+    spec = {f.name: f for f in FEATURES}
+    assert spec["sales_change_90d"].statement(-0.35) == "Sales fell 35% over the last 90 days"
+    assert spec["sales_change_90d"].statement(0.12, helped=True) == "Sales rose 12% over the last 90 days"
+    assert spec["refund_rate_90d"].statement(0.072) == "Refunds were 7.2% of sales over the last 90 days"
+    assert spec["negative_balance_days_90d"].statement(12.0) == "12 days with a negative balance in the last 90 days"
+    assert spec["revenue_90d"].statement(123456.7, helped=True) == "Business income of 123,457 over the last 90 days"
+    assert spec["business_age_days"].statement(float("nan")) == "The business's founding date is not known"
+
+
+def test_compute_features_shape_and_empty_batch():
+    X = compute_features([shop_history()] * 3, [LoanRequest(1000.0, 6)] * 3)
+    assert X.shape == (3, len(FEATURES)) and X.dtype == np.float64
+    assert compute_features([], []).shape == (0, len(FEATURES))
+    with pytest.raises(ValueError):
+        compute_features([shop_history()], [])
+
+
+def test_exact_values_on_a_hand_built_shop():
+    # Given the steady shop (400 days, as of 2025-01-01) asking for 12,000 over 12 months
+    f = one(shop_history(), LoanRequest(12_000.0, 12))
+    days = [date(2025, 1, 1) - timedelta(days=k) for k in range(1, 400)]
+    mondays_90 = sum(d.weekday() == 0 for d in days[:90])
+    mondays_365 = sum(d.weekday() == 0 for d in days[:365])
+    rents_90 = sum(d.day == rent_day(d) for d in days[:90])
+    # Then levels are sums over whole days before the as_of day
+    assert f["revenue_30d"] == 3000.0
+    assert f["revenue_90d"] == 9000.0
+    assert f["revenue_180d"] == 18000.0
+    assert f["revenue_365d"] == 36500.0
+    assert f["card_sales_90d"] == 9000.0
+    assert f["revenue_per_active_day_90d"] == 100.0
+    assert f["inflow_transactions_90d"] == 270.0
+    # Flat sales: no growth, no spikes, no volatility
+    for name in ("sales_change_30d", "sales_change_90d", "sales_change_180d", "sales_90d_vs_12m",
+                 "sales_trend_26w", "sales_vs_peak_12m", "daily_sales_cv_90d", "log_daily_sales_sd_90d",
+                 "sales_noise_91d", "weekly_sales_cv_26w", "monthly_sales_cv_12m", "declining_months_share_6m"):
+        assert f[name] == pytest.approx(0.0, abs=1e-12), name
+    assert f["sales_spike_14d"] == pytest.approx(1.0) and f["sales_spike_35d"] == pytest.approx(1.0)
+    assert f["worst_month_to_average_12m"] == pytest.approx(1.0)
+    assert f["weekend_sales_share_90d"] == pytest.approx(2 / 7)
+    assert f["quietest_weekday_share_91d"] == pytest.approx(1.0)
+    assert math.isnan(f["sales_change_yoy_90d"])  # 455 days of history needed
+    assert math.isnan(f["sales_dip_vs_last_year"])
+    assert math.isnan(f["other_inflow_spike_30d"])  # no other inflows: no baseline
+    # Refunds: 35.00 per Monday against card sales
+    assert f["refund_rate_90d"] == pytest.approx(35.0 * mondays_90 / 9000.0)
+    assert f["refund_rate_365d"] == pytest.approx(35.0 * mondays_365 / 36500.0)
+    assert f["largest_refund_day_to_daily_sales_90d"] == pytest.approx(0.35)
+    assert f["chargebacks_90d"] == 0.0 and f["chargeback_rate_180d"] == 0.0
+    # Cash flow: outflows are refunds and rent; expenses are the rent
+    out_90 = 35.0 * mondays_90 + 1000.0 * rents_90
+    assert f["net_inflow_monthly_90d"] == pytest.approx((9000.0 - out_90) / 3)
+    assert f["net_margin_90d"] == pytest.approx((9000.0 - out_90) / 9000.0)
+    monthly_exp = 1000.0 * rents_90 / 3
+    assert rents_90 == 3 and monthly_exp == 1000.0
+    assert f["cash_cover_last"] == pytest.approx(5000.0 / monthly_exp)
+    assert f["cash_cover_min_90d"] == pytest.approx(-200.0 / monthly_exp)
+    assert f["negative_balance_days_90d"] == 10.0
+    assert f["days_since_negative_balance"] == (date(2025, 1, 1) - date(2024, 12, 19)).days
+    assert f["fees_to_revenue_90d"] == 0.0 and f["interest_paid_to_revenue_180d"] == 0.0
+    # Obligations: rent on the 5th, twice paid on the 12th: 7 days late on 2 of 12 payments
+    assert f["rent_paid_months_share_6m"] == 1.0
+    assert f["rent_days_late_avg_12m"] == pytest.approx(14.0 / 12.0)
+    assert f["late_payment_share_12m"] == pytest.approx(2.0 / 12.0)
+    assert f["max_payment_delay_12m"] == 7.0
+    assert f["late_payment_share_90d"] == pytest.approx(2.0 / 3.0)  # Oct 12, Nov 12, Dec 5
+    assert math.isnan(f["payroll_days_late_avg_12m"]) and math.isnan(f["payroll_paid_months_share_6m"])
+    assert f["fixed_costs_to_revenue_90d"] == pytest.approx(1000.0 * rents_90 / 9000.0)
+    # Counterparties: the processor pays every day, so no single customer; one payee is the landlord
+    assert f["processor_share_90d"] == pytest.approx(1.0)
+    assert f["top_customer_share_180d"] == 0.0
+    assert f["paying_counterparties_180d"] == 1.0 and f["payee_counterparties_180d"] == 2.0
+    assert f["new_counterparty_share_35d"] == 0.0 and f["round_trip_share_35d"] == 0.0
+    # Reputation, tenure
+    assert f["rating_last"] == 4.5 and f["rating_6m"] == 4.5 and f["rating_change_6m"] == 0.0
+    assert f["metrics_age_days"] == (date(2025, 1, 1) - date(2024, 12, 28)).days
+    assert math.isnan(f["dispute_rate_3m"])
+    assert f["business_age_days"] == (date(2025, 1, 1) - date(2020, 1, 1)).days
+    assert f["days_since_onboarding"] == (date(2025, 1, 1) - date(2023, 1, 1)).days
+    assert f["history_days"] == 400.0
+    assert f["active_days_share_90d"] == 1.0 and f["longest_gap_365d"] == 0.0
+    assert f["days_since_last_inflow"] == 1.0
+    # Debt: the credit record as of the day
+    assert (f["prior_loans_repaid"], f["prior_loans_defaulted"], f["prior_loans_current"]) == (1.0, 1.0, 1.0)
+    assert f["months_since_last_loan"] == math.floor((date(2025, 1, 1) - date(2024, 9, 1)).days / 30.44)
+    assert f["debt_service_to_revenue_90d"] == 0.0 and f["external_debt_service_to_revenue"] == 0.0
+    # Burden of 12,000 over 12 months at the reference rate
+    r = REFERENCE_APR / 12
+    instalment = 12_000.0 * r / (1 - (1 + r) ** -12)
+    net_monthly_rev = (9000.0 - 35.0 * mondays_90) / 3
+    assert f["requested_amount"] == 12_000.0 and f["term_months"] == 12.0
+    assert f["amount_to_monthly_revenue"] == pytest.approx(12_000.0 / 3000.0)
+    assert f["instalment_to_revenue"] == pytest.approx(instalment / net_monthly_rev)
+    assert f["instalment_to_net_inflow"] == pytest.approx(instalment / ((9000.0 - out_90) / 3))
+    assert f["total_debt_service_to_revenue"] == pytest.approx(instalment / net_monthly_rev)
+    assert f["amount_to_largest_prior_loan"] == pytest.approx(12_000.0 / 8000.0)
+
+
+def test_sales_drop_and_spike_are_measured():
+    # Given the shop whose sales halve for the last 30 days
+    h = shop_history()
+    d = h.daily
+    half = (d.day >= A - 30) & (d.kind == KIND["sale"])
+    h = replace(h, daily=replace(d, total=np.where(half, d.total / 2, d.total)))
+    f = one(h)
+    # Then the last 30 days are 50% below the 90 days before, and a quarter below the last 90 days
+    assert f["sales_change_30d"] == pytest.approx(-0.5)
+    assert f["sales_change_90d"] == pytest.approx((7500.0 / 9000.0) - 1.0)
+    assert f["sales_spike_14d"] == pytest.approx(50.0 / ((74 * 100.0 + 16 * 50.0) / 90))
+    assert f["sales_vs_peak_12m"] == pytest.approx(-0.5)
+
+
+def test_young_merchant_has_missing_long_windows():
+    f = one(shop_history(days=45))
+    assert f["history_days"] == 45.0
+    assert f["revenue_30d"] == 3000.0
+    for name in ("revenue_90d", "revenue_365d", "sales_change_90d", "sales_trend_26w", "monthly_sales_cv_12m"):
+        assert math.isnan(f[name]), name
+    assert f["refund_rate_90d"] > 0  # rates use the days there are
+
+
+def test_empty_history_gives_missing_not_zero():
+    f = one(MerchantHistory(as_of=AS_OF))
+    assert math.isnan(f["revenue_90d"]) and math.isnan(f["history_days"]) and math.isnan(f["cash_cover_last"])
+    assert math.isnan(f["amount_to_monthly_revenue"])
+    assert f["requested_amount"] == 12_000.0 and f["prior_loans_repaid"] == 0.0
+
+
+# --- coarse bank-statement data ------------------------------------------------------------------
+
+
+def bank_statement_history(seed: int = 0, days: int = 300) -> MerchantHistory:
+    """Kinds transfer / card_payment / cash_deposit / other only, no counterparty, no balance."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for d in range(A - days, A):
+        rows.append((d, IN, KIND["card_payment"], 5, float(rng.uniform(200, 400)), 90.0))
+        if d % 7 == 0:
+            rows.append((d, IN, KIND["cash_deposit"], 1, float(rng.uniform(300, 600)), 600.0))
+        if d % 14 == 3:
+            rows.append((d, OUT, KIND["transfer"], 1, float(rng.uniform(1500, 2500)), 2500.0))
+        if d % 30 == 1:
+            rows.append((d, OUT, KIND["other"], 1, 800.0, 800.0))
+    d = list(zip(*rows, strict=True))
+    return MerchantHistory(as_of=AS_OF, onboarded_on=date(2024, 1, 1), daily=DailyRows.build(*d))
+
+
+def test_coarse_bank_statement_data_degrades_to_explicit_missing_values():
+    f = one(bank_statement_history())
+    must_be_missing = [
+        "card_sales_90d", "refund_rate_90d", "refund_rate_365d", "chargebacks_per_10k_sales_365d",
+        "chargeback_rate_180d", "chargebacks_90d", "cash_cover_last", "cash_cover_min_90d",
+        "negative_balance_days_90d", "days_since_negative_balance", "balance_change_90d",
+        "top_customer_share_180d", "paying_counterparties_180d", "processor_share_90d",
+        "new_counterparty_share_35d", "round_trip_share_35d", "rating_last", "dispute_rate_3m",
+        "rent_paid_months_share_6m", "rent_days_late_avg_12m", "late_payment_share_12m",
+        "fixed_costs_to_revenue_90d", "business_age_days", "other_inflow_spike_30d",
+    ]
+    for name in must_be_missing:
+        assert math.isnan(f[name]), name
+    must_be_known = [
+        "revenue_30d", "revenue_90d", "revenue_180d", "inflow_transactions_90d", "sales_change_30d",
+        "sales_change_90d", "sales_trend_26w", "daily_sales_cv_90d", "log_daily_sales_sd_90d", "sales_noise_91d",
+        "weekend_sales_share_90d", "net_inflow_monthly_90d", "net_margin_90d", "inflow_to_outflow_365d",
+        "history_days", "days_since_onboarding", "active_days_share_90d", "sales_spike_14d",
+        "amount_to_monthly_revenue", "instalment_to_revenue", "instalment_to_net_inflow",
+    ]
+    for name in must_be_known:
+        assert np.isfinite(f[name]), name
+    # The revenue proxy is every business inflow: card payments and cash deposits
+    h = bank_statement_history()
+    sel = (h.daily.direction == IN) & (h.daily.day >= A - 90)
+    assert f["revenue_90d"] == pytest.approx(h.daily.total[sel].sum())
+
+
+# --- one code path: a batch equals n single computations --------------------------------------------
+
+
+def random_history(rng: np.random.Generator, as_of: date) -> MerchantHistory:
+    a = day_number(as_of)
+    days = int(rng.integers(0, 700))
+    rows, cps, bal, met = [], [], [], []
+    kinds = list(KIND.values())
+    for d in range(a - days, a):
+        for _ in range(int(rng.integers(0, 4))):
+            k = int(rng.choice(kinds))
+            direction = IN if rng.random() < 0.6 else OUT
+            rows.append((d, direction, k, int(rng.integers(1, 5)), float(rng.lognormal(5, 1)), 10.0))
+        if rng.random() < 0.7:
+            cps.append((d, int(rng.integers(1, 3)), int(rng.integers(0, 12)), 1, float(rng.lognormal(5, 1))))
+        if rng.random() < 0.8:
+            bal.append((d, float(rng.normal(0, 1000)), float(rng.normal(500, 1000))))
+        if rng.random() < 0.03:
+            met.append((d, str(rng.choice(["rating", "dispute_rate", "return_rate", "active_listings"])),
+                        float(rng.random())))
+    rows = list({r[:3]: r for r in rows}.values())
+    cps = list({r[:3]: r for r in cps}.values())
+    lo = PriorLoans.build(originated_on=[a - 400, a - 100], amount=[1000.0, 2000.0], term_months=[6, 12],
+                          status=[REPAID, CURRENT]) if rng.random() < 0.5 else PriorLoans.build()
+
+    def cols(x, k):
+        return list(zip(*x, strict=True)) if x else [()] * k
+
+    return MerchantHistory(
+        as_of=as_of, established_on=as_of - timedelta(days=int(rng.integers(100, 4000))) if rng.random() < 0.8 else None,
+        onboarded_on=as_of - timedelta(days=days + 5),
+        daily=DailyRows.build(*cols(rows, 6)), counterparties=CounterpartyRows.build(*cols(cps, 5)),
+        balances=BalanceRows.build(*cols(bal, 3)) if rng.random() < 0.7 else BalanceRows.build(),
+        metrics=MetricRows.build(*cols(met, 3)), loans=lo)
+
+
+def test_batch_equals_single_computations_exactly():
+    rng = np.random.default_rng(7)
+    histories = [random_history(rng, AS_OF + timedelta(days=int(rng.integers(0, 60)))) for _ in range(40)]
+    histories += [shop_history(), bank_statement_history(), MerchantHistory(as_of=AS_OF)]
+    requests = [LoanRequest(float(rng.integers(1000, 50_000)), int(rng.choice([3, 6, 12, 24]))) for _ in histories]
+    batch = compute_features(histories, requests)
+    singles = np.vstack([compute_features([h], [r]) for h, r in zip(histories, requests, strict=True)])
+    assert np.array_equal(batch, singles, equal_nan=True)
+    # ... and across chunk boundaries, in any order
+    many = (histories * (CHUNK // len(histories) + 2))[: CHUNK + 17]
+    reqs = (requests * (CHUNK // len(requests) + 2))[: CHUNK + 17]
+    big = compute_features(many[::-1], reqs[::-1])[::-1]
+    assert np.array_equal(big[: len(histories)], batch, equal_nan=True)
+
+
+# --- point in time inside the feature code ----------------------------------------------------------
+
+
+def test_truncated_history_equals_a_history_built_only_from_earlier_rows():
+    h = shop_history(days=500)
+    cut = AS_OF - timedelta(days=100)
+    early = shop_history(days=400, as_of=cut)  # the same shop, built as of the earlier day
+    t = h.truncated(cut)
+    assert t.daily.day.max() < day_number(cut)
+    f_t = compute_features([t], [LoanRequest(5000.0, 6)])
+    f_e = compute_features([early], [LoanRequest(5000.0, 6)])
+    # Loans: the one originated after the cut is dropped, the defaulted one was still running then
+    assert list(t.loans.status) == [REPAID, CURRENT, CURRENT]
+    assert np.array_equal(f_t, f_e, equal_nan=True)
+    with pytest.raises(ValueError):
+        h.truncated(AS_OF + timedelta(days=1))
+
+
+def test_loan_status_as_of_a_day():
+    loans = PriorLoans.from_record(
+        originated_on=[day_number(date(2024, 1, 10)), day_number(date(2024, 3, 1)), day_number(date(2024, 11, 1))],
+        amount=[1000.0, 2000.0, 3000.0], term_months=[6, 12, 3],
+        final_status=[REPAID, DEFAULTED, CURRENT],
+        defaulted_on=[NO_DAY, day_number(date(2025, 2, 1)), NO_DAY], days_past_due=[0.0, 120.0, 0.0],
+        as_of_day=day_number(date(2024, 12, 1)))
+    # The defaulted loan defaulted after the day: current then; the repaid one's term had ended.
+    assert list(loans.status) == [REPAID, CURRENT, CURRENT]
+    assert list(loans.defaulted_on) == [NO_DAY, NO_DAY, NO_DAY]
+    later = PriorLoans.from_record(
+        originated_on=loans.originated_on, amount=loans.amount, term_months=loans.term_months,
+        final_status=[REPAID, DEFAULTED, CURRENT], defaulted_on=[NO_DAY, day_number(date(2025, 2, 1)), NO_DAY],
+        days_past_due=[0.0, 120.0, 0.0], as_of_day=day_number(date(2025, 3, 1)))
+    assert list(later.status) == [REPAID, DEFAULTED, CURRENT]
+
+
+# --- monotone behaviour when all of a merchant's sales scale up evenly ------------------------------
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    from bench_features import loan_snapshots, world_histories
+
+    from underwriting.simulator import generate_world
+
+    world = generate_world(merchants=400, months=18, seed=5)
+    return world, world_histories, loan_snapshots
+
+
+def _scaled_world(world, factor: float, rebuild_balances: bool):
+    from copy import copy
+
+    scaled = copy(world)
+    tx = dict(world.tx)
+    sale = tx["kind"] == 0  # the simulator's own code for `sale`
+    tx["amount"] = np.where(sale, tx["amount"] * factor, tx["amount"].astype(np.float64))
+    if rebuild_balances:
+        tx["signed"] = np.where(tx["direction"] == 0, tx["amount"], -tx["amount"])
+    scaled.tx = tx
+    return scaled
+
+
+@pytest.mark.parametrize("rebuild_balances", [False, True])
+def test_scaling_sales_up_moves_every_feature_only_towards_less_risk(simulated, rebuild_balances):
+    # Given simulated merchants (bust-out fraudsters aside: their fake sales come from payers that are
+    # not processors) at each loan's origination day, and the same merchants with every sale x1.5
+    world, world_histories, loan_snapshots = simulated
+    base_h, base_r = loan_snapshots(world, world_histories(world))
+    scaled = _scaled_world(world, 1.5, rebuild_balances)
+    up_h, up_r = loan_snapshots(scaled, world_histories(scaled))
+    honest = ~world.pop.fraud[world.loans["merchant"]]
+    X0 = compute_features(base_h, base_r)[honest]
+    X1 = compute_features(up_h, up_r)[honest]
+    # Then each feature is unchanged or moves the way its monotone sign calls less risky
+    for j, spec in enumerate(FEATURES):
+        a, b = X0[:, j], X1[:, j]
+        assert np.array_equal(np.isnan(a), np.isnan(b)), spec.name
+        ok = ~np.isnan(a)
+        a, b = a[ok], b[ok]
+        tol = 1e-9 * np.maximum(1.0, np.abs(a))
+        if spec.monotone == -1:
+            assert (b >= a - tol).all(), spec.name
+        elif spec.monotone == 1:
+            assert (b <= a + tol).all(), spec.name
+        else:
+            assert np.allclose(a, b, rtol=1e-9, atol=1e-9), spec.name
+    # ... and the levels of revenue do rise
+    r0, r1 = col(X0, "revenue_90d"), col(X1, "revenue_90d")
+    known = ~np.isnan(r0)
+    assert known.sum() > 100 and (r1[known] > r0[known]).all()

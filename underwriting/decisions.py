@@ -1,0 +1,353 @@
+"""Making, storing, replaying and verifying decisions (the database side of the engine).
+
+`decision_make` is the one write: it loads the point-in-time history, computes the features, runs
+the pure engine and appends an immutable, HMAC-chained `Decision`. Everything the engine used is
+stored with it, so `decision_replay` can reproduce it from the record alone.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from uuid import UUID
+
+import numpy as np
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Business
+
+from . import chain
+from .engine import BusinessContext, DecisionResult, business_context, evaluate
+from .features import LoanRequest, compute_features, feature_names
+from .history_loader import load_history
+from .models import Decision, DecisionChainHead, ModelVersion, PolicyVersion
+from .policy import PolicyParams
+from .policy_services import policy_active
+
+
+class NoActiveModel(Exception):
+    """No model is active: the application must wait (it is never approved by default)."""
+
+
+# Fields that make up a decision's signed content (everything but the chain fields themselves).
+SIGNED_FIELDS = [
+    "public_id",
+    "partner_id",
+    "business_id",
+    "application_ref",
+    "as_of",
+    "requested_amount",
+    "requested_term_months",
+    "outcome",
+    "decided_by",
+    "offered_amount",
+    "term_months",
+    "apr",
+    "effective_apr",
+    "origination_fee",
+    "instalment",
+    "total_repayable",
+    "schedule",
+    "pd",
+    "score",
+    "score_band",
+    "raw_margin",
+    "model_version_id",
+    "policy_version_id",
+    "feature_names",
+    "feature_values",
+    "context",
+    "shap_values",
+    "shap_base",
+    "knockouts",
+    "limit",
+    "reasons",
+    "timings",
+    "created_at",
+]
+
+
+def _hmac_key() -> bytes:
+    key = settings.DECISION_HMAC_KEY
+    if not key:
+        raise ImproperlyConfigured("DECISION_HMAC_KEY must be set to sign decision records.")
+    return key.encode()
+
+
+def decision_content(decision: Decision) -> dict:
+    return {name: getattr(decision, name) for name in SIGNED_FIELDS}
+
+
+def _snapshot_values(values: np.ndarray) -> list[float | None]:
+    return [None if math.isnan(v) else float(v) for v in values.tolist()]
+
+
+def _snapshot_array(values: list[float | None]) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000.0, 3)
+
+
+def _active_model():
+    from .modeling.registry import active_model
+
+    model = active_model()
+    if model is None:
+        raise NoActiveModel("No model is active; train one with `manage.py train_model`.")
+    return model, ModelVersion.objects.filter(version=model.version).values_list("pk", flat=True).get()
+
+
+def decision_make(
+    *,
+    business: Business,
+    amount: Decimal,
+    term_months: int,
+    as_of: datetime,
+    application_ref: UUID | None = None,
+) -> Decision:
+    """Decide a request for `business` as of `as_of` and append the decision to the chain.
+
+    Safe to call twice for one application: the second call returns the stored decision.
+    Raises NoActiveModel when no model is active (the caller retries later).
+    """
+    if application_ref is not None:
+        existing = Decision.objects.filter(application_ref=application_ref).first()
+        if existing is not None:
+            return existing
+    started = time.perf_counter()
+    policy_version, policy = policy_active()
+    model, model_version_id = _active_model()
+    timings: dict[str, float] = {}
+
+    t = time.perf_counter()
+    history = load_history(business=business, as_of=as_of)
+    timings["load_ms"] = _ms(t)
+
+    t = time.perf_counter()
+    values = compute_features([history], [LoanRequest(amount=float(amount), term_months=int(term_months))])[0]
+    context = business_context(history=history, is_blocked=business.is_blocked)
+    timings["features_ms"] = _ms(t)
+
+    t = time.perf_counter()
+    names = feature_names()
+    result = evaluate(
+        feature_names=names,
+        feature_values=values,
+        context=context,
+        amount=amount,
+        term_months=term_months,
+        as_of=as_of.date(),
+        policy=policy,
+        model=model,
+    )
+    timings["engine_ms"] = _ms(t)
+    timings["total_ms"] = _ms(started)
+
+    try:
+        return _append(
+            business=business,
+            result=result,
+            as_of=as_of,
+            application_ref=application_ref,
+            policy_version=policy_version,
+            model_version_id=model_version_id,
+            names=names,
+            values=_snapshot_values(values),
+            context=context,
+            timings=timings,
+        )
+    except IntegrityError:
+        # A concurrent worker decided the same application first; its decision stands.
+        if application_ref is not None:
+            existing = Decision.objects.filter(application_ref=application_ref).first()
+            if existing is not None:
+                return existing
+        raise
+
+
+@transaction.atomic
+def _append(
+    *,
+    business: Business,
+    result: DecisionResult,
+    as_of: datetime,
+    application_ref: UUID | None,
+    policy_version: PolicyVersion,
+    model_version_id: int | None,
+    names: list[str],
+    values: list[float | None],
+    context: BusinessContext,
+    timings: dict,
+) -> Decision:
+    # The chain head row serialises appends so every decision has exactly one predecessor.
+    head, _ = DecisionChainHead.objects.get_or_create(pk=1, defaults={"last_hmac": chain.GENESIS})
+    head = DecisionChainHead.objects.select_for_update().get(pk=head.pk)
+    decision = Decision(
+        partner_id=business.partner_id,
+        business=business,
+        application_ref=application_ref,
+        as_of=as_of,
+        requested_amount=result.requested_amount,
+        requested_term_months=result.requested_term_months,
+        outcome=result.outcome,
+        decided_by=result.decided_by,
+        offered_amount=result.offered_amount,
+        term_months=result.term_months,
+        apr=result.apr,
+        effective_apr=result.effective_apr,
+        origination_fee=result.origination_fee,
+        instalment=result.instalment,
+        total_repayable=result.total_repayable,
+        schedule=result.schedule,
+        pd=result.pd,
+        score=result.score,
+        score_band=result.score_band,
+        raw_margin=result.raw_margin,
+        model_version_id=model_version_id,
+        policy_version=policy_version,
+        feature_names=names,
+        feature_values=values,
+        context=context.as_dict(),
+        shap_values=result.shap_values,
+        shap_base=result.shap_base,
+        knockouts=result.knockouts,
+        limit=result.limit,
+        reasons=result.reasons,
+        timings=timings,
+        created_at=timezone.now(),
+        previous_hmac=head.last_hmac,
+    )
+    decision.hmac = chain.sign(key=_hmac_key(), content=decision_content(decision), previous=head.last_hmac)
+    decision.save(force_insert=True)
+    head.last_decision = decision
+    head.last_hmac = decision.hmac
+    head.save(update_fields=["last_decision", "last_hmac"])
+    return decision
+
+
+# ---- replay --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Replay:
+    decision: Decision
+    result: DecisionResult
+    differences: dict[str, tuple]
+
+    @property
+    def identical(self) -> bool:
+        return not self.differences
+
+
+_REPLAY_FIELDS = [
+    "outcome",
+    "decided_by",
+    "offered_amount",
+    "term_months",
+    "apr",
+    "effective_apr",
+    "origination_fee",
+    "instalment",
+    "total_repayable",
+    "score",
+    "score_band",
+    "knockouts",
+    "limit",
+    "reasons",
+]
+
+
+def decision_replay(*, decision: Decision, model=None) -> Replay:
+    """Re-run a stored decision from its own snapshot with its own model and policy versions.
+
+    `model` overrides the stored model version (to see what another model would have decided)."""
+    from .modeling.registry import load_model_version
+
+    if model is None and decision.model_version_id is not None:
+        model = load_model_version(decision.model_version)
+    policy = PolicyParams.from_dict(decision.policy_version.params)
+    result = evaluate(
+        feature_names=decision.feature_names,
+        feature_values=_snapshot_array(decision.feature_values),
+        context=BusinessContext.from_dict(decision.context),
+        amount=decision.requested_amount,
+        term_months=decision.requested_term_months,
+        as_of=decision.as_of.date(),
+        policy=policy,
+        model=model,
+    )
+    differences = {}
+    for name in _REPLAY_FIELDS:
+        stored, replayed = _jsonable(getattr(decision, name)), _jsonable(getattr(result, name))
+        if stored != replayed:
+            differences[name] = (stored, replayed)
+    if (decision.pd is None) != (result.pd is None) or (
+        decision.pd is not None and abs(decision.pd - result.pd) > 1e-12
+    ):
+        differences["pd"] = (decision.pd, result.pd)
+    if result.schedule != decision.schedule:
+        differences["schedule"] = (decision.schedule, result.schedule)
+    return Replay(decision=decision, result=result, differences=differences)
+
+
+def _jsonable(value):
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+# ---- verification --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    decision_id: int
+    public_id: str
+    problem: str
+
+
+def decisions_verify(*, batch_size: int = 2000) -> tuple[int, list[ChainProblem]]:
+    """Walk the chain in append order; name every record whose content or link does not verify."""
+    key = _hmac_key()
+    problems: list[ChainProblem] = []
+    previous = chain.GENESIS
+    checked = 0
+    last_id = 0
+    while True:
+        batch = list(Decision.objects.filter(pk__gt=last_id).order_by("pk")[:batch_size])
+        if not batch:
+            break
+        for decision in batch:
+            checked += 1
+            if decision.previous_hmac != previous:
+                problems.append(
+                    ChainProblem(
+                        decision.pk,
+                        str(decision.public_id),
+                        "its link to the previous decision is broken (a record was removed or reordered)",
+                    )
+                )
+            if not chain.verify(
+                key=key,
+                content=decision_content(decision),
+                previous=decision.previous_hmac,
+                signature=decision.hmac,
+            ):
+                problems.append(
+                    ChainProblem(
+                        decision.pk,
+                        str(decision.public_id),
+                        "its content does not match its HMAC (the record was altered)",
+                    )
+                )
+            previous = decision.hmac
+        last_id = batch[-1].pk
+    return checked, problems

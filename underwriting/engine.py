@@ -1,0 +1,490 @@
+"""The decision engine: knock-out rules, PD, score, limit, price and reasons, as pure functions.
+
+`evaluate` takes only plain data (a feature snapshot, the business context, the request, the policy
+parameters and a loaded model) and returns a `DecisionResult`. The service in `decisions.py` loads
+those inputs from the database and stores the result; a replay feeds the stored snapshot back in
+and must get the identical result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
+import numpy as np
+
+from .features import FEATURES
+from .features.history import (
+    CURRENT,
+    DEFAULTED,
+    IN,
+    KIND,
+    OUT,
+    MerchantHistory,
+    add_months,
+    day_date,
+)
+from .policy import PolicyParams
+from .pricing import price_breakdown, score_band, score_from_pd, size_limit
+from .product import amortisation_schedule, effective_apr, origination_fee
+from .reasons import reasons_from_contributions
+
+CENT = Decimal("0.01")
+
+# Knock-out rule codes, in the order they are evaluated and shown.
+KO_REQUEST_BOUNDS = "KO_REQUEST_BOUNDS"
+KO_HISTORY_SHORT = "KO_HISTORY_SHORT"
+KO_TOO_YOUNG = "KO_TOO_YOUNG"
+KO_BLOCKED = "KO_BLOCKED"
+KO_ARREARS = "KO_ARREARS"
+KO_FRAUD_SIGNAL = "KO_FRAUD_SIGNAL"
+
+APPROVED, COUNTER_OFFER, DECLINED = "approved", "counter_offer", "declined"
+
+
+def _money(value: float | Decimal) -> Decimal:
+    return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class BusinessContext:
+    """Facts about the business at as_of, beyond the model's features, that rules and sizing use.
+
+    Stored with the decision (as plain JSON) so a replay needs no database read of history."""
+
+    history_days: int
+    business_age_days: int | None
+    is_blocked: bool
+    open_loans: int
+    max_days_past_due: float | None
+    recent_defaults: int
+    existing_exposure: Decimal
+    monthly_revenue: Decimal
+    avg_monthly_net_inflow: Decimal
+    monthly_debt_service: Decimal
+    inflow_spike_ratio: float | None
+
+    def as_dict(self) -> dict:
+        out = asdict(self)
+        for key in ("existing_exposure", "monthly_revenue", "avg_monthly_net_inflow", "monthly_debt_service"):
+            out[key] = str(out[key])
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> BusinessContext:
+        values = dict(data)
+        for key in ("existing_exposure", "monthly_revenue", "avg_monthly_net_inflow", "monthly_debt_service"):
+            values[key] = Decimal(values[key])
+        return cls(**values)
+
+
+def business_context(
+    *, history: MerchantHistory, is_blocked: bool, recent_default_days: int = 365
+) -> BusinessContext:
+    """Derive the rule and sizing inputs from the same point-in-time history the features use."""
+    as_of_day = history.as_of_day
+    daily = history.daily
+    history_days = int(as_of_day - daily.day[0]) if daily.day.size else 0
+    started = history.established_on or history.onboarded_on
+    age = (history.as_of - started).days if started else None
+
+    def window_sum(days: int, mask: np.ndarray) -> float:
+        return float(daily.total[mask & (daily.day >= as_of_day - days)].sum())
+
+    inflow = daily.direction == IN
+    outflow = daily.direction == OUT
+    has_sales = bool(np.any(daily.kind == KIND["sale"]))
+    revenue_mask = (
+        (inflow & (daily.kind == KIND["sale"]))
+        if has_sales
+        else (inflow & (daily.kind != KIND["loan_disbursement"]))
+    )
+    # Revenue is averaged over what the merchant has actually traded in the window (a young
+    # merchant's 40 days are not spread over 90).
+    window = min(90, max(history_days, 1))
+    monthly_revenue = window_sum(90, revenue_mask) / window * 30.0
+    net_window = min(180, max(history_days, 1))
+    operating_in = window_sum(180, inflow & (daily.kind != KIND["loan_disbursement"]))
+    operating_out = window_sum(180, outflow & (daily.kind != KIND["loan_repayment"]))
+    debt_service = window_sum(180, outflow & (daily.kind == KIND["loan_repayment"]))
+    net_inflow = (operating_in - operating_out - debt_service) / net_window * 30.0
+    monthly_debt_service = debt_service / net_window * 30.0
+
+    recent = window_sum(14, inflow) / 14.0
+    base_mask = inflow & (daily.day < as_of_day - 14) & (daily.day >= as_of_day - 104)
+    baseline_days = min(90, max(history_days - 14, 0))
+    baseline = float(daily.total[base_mask].sum()) / baseline_days if baseline_days >= 30 else 0.0
+    spike = recent / baseline if baseline > 0 else None
+
+    loans = history.loans
+    current = loans.status == CURRENT
+    exposure = 0.0
+    for orig, amount, term in zip(
+        loans.originated_on[current], loans.amount[current], loans.term_months[current], strict=True
+    ):
+        # Outstanding principal falls roughly linearly over the term; counting it as still fully
+        # drawn would overstate the exposure of a nearly repaid loan.
+        elapsed = _months_between(day_date(int(orig)), history.as_of)
+        exposure += float(amount) * max(0.0, 1.0 - elapsed / max(int(term), 1))
+    dpd = loans.days_past_due[current]
+    known = dpd[~np.isnan(dpd)]
+    defaulted_recently = (loans.status == DEFAULTED) & (loans.defaulted_on >= as_of_day - recent_default_days)
+    return BusinessContext(
+        history_days=history_days,
+        business_age_days=age,
+        is_blocked=bool(is_blocked),
+        open_loans=int(current.sum()),
+        max_days_past_due=float(known.max()) if known.size else None,
+        recent_defaults=int(defaulted_recently.sum()),
+        existing_exposure=_money(exposure),
+        monthly_revenue=_money(max(monthly_revenue, 0.0)),
+        avg_monthly_net_inflow=_money(net_inflow),
+        monthly_debt_service=_money(monthly_debt_service),
+        inflow_spike_ratio=None if spike is None else round(float(spike), 6),
+    )
+
+
+def _months_between(start: date, end: date) -> int:
+    months = (end.year - start.year) * 12 + end.month - start.month
+    if add_months(start, months) > end:
+        months -= 1
+    return max(months, 0)
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    code: str
+    passed: bool
+    detail: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def knockout_rules(
+    *, context: BusinessContext, amount: Decimal, term_months: int, policy: PolicyParams
+) -> list[RuleResult]:
+    """Every policy rule, evaluated and recorded whether it passes or not (auditors see both)."""
+    rules = []
+    in_bounds = (
+        policy.min_amount <= amount and policy.min_term_months <= term_months <= policy.max_term_months
+    )
+    rules.append(
+        RuleResult(
+            KO_REQUEST_BOUNDS,
+            in_bounds,
+            f"Requested {amount} over {term_months} months; the product lends from {policy.min_amount} "
+            f"over {policy.min_term_months} to {policy.max_term_months} months.",
+        )
+    )
+    rules.append(
+        RuleResult(
+            KO_HISTORY_SHORT,
+            context.history_days >= policy.min_history_days,
+            f"{context.history_days} days of transaction history; at least {policy.min_history_days} are needed.",
+        )
+    )
+    min_age_days = policy.min_business_age_months * 30
+    age = context.business_age_days
+    rules.append(
+        RuleResult(
+            KO_TOO_YOUNG,
+            age is not None and age >= min_age_days,
+            f"The business is {'of unknown age' if age is None else f'{age // 30} months old'}; "
+            f"at least {policy.min_business_age_months} months are needed.",
+        )
+    )
+    rules.append(
+        RuleResult(
+            KO_BLOCKED,
+            not context.is_blocked,
+            "The business is on the blocked list." if context.is_blocked else "Not on the blocked list.",
+        )
+    )
+    dpd = context.max_days_past_due or 0.0
+    in_arrears = dpd > policy.max_days_past_due or context.recent_defaults > 0
+    rules.append(
+        RuleResult(
+            KO_ARREARS,
+            not in_arrears,
+            f"Existing loans: {context.open_loans} open, most days past due {dpd:.0f} "
+            f"(at most {policy.max_days_past_due} allowed), {context.recent_defaults} recent default(s).",
+        )
+    )
+    spike = context.inflow_spike_ratio
+    rules.append(
+        RuleResult(
+            KO_FRAUD_SIGNAL,
+            spike is None or spike <= policy.fraud_spike_ratio,
+            "Inflows over the last 14 days were "
+            + (
+                "not comparable with an earlier baseline"
+                if spike is None
+                else f"{spike:.1f} times the earlier daily average"
+            )
+            + f" (above {policy.fraud_spike_ratio} is referred as a fraud signal).",
+        )
+    )
+    return rules
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    """Everything a decision decides and every input and intermediate figure behind it."""
+
+    outcome: str
+    decided_by: str  # "knockout" or "model"
+    requested_amount: Decimal
+    requested_term_months: int
+    knockouts: list[dict]
+    offered_amount: Decimal | None = None
+    term_months: int | None = None
+    apr: Decimal | None = None  # nominal, percent, 2 dp
+    effective_apr: Decimal | None = None  # with the origination fee, percent, 2 dp
+    origination_fee: Decimal | None = None
+    instalment: Decimal | None = None
+    total_repayable: Decimal | None = None
+    schedule: dict = field(default_factory=dict)
+    pd: float | None = None
+    score: int | None = None
+    score_band: str = ""
+    raw_margin: float | None = None
+    shap_values: list[float] = field(default_factory=list)
+    shap_base: float | None = None
+    price: dict = field(default_factory=dict)
+    limit: dict = field(default_factory=dict)
+    reasons: list[dict] = field(default_factory=list)
+
+    def comparable(self) -> dict:
+        """The fields a replay must reproduce exactly (everything but timings)."""
+        return asdict(self)
+
+
+def model_row(model, feature_names: Sequence[str], feature_values: np.ndarray) -> np.ndarray:
+    """The model's input row, in its own feature order, from a snapshot of named values (a feature
+    the snapshot lacks is missing, NaN, exactly as LightGBM saw missing values in training)."""
+    position = {name: i for i, name in enumerate(feature_names)}
+    values = np.asarray(feature_values, dtype=np.float64)
+    return np.array(
+        [[values[position[name]] if name in position else np.nan for name in model.feature_names]],
+        dtype=np.float64,
+    )
+
+
+_SPECS_CACHE: dict[str, list] = {}
+
+
+def reason_specs(model) -> list:
+    """The catalog's specs (statements, family labels) for the model's features, in model order.
+    A feature the current catalog no longer has still gets a plain statement from its description."""
+    key = getattr(model, "version", None) or id(model)
+    if key not in _SPECS_CACHE:
+        catalog = {spec.name: spec for spec in FEATURES}
+        _SPECS_CACHE[key] = [
+            catalog.get(name)
+            or _RetiredFeature(
+                name, getattr(model.specs[i], "description", name), getattr(model.specs[i], "family", "other")
+            )
+            for i, name in enumerate(model.feature_names)
+        ]
+    return _SPECS_CACHE[key]
+
+
+@dataclass(frozen=True)
+class _RetiredFeature:
+    name: str
+    description: str
+    family: str
+
+    @property
+    def family_label(self) -> str:
+        return self.family.replace("_", " ").capitalize()
+
+    def statement(self, value: float | None, helped: bool = False) -> str:
+        shown = "unknown" if value is None else f"{value:.4g}"
+        return f"{self.description}: {shown}"
+
+
+def _percent(rate: Decimal) -> Decimal:
+    return (rate * 100).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _rule_reasons(failed: Sequence[RuleResult]) -> list[dict]:
+    return [
+        {
+            "family": "policy",
+            "label": "Policy rule",
+            "feature": rule.code,
+            "value": None,
+            "contribution": None,
+            "text": rule.detail,
+        }
+        for rule in failed
+    ]
+
+
+def evaluate(
+    *,
+    feature_names: Sequence[str],
+    feature_values: np.ndarray,
+    context: BusinessContext,
+    amount: Decimal,
+    term_months: int,
+    as_of: date,
+    policy: PolicyParams,
+    model,
+) -> DecisionResult:
+    """Decide one application from its snapshot (`feature_names`/`feature_values`: the catalog's
+    features as computed for it). `model` is a loaded model (underwriting.modeling.artifact.LoadedModel):
+    `.feature_names`, `.raw_margin`, `.pd`, `.contributions`."""
+    amount = _money(amount)
+    rules = knockout_rules(context=context, amount=amount, term_months=term_months, policy=policy)
+    failed = [rule for rule in rules if not rule.passed]
+    base = {
+        "requested_amount": amount,
+        "requested_term_months": term_months,
+        "knockouts": [rule.as_dict() for rule in rules],
+    }
+    if failed:
+        return DecisionResult(outcome=DECLINED, decided_by="knockout", reasons=_rule_reasons(failed), **base)
+
+    x = model_row(model, feature_names, feature_values)
+    specs = reason_specs(model)
+    margin = float(model.raw_margin(x)[0])
+    pd = float(model.pd(x)[0])
+    contributions = model.contributions(x)[0]
+    shap_values = [float(v) for v in contributions[:-1]]
+    shap_base = float(contributions[-1])
+    score = score_from_pd(
+        pd,
+        base_score=policy.score_base,
+        base_odds=policy.score_base_odds,
+        pdo=policy.score_pdo,
+        min_score=policy.score_min,
+        max_score=policy.score_max,
+    )
+    scored = dict(
+        base,
+        decided_by="model",
+        pd=pd,
+        score=score,
+        score_band=score_band(score, policy.score_bands),
+        raw_margin=margin,
+        shap_values=shap_values,
+        shap_base=shap_base,
+    )
+
+    def adverse(extra: list[dict] | None = None) -> list[dict]:
+        found = reasons_from_contributions(
+            specs=specs,
+            values=x[0],
+            contributions=contributions,
+            direction="adverse",
+            limit=policy.max_reasons,
+        )
+        listed = (extra or []) + [r.as_dict() for r in found]
+        return listed[: policy.max_reasons] if listed else _fallback_reason(pd)
+
+    price = price_breakdown(pd=pd, term_months=term_months, params=policy)
+    if pd > float(policy.max_pd) or price.above_max:
+        return DecisionResult(outcome=DECLINED, price=price.as_dict(), reasons=adverse(), **scored)
+
+    limit = size_limit(
+        requested=amount,
+        term_months=term_months,
+        avg_monthly_net_inflow=context.avg_monthly_net_inflow,
+        monthly_revenue=context.monthly_revenue,
+        existing_exposure=context.existing_exposure,
+        pd=pd,
+        apr=price.apr,
+        params=policy,
+    )
+    if limit.outcome == "decline":
+        return DecisionResult(
+            outcome=DECLINED,
+            price=price.as_dict(),
+            limit=limit.as_dict(),
+            reasons=adverse([_limit_reason(limit, context, policy)]),
+            **scored,
+        )
+
+    principal = amount if limit.outcome == "fits" else limit.offer_amount
+    schedule = amortisation_schedule(
+        principal=principal, apr=price.apr, term_months=term_months, disbursed_on=as_of
+    )
+    fee = origination_fee(principal, policy.origination_fee_rate)
+    if limit.outcome == "fits":
+        outcome = APPROVED
+        reasons = [
+            r.as_dict()
+            for r in reasons_from_contributions(
+                specs=specs,
+                values=x[0],
+                contributions=contributions,
+                direction="helped",
+                limit=policy.max_reasons,
+            )
+        ]
+    else:
+        outcome = COUNTER_OFFER
+        reasons = adverse([_limit_reason(limit, context, policy)])
+    return DecisionResult(
+        outcome=outcome,
+        offered_amount=principal,
+        term_months=term_months,
+        apr=_percent(price.apr),
+        effective_apr=effective_apr(principal=principal, fee=fee, schedule=schedule),
+        origination_fee=fee,
+        instalment=schedule.instalment,
+        total_repayable=schedule.total_repayable,
+        schedule=schedule.as_dict(),
+        price=price.as_dict(),
+        limit=limit.as_dict(),
+        reasons=reasons,
+        **scored,
+    )
+
+
+_LIMIT_TEXT = {
+    "affordability": "Repayments are limited to {share}% of your average monthly net inflow of {net}: "
+    "at most {instalment} a month.",
+    "revenue_multiple": "The amount is limited to {multiple} times your average monthly sales of {revenue}.",
+    "exposure": "Your existing borrowing of {exposure} counts towards the maximum we lend to one business.",
+    "risk": "The amount is limited by the expected loss we can carry at your risk level.",
+    "product_max": "The product lends at most {product_max}.",
+}
+
+
+def _limit_reason(limit, context: BusinessContext, policy: PolicyParams) -> dict:
+    return {
+        "family": "limit",
+        "label": "Amount limit",
+        "feature": limit.binding,
+        "value": None,
+        "contribution": None,
+        "text": _LIMIT_TEXT.get(limit.binding, "The amount is limited by policy.").format(
+            share=(policy.max_instalment_share * 100).normalize(),
+            net=context.avg_monthly_net_inflow,
+            instalment=limit.affordable_instalment,
+            multiple=policy.revenue_multiple.normalize(),
+            revenue=context.monthly_revenue,
+            exposure=context.existing_exposure,
+            product_max=limit.caps.get("product_max"),
+        ),
+    }
+
+
+def _fallback_reason(pd: float) -> list[dict]:
+    # Only when no single feature pushes risk up (the base rate alone is too high): still say why.
+    return [
+        {
+            "family": "overall",
+            "label": "Overall risk",
+            "feature": "pd",
+            "value": pd,
+            "contribution": None,
+            "text": f"The estimated chance of default ({pd:.1%}) is above what this product accepts.",
+        }
+    ]
