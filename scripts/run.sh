@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole platform on the embedded default (SQLite + a filesystem broker): installs, migrates,
-# simulates a small marketplace, creates demo logins, then serves the site with a Celery worker and beat.
+# simulates a small marketplace, trains a model on it, creates demo logins, then serves the site with a
+# Celery worker and beat.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -8,7 +9,7 @@ source .venv/bin/activate
 
 export DEBUG=${DEBUG:-true}
 PORT=${PORT:-8000}
-DEMO_MERCHANTS=${DEMO_MERCHANTS:-300}
+DEMO_MERCHANTS=${DEMO_MERCHANTS:-1000}
 mkdir -p var/log
 
 python manage.py migrate --no-input -v0
@@ -16,6 +17,10 @@ python manage.py sync_roles >/dev/null
 if ! python manage.py shell -c 'from accounts.models import PartnerBank, Business; import sys; sys.exit(0 if Business.objects.filter(partner__slug="demo").exists() else 1)' 2>/dev/null; then
   echo "Simulating a demo marketplace ($DEMO_MERCHANTS merchants x 24 months)..."
   python manage.py simulate_marketplace --merchants "$DEMO_MERCHANTS" --months 24 --seed 310 --partner demo
+fi
+if ! python manage.py shell -c 'from underwriting.models import ModelVersion; import sys; sys.exit(0 if ModelVersion.objects.filter(is_active=True).exists() else 1)' 2>/dev/null; then
+  echo "Training and activating a model on the demo loan book..."
+  python manage.py train_model --partner demo --seed 310
 fi
 
 pids=()

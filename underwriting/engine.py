@@ -388,8 +388,15 @@ def evaluate(
         return listed[: policy.max_reasons] if listed else _fallback_reason(pd)
 
     price = price_breakdown(pd=pd, term_months=term_months, params=policy)
-    if pd > float(policy.max_pd) or price.above_max:
+    if pd > float(policy.max_pd):
         return DecisionResult(outcome=DECLINED, price=price.as_dict(), reasons=adverse(), **scored)
+    if price.above_max:
+        return DecisionResult(
+            outcome=DECLINED,
+            price=price.as_dict(),
+            reasons=adverse([_price_reason(price, term_months, policy)]),
+            **scored,
+        )
 
     limit = size_limit(
         requested=amount,
@@ -473,6 +480,21 @@ def _limit_reason(limit, context: BusinessContext, policy: PolicyParams) -> dict
             exposure=context.existing_exposure,
             product_max=limit.caps.get("product_max"),
         ),
+    }
+
+
+def _price_reason(price, term_months: int, policy: PolicyParams) -> dict:
+    # The expected loss is spread over the term, so the same risk needs a lower rate over a longer
+    # term: say so, since it is the one thing the applicant can change at once.
+    longer = "" if term_months >= policy.max_term_months else " A longer term lowers the rate needed."
+    return {
+        "family": "price",
+        "label": "Price",
+        "feature": "required_apr",
+        "value": float(price.apr),
+        "contribution": None,
+        "text": f"At this risk a {term_months}-month loan would need an APR of {_percent(price.apr)}%, "
+        f"above the maximum of {_percent(policy.max_apr)}%.{longer}",
     }
 
 

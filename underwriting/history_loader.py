@@ -265,7 +265,8 @@ def load_histories(*, business_ids: Sequence[int], as_of: Sequence[datetime | da
         data = _load([businesses[b] for b in chunk], lo, hi)
         for b in chunk:
             latest = max(days[i] for i in by_business[b])
-            full = _snapshot(businesses[b], data, latest)
+            # The batch was read up to its latest day; cut this merchant's rows at its own latest.
+            full = _snapshot(businesses[b], data, latest).truncated(latest)
             for i in by_business[b]:
                 snap = full if days[i] == latest else full.truncated(days[i])
                 out[i] = replace(snap, loans=_loans_as_of(data["loans"][b], as_ofs[i]))
