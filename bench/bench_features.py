@@ -170,6 +170,18 @@ def max_correlation(X: np.ndarray, names: list[str]) -> tuple[float, str, str, l
     return best[0], best[1], best[2], pairs[:10]
 
 
+def training_matrix(hs, rq, orig_day):
+    """Features of the loan snapshots with peer benchmarks fitted on the training (earlier) loans only."""
+    from underwriting.features import PeerBenchmarks, compute_features_with_bases
+    from underwriting.simulator.evaluation import latest_mask
+
+    train = ~latest_mask(np.asarray(orig_day))
+    X, B = compute_features_with_bases(hs, rq)  # one pass: features and the peer features' bases
+    sectors = [h.sector for h in hs]
+    peers = PeerBenchmarks.fit_values([s for s, t in zip(sectors, train, strict=True) if t], B[train])
+    return peers.apply(X, sectors, B), peers
+
+
 def quality(X, y, true_pd, orig_day, seed=0):
     import lightgbm as lgb
     from sklearn.metrics import roc_auc_score
@@ -177,7 +189,7 @@ def quality(X, y, true_pd, orig_day, seed=0):
     from underwriting.features import FEATURES
     from underwriting.simulator.evaluation import latest_mask
 
-    test = latest_mask(orig_day)
+    test = latest_mask(np.asarray(orig_day))
     train = ~test
     mono = [f.monotone for f in FEATURES]
     model = lgb.LGBMClassifier(n_estimators=600, learning_rate=0.03, num_leaves=15, min_child_samples=40,
@@ -242,10 +254,14 @@ def main() -> None:
               f"p99 {np.percentile(lat, 99):.2f} ms")
         t5 = time.perf_counter()
         hs, rq = loan_snapshots(world, histories)
-        X = compute_features(hs, rq)
+        X, peers = training_matrix(hs, rq, world.loans["orig_day"])
         t6 = time.perf_counter()
-        print(f"training snapshots: {len(hs):,} loans, snapshots + features {t6 - t5:.2f} s "
+        print(f"training snapshots: {len(hs):,} loans, snapshots + peer benchmarks + features {t6 - t5:.2f} s "
               f"({len(hs) / (t6 - t5):,.0f} loans/s)")
+        t7 = time.perf_counter()
+        compute_features(histories, reqs, peers=peers)
+        t8 = time.perf_counter()
+        print(f"batch features with peer benchmarks: {len(histories) / (t8 - t7):,.0f} merchants/s")
         y = world.loans["defaulted"].astype(int)
         true_pd = world.loans["true_pd"]
         orig_day = world.loans["orig_day"]
@@ -272,7 +288,6 @@ def _db(args, names):
     businesses = list(Business.objects.filter(partner__slug=args.partner).order_by("pk"))
     if not businesses:
         raise SystemExit(f"no merchants for partner {args.partner!r}")
-    last = LoanRecord.objects.filter(partner__slug=args.partner).order_by("-originated_on").first()
     from underwriting.models import DailyRollup
 
     end = DailyRollup.objects.filter(business__partner__slug=args.partner).order_by("-day").values_list(
@@ -316,17 +331,16 @@ def _db(args, names):
     t4 = time.perf_counter()
     hs = load_histories(business_ids=[r[1] for r in loans], as_of=[r[2] for r in loans])
     t5 = time.perf_counter()
-    X = compute_features(hs, [LoanRequest(float(r[3]), int(r[4])) for r in loans])
+    orig_day = np.array([r[2].toordinal() for r in loans])
+    X, _ = training_matrix(hs, [LoanRequest(float(r[3]), int(r[4])) for r in loans], orig_day)
     t6 = time.perf_counter()
-    print(f"training set from the database: {len(loans):,} loans, load_histories {t5 - t4:.1f} s, features "
-          f"{t6 - t5:.1f} s, total {t6 - t4:.1f} s ({len(loans) / (t6 - t4):,.0f} loans/s)")
+    print(f"training set from the database: {len(loans):,} loans, load_histories {t5 - t4:.1f} s, peer benchmarks "
+          f"+ features {t6 - t5:.1f} s, total {t6 - t4:.1f} s ({len(loans) / (t6 - t4):,.0f} loans/s)")
     truth = dict(SimulationTruth.objects.filter(loan__partner__slug=args.partner).values_list("loan_id", "true_pd"))
     defaulted = dict(SimulationTruth.objects.filter(loan__partner__slug=args.partner)
                      .values_list("loan_id", "details__defaulted"))
     y = np.array([int(bool(defaulted.get(r[0]))) for r in loans])
     true_pd = np.array([truth.get(r[0], np.nan) for r in loans])
-    orig_day = np.array([r[2].toordinal() for r in loans])
-    _ = last
     return X, y, true_pd, orig_day
 
 

@@ -92,10 +92,11 @@ def _lit(day: int) -> str:
     return f"DATE '{iso}'" if connection.vendor == "postgresql" else f"'{iso}'"
 
 
-def _fetch(sql: str, ncols: int) -> np.ndarray:
-    """(rows, ncols) float64 array of a numeric query. On PostgreSQL the rows stream through COPY
-    (parsed in C by pandas), elsewhere through the cursor."""
-    if connection.vendor == "postgresql":
+def _fetch(sql: str, ncols: int, bulk: bool = True) -> np.ndarray:
+    """(rows, ncols) float64 array of a numeric query. In bulk on PostgreSQL the rows stream through
+    COPY (parsed in C by pandas); otherwise (SQLite, or a single merchant, where COPY's fixed cost
+    dominates) through the cursor."""
+    if bulk and connection.vendor == "postgresql":
         import pandas as pd
 
         with connection.cursor() as cursor:
@@ -216,7 +217,8 @@ def _history(business: Business, as_of: date, groups: dict[str, np.ndarray], met
 
 def _load(businesses: Sequence[Business], lo: int, hi: int) -> dict:
     ids = [b.pk for b in businesses]
-    groups = {name: _split(_fetch(sql, ncols)) for name, (sql, ncols) in _queries(ids, lo, hi).items()}
+    bulk = len(ids) > 8
+    groups = {name: _split(_fetch(sql, ncols, bulk)) for name, (sql, ncols) in _queries(ids, lo, hi).items()}
     return {"groups": groups, "metrics": _metric_rows(ids, lo, hi), "first": _first_days(ids, hi),
             "loans": _loan_rows(ids)}
 

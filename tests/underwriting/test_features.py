@@ -16,14 +16,17 @@ import pytest
 from underwriting.features import (
     FAMILIES,
     FEATURES,
+    PEER_BASES,
     BalanceRows,
     CounterpartyRows,
     DailyRows,
     LoanRequest,
     MerchantHistory,
     MetricRows,
+    PeerBenchmarks,
     PriorLoans,
     compute_features,
+    compute_features_with_bases,
     feature_names,
 )
 from underwriting.features.compute import CHUNK, REFERENCE_APR
@@ -140,16 +143,13 @@ def test_exact_values_on_a_hand_built_shop():
     mondays_365 = sum(d.weekday() == 0 for d in days[:365])
     rents_90 = sum(d.day == rent_day(d) for d in days[:90])
     # Then levels are sums over whole days before the as_of day
-    assert f["revenue_30d"] == 3000.0
     assert f["revenue_90d"] == 9000.0
-    assert f["revenue_180d"] == 18000.0
-    assert f["revenue_365d"] == 36500.0
     assert f["card_sales_90d"] == 9000.0
-    assert f["revenue_per_active_day_90d"] == 100.0
     assert f["inflow_transactions_90d"] == 270.0
+    assert f["balance_mean_90d"] == pytest.approx((80 * 5000.0 - 10 * 200.0) / 90)
     # Flat sales: no growth, no spikes, no volatility
     for name in ("sales_change_30d", "sales_change_90d", "sales_change_180d", "sales_90d_vs_12m",
-                 "sales_trend_26w", "sales_vs_peak_12m", "daily_sales_cv_90d", "log_daily_sales_sd_90d",
+                 "sales_trend_26w", "sales_vs_peak_12m", "daily_sales_cv_90d",
                  "sales_noise_91d", "weekly_sales_cv_26w", "monthly_sales_cv_12m", "declining_months_share_6m"):
         assert f[name] == pytest.approx(0.0, abs=1e-12), name
     assert f["sales_spike_14d"] == pytest.approx(1.0) and f["sales_spike_35d"] == pytest.approx(1.0)
@@ -161,7 +161,8 @@ def test_exact_values_on_a_hand_built_shop():
     assert math.isnan(f["other_inflow_spike_30d"])  # no other inflows: no baseline
     # Refunds: 35.00 per Monday against card sales
     assert f["refund_rate_90d"] == pytest.approx(35.0 * mondays_90 / 9000.0)
-    assert f["refund_rate_365d"] == pytest.approx(35.0 * mondays_365 / 36500.0)
+    assert f["chargebacks_per_10k_sales_365d"] == 0.0
+    assert 35.0 * mondays_365 / 36500.0 > 0  # (the 12-month rate feeds the sector comparison only)
     assert f["largest_refund_day_to_daily_sales_90d"] == pytest.approx(0.35)
     assert f["chargebacks_90d"] == 0.0 and f["chargeback_rate_180d"] == 0.0
     # Cash flow: outflows are refunds and rent; expenses are the rent
@@ -207,7 +208,6 @@ def test_exact_values_on_a_hand_built_shop():
     net_monthly_rev = (9000.0 - 35.0 * mondays_90) / 3
     assert f["requested_amount"] == 12_000.0 and f["term_months"] == 12.0
     assert f["amount_to_monthly_revenue"] == pytest.approx(12_000.0 / 3000.0)
-    assert f["instalment_to_revenue"] == pytest.approx(instalment / net_monthly_rev)
     assert f["instalment_to_net_inflow"] == pytest.approx(instalment / ((9000.0 - out_90) / 3))
     assert f["total_debt_service_to_revenue"] == pytest.approx(instalment / net_monthly_rev)
     assert f["amount_to_largest_prior_loan"] == pytest.approx(12_000.0 / 8000.0)
@@ -230,8 +230,8 @@ def test_sales_drop_and_spike_are_measured():
 def test_young_merchant_has_missing_long_windows():
     f = one(shop_history(days=45))
     assert f["history_days"] == 45.0
-    assert f["revenue_30d"] == 3000.0
-    for name in ("revenue_90d", "revenue_365d", "sales_change_90d", "sales_trend_26w", "monthly_sales_cv_12m"):
+    assert f["inflow_transactions_90d"] == 270.0  # 45 days at 3 a day, per 90 days
+    for name in ("revenue_90d", "card_sales_90d", "sales_change_90d", "sales_trend_26w", "monthly_sales_cv_12m"):
         assert math.isnan(f[name]), name
     assert f["refund_rate_90d"] > 0  # rates use the days there are
 
@@ -239,6 +239,7 @@ def test_young_merchant_has_missing_long_windows():
 def test_empty_history_gives_missing_not_zero():
     f = one(MerchantHistory(as_of=AS_OF))
     assert math.isnan(f["revenue_90d"]) and math.isnan(f["history_days"]) and math.isnan(f["cash_cover_last"])
+    assert all(math.isnan(f[name]) for name in PEER_BASES)  # no benchmark given
     assert math.isnan(f["amount_to_monthly_revenue"])
     assert f["requested_amount"] == 12_000.0 and f["prior_loans_repaid"] == 0.0
 
@@ -265,7 +266,7 @@ def bank_statement_history(seed: int = 0, days: int = 300) -> MerchantHistory:
 def test_coarse_bank_statement_data_degrades_to_explicit_missing_values():
     f = one(bank_statement_history())
     must_be_missing = [
-        "card_sales_90d", "refund_rate_90d", "refund_rate_365d", "chargebacks_per_10k_sales_365d",
+        "card_sales_90d", "refund_rate_90d", "refund_rate_change", "chargebacks_per_10k_sales_365d",
         "chargeback_rate_180d", "chargebacks_90d", "cash_cover_last", "cash_cover_min_90d",
         "negative_balance_days_90d", "days_since_negative_balance", "balance_change_90d",
         "top_customer_share_180d", "paying_counterparties_180d", "processor_share_90d",
@@ -276,11 +277,11 @@ def test_coarse_bank_statement_data_degrades_to_explicit_missing_values():
     for name in must_be_missing:
         assert math.isnan(f[name]), name
     must_be_known = [
-        "revenue_30d", "revenue_90d", "revenue_180d", "inflow_transactions_90d", "sales_change_30d",
-        "sales_change_90d", "sales_trend_26w", "daily_sales_cv_90d", "log_daily_sales_sd_90d", "sales_noise_91d",
+        "revenue_90d", "inflow_transactions_90d", "sales_change_30d",
+        "sales_change_90d", "sales_trend_26w", "daily_sales_cv_90d", "sales_noise_91d",
         "weekend_sales_share_90d", "net_inflow_monthly_90d", "net_margin_90d", "inflow_to_outflow_365d",
         "history_days", "days_since_onboarding", "active_days_share_90d", "sales_spike_14d",
-        "amount_to_monthly_revenue", "instalment_to_revenue", "instalment_to_net_inflow",
+        "amount_to_monthly_revenue", "total_debt_service_to_revenue", "instalment_to_net_inflow",
     ]
     for name in must_be_known:
         assert np.isfinite(f[name]), name
@@ -431,3 +432,64 @@ def test_scaling_sales_up_moves_every_feature_only_towards_less_risk(simulated, 
     r0, r1 = col(X0, "revenue_90d"), col(X1, "revenue_90d")
     known = ~np.isnan(r0)
     assert known.sum() > 100 and (r1[known] > r0[known]).all()
+
+
+# --- peer benchmarks ---------------------------------------------------------------------------------
+
+
+def test_peer_features_compare_with_the_sector_benchmark():
+    # Given a benchmark fitted on a population where groceries refund 1% and apparel 8% of sales
+    shop = shop_history()  # a grocery refunding 35.00 a Monday on 100.00 a day
+    rate = one(shop)["refund_rate_90d"]
+    n = 40
+    base = {b: np.full(2 * n, np.nan) for b, _ in PEER_BASES.values()}
+    base["refund_rate_90d"] = np.r_[[0.01] * n, [0.08] * n]
+    peers = PeerBenchmarks.fit_values(["grocery"] * n + ["Apparel "] * n, base)
+    assert peers.reference("GROCERY", "refund_rate_90d") == pytest.approx(math.log(0.01))
+    # When the shop is compared as a grocery, as apparel, and as an unknown sector (whole population)
+    X = compute_features([shop, replace(shop, sector="apparel"), replace(shop, sector="florist")],
+                         [LoanRequest(1000.0, 6)] * 3, peers=peers)
+    v = col(X, "refund_rate_90d_vs_sector")
+    # Then the value is the log of the rate over the sector's typical rate
+    assert v[0] == pytest.approx(math.log(rate / 0.01))
+    assert v[1] == pytest.approx(math.log(rate / 0.08))
+    assert v[2] == pytest.approx(math.log(rate) - float(np.median(np.log(np.r_[[0.01] * n, [0.08] * n]))))
+    # A base value the population never had gives a missing peer value, not a guess
+    assert np.isnan(col(X, "dispute_rate_vs_sector")).all()
+    spec = {f.name: f for f in FEATURES}["refund_rate_90d_vs_sector"]
+    assert spec.statement(math.log(2.5)) == "Refunds ran at 2.5x the usual rate for the sector over the last 90 days"
+    # The benchmark travels with the model as plain data
+    again = PeerBenchmarks.from_dict(peers.to_dict())
+    assert np.array_equal(compute_features([shop], [LoanRequest(1000.0, 6)], peers=again), X[:1], equal_nan=True)
+
+
+def test_peer_features_batch_equals_singles_and_respect_scaling(simulated):
+    world, world_histories, loan_snapshots = simulated
+    hs, rq = loan_snapshots(world, world_histories(world))
+    base = compute_features(hs, rq)
+    peers = PeerBenchmarks.fit(hs, min_merchants=20)
+    X = compute_features(hs, rq, peers=peers)
+    assert np.isfinite(col(X, "refund_rate_90d_vs_sector")).mean() > 0.8
+    sample = list(range(0, len(hs), 37))
+    singles = np.vstack([compute_features([hs[i]], [rq[i]], peers=peers) for i in sample])
+    assert np.array_equal(singles, X[sample], equal_nan=True)
+    # The one-pass route of a training-set builder gives the same matrix
+    X0, B = compute_features_with_bases(hs, rq)
+    assert np.array_equal(X0, base, equal_nan=True)
+    again = PeerBenchmarks.fit_values([h.sector for h in hs], B, min_merchants=20)
+    assert again == peers
+    assert np.array_equal(again.apply(X0, [h.sector for h in hs], B), X, equal_nan=True)
+    # Columns other than the peer ones do not depend on the benchmark
+    other = [j for j, name in enumerate(NAMES) if name not in PEER_BASES]
+    assert np.array_equal(X[:, other], base[:, other], equal_nan=True)
+    scaled = _scaled_world(world, 1.5, False)
+    up_h, up_r = loan_snapshots(scaled, world_histories(scaled))
+    X1 = compute_features(up_h, up_r, peers=peers)
+    honest = ~world.pop.fraud[world.loans["merchant"]]
+    for name in PEER_BASES:
+        j = NAMES.index(name)
+        a, b = X[honest, j], X1[honest, j]
+        ok = ~np.isnan(a)
+        assert np.array_equal(np.isnan(a), np.isnan(b)), name
+        spec = FEATURES[j]
+        assert spec.monotone == 1 and (b[ok] <= a[ok] + 1e-9).all(), name

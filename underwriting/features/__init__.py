@@ -6,7 +6,14 @@ See docs/features.md for the catalog and the point-in-time rule.
 """
 
 from .catalog import FAMILIES, FeatureSpec
-from .compute import FEATURES, REFERENCE_APR, compute_features, feature_index, feature_names
+from .compute import (
+    FEATURES,
+    REFERENCE_APR,
+    compute_features,
+    compute_features_with_bases,
+    feature_index,
+    feature_names,
+)
 from .history import (
     BalanceRows,
     CounterpartyRows,
@@ -16,10 +23,13 @@ from .history import (
     MetricRows,
     PriorLoans,
 )
+from .peers import PEER_BASE_NAMES, PEER_BASES, PeerBenchmarks
 
 __all__ = [
     "FAMILIES",
     "FEATURES",
+    "PEER_BASES",
+    "PEER_BASE_NAMES",
     "REFERENCE_APR",
     "BalanceRows",
     "CounterpartyRows",
@@ -28,8 +38,10 @@ __all__ = [
     "LoanRequest",
     "MerchantHistory",
     "MetricRows",
+    "PeerBenchmarks",
     "PriorLoans",
     "compute_features",
+    "compute_features_with_bases",
     "feature_index",
     "feature_names",
 ]

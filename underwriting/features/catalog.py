@@ -26,7 +26,8 @@ FAMILIES: dict[str, str] = {
     "burden": "Size of the requested loan",
 }
 
-UNITS = ("money", "fraction", "change", "ratio", "multiple", "days", "count", "months", "rating", "per10k")
+UNITS = ("money", "fraction", "change", "ratio", "multiple", "days", "count", "months", "rating", "per10k",
+         "logratio")
 
 
 def format_value(value: float, unit: str) -> str:
@@ -51,6 +52,8 @@ def format_value(value: float, unit: str) -> str:
         return f"{v:.2f}"
     if unit == "per10k":
         return f"{v:.2f}"
+    if unit == "logratio":  # log(value / reference): shown as a multiple of the reference
+        return f"{math.exp(v):.1f}x"
     raise ValueError(f"unknown unit {unit!r}")
 
 

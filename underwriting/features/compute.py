@@ -16,18 +16,19 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .catalog import FeatureSpec
-from .history import CURRENT, DEFAULTED, IN, KIND, OUT, REPAID, LoanRequest, MerchantHistory
+from .history import CURRENT, DEFAULTED, IN, KIND, OUT, REPAID, LoanRequest, MerchantHistory, day_number
+from .peers import PEER_BASE_NAMES, PeerBenchmarks, peer_columns
 from .specs import FEATURES
 
-__all__ = ["FEATURES", "REFERENCE_APR", "compute_features", "feature_index", "feature_names"]
+__all__ = ["FEATURES", "REFERENCE_APR", "compute_features", "compute_features_with_bases", "feature_index",
+           "feature_names"]
 
 PANEL_DAYS = 730  # two years of days; windows never look further back
 CHUNK = 256  # merchants per chunk (panels of CHUNK x PANEL_DAYS per channel stay in cache-friendly sizes)
 REFERENCE_APR = 0.18  # the instalment of the burden features (a reference price, not the offer's)
 PROCESSOR_MIN_SHARE = 1 / 3  # a payer present on at least this share of inflow days is a payment processor
 PROCESSOR_MIN_AGE = 60  # ... and first seen this many days before, or in the history's first two weeks
-LATE_DAYS = 4  # an obligation paid this many days later than its usual interval is late
+LATE_DAYS = 4  # a monthly obligation paid this many days after its usual day of the month is late
 NEVER_NEGATIVE = 730.0  # days_since_negative_balance when the balance was never negative in the panel
 
 REVENUE_KINDS = np.array([KIND[k] for k in ("sale", "transfer", "cash_deposit", "card_payment", "payout", "other")])
@@ -35,7 +36,6 @@ EXPENSE_KINDS = np.array([KIND[k] for k in ("fee", "supplier_payment", "payroll"
                                             "interest", "other")])
 CLASSIFIED_EXPENSE_KINDS = np.array([KIND[k] for k in ("supplier_payment", "payroll", "rent", "tax")])
 NOT_EXPENSE_KINDS = np.array([KIND[k] for k in ("refund", "chargeback", "loan_repayment")])
-OBLIGATION_KINDS = ("rent", "payroll", "tax", "loan_repayment")
 
 _NAMES = [f.name for f in FEATURES]
 _INDEX = {name: i for i, name in enumerate(_NAMES)}
@@ -49,22 +49,42 @@ def feature_index(name: str) -> int:
     return _INDEX[name]
 
 
-def compute_features(histories: Sequence[MerchantHistory], requests: Sequence[LoanRequest]) -> np.ndarray:
-    """(n, F) float64 features of n (history, request) pairs, columns in FEATURES order."""
+def compute_features(histories: Sequence[MerchantHistory], requests: Sequence[LoanRequest],
+                     peers: PeerBenchmarks | None = None) -> np.ndarray:
+    """(n, F) float64 features of n (history, request) pairs, columns in FEATURES order.
+
+    `peers`: the sector benchmarks fitted with the model (peers.py); without them the peer
+    columns ("..._vs_sector") are NaN."""
+    return _compute(histories, requests, peers)[0]
+
+
+def compute_features_with_bases(histories: Sequence[MerchantHistory], requests: Sequence[LoanRequest]
+                                ) -> tuple[np.ndarray, np.ndarray]:
+    """compute_features without a benchmark, plus the (n, len(PEER_BASE_NAMES)) values the peer
+    features compare with their sector: what a training-set builder needs to fit PeerBenchmarks and
+    fill the peer columns in one pass (PeerBenchmarks.fit_values, PeerBenchmarks.apply)."""
+    return _compute(histories, requests, None)
+
+
+def _compute(histories, requests, peers) -> tuple[np.ndarray, np.ndarray]:
     n = len(histories)
     if len(requests) != n:
         raise ValueError(f"{n} histories but {len(requests)} requests")
     out = np.full((n, len(FEATURES)), np.nan)
+    bases = np.full((n, len(PEER_BASE_NAMES)), np.nan)
     for lo in range(0, n, CHUNK):
         hi = min(lo + CHUNK, n)
         with np.errstate(divide="ignore", invalid="ignore"):  # windows the history does not cover: NaN
             cols = _Chunk(histories[lo:hi], requests[lo:hi]).features()
+            cols.update(peer_columns([h.sector for h in histories[lo:hi]], cols, peers))
         missing = set(_NAMES) - cols.keys()
         if missing:
             raise RuntimeError(f"features not computed: {sorted(missing)}")
-        for name, values in cols.items():
-            out[lo:hi, _INDEX[name]] = values
-    return out
+        for i, name in enumerate(_NAMES):  # (cols also holds helper columns, e.g. peer bases)
+            out[lo:hi, i] = cols[name]
+        for i, name in enumerate(PEER_BASE_NAMES):
+            bases[lo:hi, i] = cols[name]
+    return out, bases
 
 
 # --- small vectorised helpers -------------------------------------------------------------------------
@@ -112,9 +132,9 @@ class _Chunk:
         self.panel_start = self.as_of - W  # day of column 0; column W-1 is the day before as_of
         self.amount = np.array([float(r.amount) for r in requests], dtype=np.float64)
         self.term = np.array([int(r.term_months) for r in requests], dtype=np.float64)
-        self.established = np.array([np.nan if h.established_on is None else _dn(h.established_on)
+        self.established = np.array([np.nan if h.established_on is None else day_number(h.established_on)
                                      for h in histories], dtype=np.float64)
-        self.onboarded = np.array([np.nan if h.onboarded_on is None else _dn(h.onboarded_on)
+        self.onboarded = np.array([np.nan if h.onboarded_on is None else day_number(h.onboarded_on)
                                    for h in histories], dtype=np.float64)
 
         lo_day = self.panel_start
@@ -229,14 +249,10 @@ class _Chunk:
         ok30 = hist >= 30
 
         # scale
-        R30, R90, R180, R365 = win(cR, 30), win(cR, 90), win(cR, 180), win(cR, 365)
-        f["revenue_30d"] = np.where(hist >= 30, R30, np.nan)
+        R90, R180, R365 = win(cR, 90), win(cR, 180), win(cR, 365)
         f["revenue_90d"] = np.where(hist >= 90, R90, np.nan)
-        f["revenue_180d"] = np.where(hist >= 180, R180, np.nan)
-        f["revenue_365d"] = np.where(hist >= 365, R365, np.nan)
         f["card_sales_90d"] = np.where((hist >= 90) & has_sale, win(cSALE, 90), np.nan)
         active90 = (R[:, W - 90:] > 0).sum(axis=1).astype(np.float64)
-        f["revenue_per_active_day_90d"] = np.where(ok30, _div(R90, active90), np.nan)
         NIN = self.cum(self.panel(revenue_rows, self.dcount))
         f["inflow_transactions_90d"] = np.where(ok30, win(NIN, 90) * 90.0 / av(90), np.nan)
         monthly_rev = np.where(ok30, R90 * 30.0 / av(90), np.nan)
@@ -344,8 +360,9 @@ class _Chunk:
         f["cash_cover_min_90d"] = np.where(bal_ok & np.isfinite(low90), _div(low90, monthly_exp), np.nan)
         c90 = close[:, -90:]
         nvalid = (~np.isnan(c90)).sum(axis=1)
-        f["cash_cover_mean_90d"] = np.where(bal_ok, _div(_div(np.where(np.isnan(c90), 0.0, c90).sum(axis=1), nvalid),
-                                                         monthly_exp), np.nan)
+        mean_close = _div(np.where(np.isnan(c90), 0.0, c90).sum(axis=1), nvalid)
+        f["cash_cover_mean_90d"] = np.where(bal_ok, _div(mean_close, monthly_exp), np.nan)
+        f["balance_mean_90d"] = np.where(bal_ok, mean_close, np.nan)
         neg = np.where(np.isnan(low), False, low < 0)
         f["negative_balance_days_90d"] = np.where(bal_ok, neg[:, -90:].sum(axis=1) * 90.0 / av(90), np.nan)
         last_neg = np.where(neg.any(axis=1), W - 1 - np.argmax(neg[:, ::-1], axis=1), -1)
@@ -399,7 +416,6 @@ class _Chunk:
         f["requested_amount"] = self.amount.copy()
         f["term_months"] = self.term.copy()
         f["amount_to_monthly_revenue"] = _div(self.amount, monthly_rev)
-        f["instalment_to_revenue"] = _div(instalment, monthly_net_rev)
         net_monthly = np.where(ok30, net90 * 30.0 / av(90), np.nan)
         ratio = _div(instalment, np.maximum(net_monthly, 0.0))
         f["instalment_to_net_inflow"] = np.where(np.isnan(net_monthly), np.nan,
@@ -681,12 +697,6 @@ def _masked_median(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def _dn(d) -> int:
-    from .history import day_number
-
-    return day_number(d)
-
-
 def _longest_false_run(active: np.ndarray, span: np.ndarray) -> np.ndarray:
     """Longest run of False per row, counting only the last `span[i]` columns of row i."""
     n, w = active.shape
@@ -697,7 +707,3 @@ def _longest_false_run(active: np.ndarray, span: np.ndarray) -> np.ndarray:
     reset = np.where(gap, 0, c)
     np.maximum.accumulate(reset, axis=1, out=reset)
     return (c - reset).max(axis=1).astype(np.float64) if w else np.zeros(n)
-
-
-def describe(spec: FeatureSpec) -> str:
-    return f"{spec.name} ({spec.family}, {spec.monotone:+d}): {spec.description}"

@@ -11,6 +11,10 @@ The computations live in compute.py; docs/features.md is generated from this lis
   payments, interest, other; plus transfers out for sources that classify nothing else), never
   refunds, chargebacks or loan repayments.
 * Windows end the day before the decision day; a window the history does not cover gives NaN.
+* Monotone signs: every feature that moves when all sales scale up evenly carries the sign of that
+  move's risk (levels of income -1; shares of income such as refund rate or loan burden +1). Growth
+  and trend ratios are scale-invariant and deliberately unconstrained (0): a sudden surge of sales just
+  before applying is a bust-out pattern, so "more growth never raises risk" is false at the top end.
 """
 
 from .catalog import FeatureSpec
@@ -19,53 +23,47 @@ _F = FeatureSpec
 
 FEATURES: list[FeatureSpec] = [
     # --- scale ------------------------------------------------------------------------------------
-    _F("revenue_30d", "Business inflows over the last 30 days", "scale", -1, "money",
-       "Business income was only {v} over the last 30 days", "Business income of {v} over the last 30 days"),
     _F("revenue_90d", "Business inflows over the last 90 days", "scale", -1, "money",
        "Business income was only {v} over the last 90 days", "Business income of {v} over the last 90 days"),
-    _F("revenue_180d", "Business inflows over the last 180 days", "scale", -1, "money",
-       "Business income was only {v} over the last 180 days", "Business income of {v} over the last 180 days"),
-    _F("revenue_365d", "Business inflows over the last 365 days", "scale", -1, "money",
-       "Business income was only {v} over the last 12 months", "Business income of {v} over the last 12 months"),
     _F("card_sales_90d", "Card and app sales (kind sale) over the last 90 days", "scale", -1, "money",
        "Card and app sales were only {v} over the last 90 days", "Card and app sales of {v} over the last 90 days"),
-    _F("revenue_per_active_day_90d", "Average business inflow per trading day over the last 90 days", "scale", -1,
-       "money", "Income per trading day averaged only {v} over the last 90 days",
-       "Income per trading day averaged {v} over the last 90 days"),
+    _F("balance_mean_90d", "Average closing account balance over the last 90 days", "scale", -1, "money",
+       "The account balance averaged only {v} over the last 90 days",
+       "The account balance averaged {v} over the last 90 days"),
     _F("inflow_transactions_90d", "Number of incoming business payments over the last 90 days", "scale", -1,
        "count", "Only {v} incoming business payments in the last 90 days",
        "{v} incoming business payments in the last 90 days"),
     # --- growth -----------------------------------------------------------------------------------
     _F("sales_change_30d", "Sales of the last 30 days against the monthly average of the 90 days before",
-       "growth", -1, "change", "Sales {change} in the last 30 days against the three months before",
+       "growth", 0, "change", "Sales {change} in the last 30 days against the three months before",
        "Sales {change} in the last 30 days against the three months before"),
-    _F("sales_change_90d", "Sales of the last 90 days against the 90 days before", "growth", -1, "change",
+    _F("sales_change_90d", "Sales of the last 90 days against the 90 days before", "growth", 0, "change",
        "Sales {change} over the last 90 days", "Sales {change} over the last 90 days"),
-    _F("sales_change_180d", "Sales of the last 180 days against the 180 days before", "growth", -1, "change",
+    _F("sales_change_180d", "Sales of the last 180 days against the 180 days before", "growth", 0, "change",
        "Sales {change} over the last six months against the six months before",
        "Sales {change} over the last six months against the six months before"),
-    _F("sales_change_yoy_90d", "Sales of the last 90 days against the same 90 days a year earlier", "growth", -1,
+    _F("sales_change_yoy_90d", "Sales of the last 90 days against the same 90 days a year earlier", "growth", 0,
        "change", "Sales {change} against the same quarter last year",
        "Sales {change} against the same quarter last year"),
     _F("sales_trend_26w", "Fitted weekly sales trend over the last 26 weeks, per year, relative to the average",
-       "growth", -1, "change", "The six-month sales trend points to sales that {change} a year",
+       "growth", 0, "change", "The six-month sales trend points to sales that {change} a year",
        "The six-month sales trend points to sales that {change} a year"),
     _F("sales_vs_peak_12m", "Sales of the last 30 days against the best 30-day period of the last 12 months",
-       "growth", -1, "change", "Sales in the last 30 days were {v} below the best month of the year",
+       "growth", 0, "change", "Sales in the last 30 days were {v} below the best month of the year",
        "Sales in the last 30 days were close to the best month of the year ({v} below it)"),
     _F("sales_90d_vs_12m", "Daily sales of the last 90 days against the daily average of the last 12 months",
-       "growth", -1, "change", "Sales over the last 90 days {change} against the year's average",
+       "growth", 0, "change", "Sales over the last 90 days {change} against the year's average",
        "Sales over the last 90 days {change} against the year's average"),
-    _F("declining_months_share_6m", "Share of the last 6 months with lower sales than the month before", "growth", 1,
+    _F("declining_months_share_6m", "Share of the last 6 months with lower sales than the month before", "growth", 0,
        "fraction", "Sales fell month on month in {v} of the last six months",
        "Sales fell month on month in only {v} of the last six months"),
     # --- volatility -------------------------------------------------------------------------------
     _F("daily_sales_cv_90d", "Day-to-day variation of sales (coefficient of variation) over 90 days", "volatility", 1,
        "ratio", "Daily sales were very uneven (variation {v}) over the last 90 days",
        "Daily sales were steady (variation {v}) over the last 90 days"),
-    _F("log_daily_sales_sd_90d", "Spread of trading-day sales on a log scale over 90 days", "volatility", 1, "ratio",
-       "Sales on trading days swung widely (log spread {v}) over the last 90 days",
-       "Sales on trading days were consistent (log spread {v}) over the last 90 days"),
+    _F("sales_volatility_vs_sector", "Day-to-day sales spread against the typical spread of the sector (log ratio)",
+       "volatility", 1, "logratio", "Daily sales swung {v} as much as is usual for the sector",
+       "Daily sales swung only {v} as much as is usual for the sector"),
     _F("sales_noise_91d", "Day-to-day spread of log sales once the weekly pattern is removed (13 weeks)",
        "volatility", 1, "ratio", "Sales were unpredictable from day to day (spread {v}) over the last 13 weeks",
        "Sales were predictable from day to day (spread {v}) over the last 13 weeks"),
@@ -90,13 +88,20 @@ FEATURES: list[FeatureSpec] = [
     # --- refunds ----------------------------------------------------------------------------------
     _F("refund_rate_90d", "Refunds as a share of sales over the last 90 days", "refunds", 1, "fraction",
        "Refunds were {v} of sales over the last 90 days", "Refunds were only {v} of sales over the last 90 days"),
-    _F("refund_rate_365d", "Refunds as a share of sales over the last 12 months", "refunds", 1, "fraction",
-       "Refunds were {v} of sales over the last 12 months", "Refunds were only {v} of sales over the last 12 months"),
+    _F("refund_rate_90d_vs_sector", "Refund rate of the last 90 days against the typical rate of the sector "
+       "(log ratio)", "refunds", 1, "logratio", "Refunds ran at {v} the usual rate for the sector over the last 90 days",
+       "Refunds ran at only {v} the usual rate for the sector over the last 90 days"),
+    _F("refund_rate_365d_vs_sector", "Refund rate of the last 12 months against the typical rate of the sector "
+       "(log ratio)", "refunds", 1, "logratio", "Refunds ran at {v} the usual rate for the sector over the last year",
+       "Refunds ran at only {v} the usual rate for the sector over the last year"),
     _F("refund_rate_change", "Refund rate of the last 90 days against the 9 months before", "refunds", 1, "change",
        "The refund rate {change} in the last 90 days", "The refund rate {change} in the last 90 days"),
     _F("chargebacks_per_10k_sales_365d", "Chargebacks per 10,000 of sales over the last 12 months", "refunds", 1,
        "per10k", "{v} chargebacks per 10,000 of sales over the last 12 months",
        "Only {v} chargebacks per 10,000 of sales over the last 12 months"),
+    _F("chargebacks_vs_sector", "Chargebacks per sales against the typical level of the sector (log ratio)",
+       "refunds", 1, "logratio", "Chargebacks ran at {v} the usual level for the sector",
+       "Chargebacks ran at only {v} the usual level for the sector"),
     _F("chargeback_rate_180d", "Chargeback amounts as a share of sales over the last 180 days", "refunds", 1,
        "fraction", "Chargebacks were {v} of sales over the last six months",
        "Chargebacks were only {v} of sales over the last six months"),
@@ -175,6 +180,12 @@ FEATURES: list[FeatureSpec] = [
        "obligations", 1, "fraction", "Supplier payments took {v} of income over the last 90 days",
        "Supplier payments took only {v} of income over the last 90 days"),
     # --- concentration ----------------------------------------------------------------------------
+    _F("fixed_costs_vs_sector", "Rent and payroll share of inflows against the sector's typical share (log ratio)",
+       "obligations", 1, "logratio", "Rent and payroll weigh {v} as much as is usual for the sector",
+       "Rent and payroll weigh only {v} as much as is usual for the sector"),
+    _F("supplier_payments_vs_sector", "Supplier payments' share of inflows against the sector's typical share "
+       "(log ratio)", "obligations", 1, "logratio", "Supplier payments weigh {v} as much as is usual for the sector",
+       "Supplier payments weigh only {v} as much as is usual for the sector"),
     _F("top_customer_share_180d", "Largest paying counterparty (payment processors excluded) as a share of "
        "inflows, last 180 days", "concentration", 1, "fraction",
        "One customer provided {v} of income over the last six months",
@@ -211,6 +222,12 @@ FEATURES: list[FeatureSpec] = [
     _F("late_shipment_rate_3m", "Average share of late shipments over the last 3 months", "reputation", 1, "fraction",
        "{v} of shipments were late over the last three months",
        "Only {v} of shipments were late over the last three months"),
+    _F("return_rate_vs_sector", "Marketplace return rate against the sector's typical rate (log ratio)",
+       "reputation", 1, "logratio", "Returns ran at {v} the usual rate for the sector",
+       "Returns ran at only {v} the usual rate for the sector"),
+    _F("dispute_rate_vs_sector", "Marketplace dispute rate against the sector's typical rate (log ratio)",
+       "reputation", 1, "logratio", "Disputes ran at {v} the usual rate for the sector",
+       "Disputes ran at only {v} the usual rate for the sector"),
     _F("listings_change_6m", "Active listings now against 6 months ago", "reputation", -1, "change",
        "Active listings {change} over six months", "Active listings {change} over six months"),
     _F("metrics_age_days", "Days since the marketplace last reported on the merchant", "reputation", 0, "days",
@@ -281,9 +298,6 @@ FEATURES: list[FeatureSpec] = [
        "The requested term is {v} months", "The requested term is {v} months"),
     _F("amount_to_monthly_revenue", "Requested amount in months of business inflows (last 90 days)", "burden", 1,
        "multiple", "The loan is {v} a month's income", "The loan is only {v} a month's income"),
-    _F("instalment_to_revenue", "Monthly instalment (at a reference 18% APR) as a share of monthly inflows net of refunds",
-       "burden", 1, "fraction", "The instalment would take {v} of monthly income",
-       "The instalment would take only {v} of monthly income"),
     _F("instalment_to_net_inflow", "Monthly instalment against average monthly net cash flow (capped at 10)",
        "burden", 1, "multiple", "The instalment would be {v} the monthly net cash flow",
        "The instalment would be only {v} the monthly net cash flow"),

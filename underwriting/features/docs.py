@@ -1,0 +1,119 @@
+"""Writes docs/features.md from the catalog: `python -m underwriting.features.docs > docs/features.md`."""
+
+from __future__ import annotations
+
+from .catalog import FAMILIES
+from .compute import PANEL_DAYS, REFERENCE_APR
+from .peers import PEER_BASES
+from .specs import FEATURES
+
+INTRO = f"""# Features
+
+`underwriting/features/` turns a merchant's history, as known at a moment, and a loan request into a
+named feature vector. Plain data in, plain data out (no Django models): the training-set builder,
+backtests, batch scoring and the live decision all call the same function.
+
+```python
+from underwriting.features import FEATURES, feature_names, compute_features, MerchantHistory, LoanRequest
+from underwriting.history_loader import load_history, load_histories
+
+history = load_history(business=business, as_of=as_of)            # one merchant, a handful of queries
+X = compute_features([history], [LoanRequest(amount=20000.0, term_months=12)], peers=peers)  # (1, F)
+histories = load_histories(business_ids=ids, as_of=days)           # many (merchant, day) snapshots
+X = compute_features(histories, requests, peers=peers)             # (n, F), float64, NaN = missing
+```
+
+## The point-in-time rule
+
+A feature for a decision at `as_of` uses only what was known before the UTC day of `as_of`:
+
+* rollups, balances and marketplace metrics of days **strictly before** that day (a transaction at
+  00:05 UTC on the decision day is not seen, nor is one written `23:59-01:00` the evening before);
+* loans of the credit record **originated before** that day, each with its status **on that day**:
+  defaulted only if `defaulted_on` is before the day, repaid only if the record says repaid and the
+  term (origination + term months) ended before the day, current otherwise (unknown when the record
+  has no status); days past due only when the record was last updated at or before `as_of`;
+* the profile (sector, establishment and onboarding dates).
+
+`MerchantHistory` holds exactly that; `MerchantHistory.truncated(day)` cuts an earlier snapshot from a
+later one (row arrays are day-sorted, so a cut is a slice), which is how `load_histories` reads each
+merchant once and builds one snapshot per loan. A backtest of an imported loan uses its
+`originated_on` as `as_of`. Tests prove it: importing transactions, metrics or loans dated on or after
+the day changes no feature (`tests/underwriting/test_history_loader.py`).
+
+## Conventions
+
+* Windows end the day before `as_of`; the panel looks back at most {PANEL_DAYS} days. A window the
+  history does not cover (a young merchant, a source without balances or counterparties) gives an
+  explicit missing value (NaN), never a zero that lies. Rates use the days there are (at least 30).
+* **Sales** are card/app sales (kind `sale`). For a source without a `sale` kind (a bank statement:
+  `transfer`, `card_payment`, `cash_deposit`, `other`) the sales series is every business inflow, so
+  trend, volatility and spike features still exist; refund and chargeback rates are then missing.
+* **Business inflows** (revenue) are inflows of kinds sale, transfer, cash_deposit, card_payment,
+  payout and other (never loan disbursements, interest or refunds received). **Expenses** are fees,
+  suppliers, payroll, rent, tax, card payments, interest and other (plus transfers out for sources
+  that classify nothing else), never refunds, chargebacks or loan repayments.
+* **Payment processors** are payers that pay in on at least a third of the merchant's inflow days
+  (and 10+ days in 180) and were seen 60+ days before or from the history's first two weeks: they
+  aggregate many customers, so customer concentration leaves them out.
+* **Lateness**: a monthly obligation's usual day is the most frequent day of the month of its payments
+  in the last 12 months; a payment's delay is the days after that day (early payments count 0).
+* **Burden** uses the annuity instalment at a reference {REFERENCE_APR:.0%} APR (the offer's own price
+  is not known yet). Repayments from the flows that do not fall on the day of the month of a loan in
+  the credit record are counted as owed to other lenders.
+* **Monotone signs** (`FeatureSpec.monotone`) are LightGBM constraints with respect to default risk:
+  -1 = more of it never raises risk, +1 = more of it never lowers risk, 0 = unconstrained. When all of
+  a merchant's sales scale up evenly, every feature either stays the same or moves in the direction
+  its sign calls less risky (tested on simulated merchants, with balances unchanged and rebuilt), so a
+  model trained with these constraints never raises the PD. Unconstrained features are scale-invariant.
+  Growth and trend ratios are deliberately unconstrained: a surge just before applying is a bust-out
+  pattern. Known limit: concentration shares assume sales settle through processors; sales booked from
+  individual payers (as in the simulator's bust-out fraud) can move them the other way.
+* **Peer features** (`..._vs_sector`) compare a rate with the typical rate of the merchant's sector:
+  log(value / sector median). The benchmark (`PeerBenchmarks`) is fitted on the training population
+  (`PeerBenchmarks.fit(train_histories)`, or in the same pass as the features:
+  `X, B = compute_features_with_bases(...)`, `peers = PeerBenchmarks.fit_values(sectors[train],
+  B[train])`, `X = peers.apply(X, sectors, B)`) and saved with the model (`to_dict` / `from_dict`);
+  decisions pass it back (`compute_features(..., peers=peers)`). Without it these columns are NaN. Sectors with fewer than 30 rows, empty or unknown sectors use the whole
+  population's median. Region is deliberately not a feature (geography is a fair-lending proxy risk).
+* Every feature can be stated with the applicant's own number for reason codes:
+  `spec.statement(value)` ("Sales fell 35% over the last 90 days") or `spec.statement(value,
+  helped=True)`; `spec.family_label` groups them ("Sales trend", "Refunds and chargebacks", ...).
+
+## Quality, correlation and speed
+
+`bench/bench_features.py` measures batch throughput, the single-decision latency, the training-set
+build, the largest pairwise correlation (features correlated above 0.98 with another were dropped:
+e.g. revenue over 30, 180 and 365 days, which track revenue over 90 days at 0.98-0.99) and the AUC of
+a quick monotone LightGBM against the oracle on the simulator's latest loans.
+
+## Catalog
+"""
+
+
+def render() -> str:
+    lines = [INTRO]
+    counts = {fam: sum(f.family == fam for f in FEATURES) for fam in FAMILIES}
+    lines.append(f"{len(FEATURES)} features in {len(FAMILIES)} families: "
+                 + ", ".join(f"{fam} {counts[fam]}" for fam in FAMILIES) + ".\n")
+    for family, label in FAMILIES.items():
+        lines.append(f"\n### {label} (`{family}`)\n")
+        lines.append("| # | name | monotone | unit | description | example statement |")
+        lines.append("| --- | --- | --- | --- | --- | --- |")
+        for i, f in enumerate(FEATURES):
+            if f.family != family:
+                continue
+            example = f.statement(_example(f.unit))
+            peer = " (peer: needs a benchmark)" if f.name in PEER_BASES else ""
+            sign = f"{f.monotone:+d}" if f.monotone else "0"
+            lines.append(f"| {i} | `{f.name}` | {sign} | {f.unit} | {f.description}{peer} | {example} |")
+    return "\n".join(lines) + "\n"
+
+
+def _example(unit: str) -> float:
+    return {"money": 45230.0, "fraction": 0.072, "change": -0.35, "ratio": 1.8, "multiple": 2.4, "days": 12.0,
+            "count": 3.0, "months": 6.0, "rating": 4.62, "per10k": 1.7, "logratio": 0.9}[unit]
+
+
+if __name__ == "__main__":
+    print(render(), end="")

@@ -1,0 +1,131 @@
+"""Peer benchmarks: how a merchant's rates compare with the typical merchant of its sector.
+
+What is normal differs by trade: a 5% refund rate is alarming for a pharmacy and ordinary for an
+apparel shop. A credit analyst compares with the sector; so do these features. The benchmark (per
+sector, the median of each rate's logarithm) is *fitted* on a training population and travels with
+the model that was trained with it (a JSON-able dict), so training rows, backtests and live decisions
+compute the same numbers:
+
+    peers = PeerBenchmarks.fit(train_histories)                     # per sector medians of the rates
+    X = compute_features(histories, requests, peers=peers)          # peer columns filled in
+    compute_features(histories, requests)                           # peer columns NaN (no benchmark)
+
+    # or in one pass over a training set (no second feature computation):
+    X, B = compute_features_with_bases(histories, requests)         # peer columns NaN, B = their bases
+    peers = PeerBenchmarks.fit_values(sectors[train], B[train])
+    X = peers.apply(X, sectors, B)                                  # == compute_features(..., peers=peers)
+    artifact["peers"] = peers.to_dict()  ...  PeerBenchmarks.from_dict(artifact["peers"])
+
+Without a benchmark the peer columns are explicit missing values (NaN), never guesses. A sector with
+fewer than `min_merchants` rows in the fitting population (or an empty or unknown sector) is compared
+with the whole population instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# peer feature -> (base feature, floor applied before the logarithm)
+PEER_BASES: dict[str, tuple[str, float]] = {
+    "refund_rate_90d_vs_sector": ("refund_rate_90d", 1e-5),
+    "refund_rate_365d_vs_sector": ("refund_rate_365d", 1e-5),
+    "chargebacks_vs_sector": ("chargebacks_per_10k_sales_365d", 1e-3),
+    "sales_volatility_vs_sector": ("log_daily_sales_sd_90d", 1e-3),
+    "fixed_costs_vs_sector": ("fixed_costs_to_revenue_90d", 1e-4),
+    "supplier_payments_vs_sector": ("supplier_payments_to_revenue_90d", 1e-4),
+    "return_rate_vs_sector": ("return_rate_3m", 1e-5),
+    "dispute_rate_vs_sector": ("dispute_rate_3m", 1e-5),
+}
+
+
+PEER_BASE_NAMES: tuple[str, ...] = tuple(sorted({base for base, _ in PEER_BASES.values()}))
+
+
+def sector_key(sector: str | None) -> str:
+    return (sector or "").strip().lower()
+
+
+@dataclass(frozen=True)
+class PeerBenchmarks:
+    """Per sector, the median of log(max(base feature, floor)) for each peer feature's base."""
+
+    medians: Mapping[str, Mapping[str, float]]
+    overall: Mapping[str, float]
+    counts: Mapping[str, int] = field(default_factory=dict)
+    min_merchants: int = 30
+
+    @classmethod
+    def fit(cls, histories: Sequence, *, min_merchants: int = 30) -> PeerBenchmarks:
+        """Fit on a population of MerchantHistory objects (e.g. the training rows' histories)."""
+        from .compute import compute_features_with_bases
+        from .history import LoanRequest
+
+        _, bases = compute_features_with_bases(histories, [LoanRequest(1.0, 1)] * len(histories))
+        return cls.fit_values([h.sector for h in histories], bases, min_merchants=min_merchants)
+
+    @classmethod
+    def fit_values(cls, sectors: Sequence[str], base: Mapping[str, np.ndarray] | np.ndarray, *,
+                   min_merchants: int = 30) -> PeerBenchmarks:
+        """Fit from the rows' sectors and base values: a (n, len(PEER_BASE_NAMES)) matrix as returned by
+        compute_features_with_bases, or a mapping base name -> values."""
+        if isinstance(base, np.ndarray):
+            base = {name: base[:, i] for i, name in enumerate(PEER_BASE_NAMES)}
+        keys = np.array([sector_key(s) for s in sectors], dtype=object)
+        medians: dict[str, dict[str, float]] = {}
+        overall: dict[str, float] = {}
+        counts = {str(k): int(c) for k, c in zip(*np.unique(keys, return_counts=True), strict=True)} if keys.size else {}
+        for name, floor in dict(PEER_BASES.values()).items():
+            x = np.log(np.maximum(np.asarray(base[name], dtype=np.float64), floor))
+            ok = np.isfinite(x)
+            if ok.any():
+                overall[name] = float(np.median(x[ok]))
+            for k in counts:
+                sel = ok & (keys == k)
+                if k and sel.sum() >= min_merchants:
+                    medians.setdefault(k, {})[name] = float(np.median(x[sel]))
+        return cls(medians=medians, overall=overall, counts=counts, min_merchants=min_merchants)
+
+    def apply(self, X: np.ndarray, sectors: Sequence[str], bases: np.ndarray) -> np.ndarray:
+        """A copy of X (compute_features' columns) with the peer columns computed from `bases`
+        (compute_features_with_bases): equal to compute_features(..., peers=self)."""
+        from .compute import feature_index
+
+        out = np.array(X, dtype=np.float64, copy=True)
+        base = {name: bases[:, i] for i, name in enumerate(PEER_BASE_NAMES)}
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for name, values in peer_columns(sectors, base, self).items():
+                out[:, feature_index(name)] = values
+        return out
+
+    def reference(self, sector: str, base: str) -> float:
+        value = self.medians.get(sector_key(sector), {}).get(base)
+        if value is None:
+            value = self.overall.get(base)
+        return float("nan") if value is None else float(value)
+
+    def to_dict(self) -> dict:
+        return {"medians": {k: dict(v) for k, v in self.medians.items()}, "overall": dict(self.overall),
+                "counts": dict(self.counts), "min_merchants": self.min_merchants}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> PeerBenchmarks:
+        return cls(medians={k: dict(v) for k, v in data["medians"].items()}, overall=dict(data["overall"]),
+                   counts=dict(data.get("counts", {})), min_merchants=int(data.get("min_merchants", 30)))
+
+
+def peer_columns(sectors: Sequence[str], base: Mapping[str, np.ndarray],
+                 peers: PeerBenchmarks | None) -> dict[str, np.ndarray]:
+    """The peer features: log(max(value, floor)) minus the sector's reference (NaN without peers)."""
+    n = len(sectors)
+    out: dict[str, np.ndarray] = {}
+    for name, (b, floor) in PEER_BASES.items():
+        if peers is None:
+            out[name] = np.full(n, np.nan)
+            continue
+        keys, inv = np.unique(np.array([sector_key(s) for s in sectors], dtype=object), return_inverse=True)
+        ref = np.array([peers.reference(k, b) for k in keys], dtype=np.float64)[inv.reshape(-1)]
+        out[name] = np.log(np.maximum(base[b], floor)) - ref
+    return out
