@@ -22,7 +22,7 @@ days_past_due is kept only when the record was last updated at or before as_of.
 
 from __future__ import annotations
 
-import io
+import struct
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -49,6 +49,7 @@ from .models import CounterpartyDailyRollup, DailyBalance, DailyRollup, LoanReco
 
 __all__ = ["as_of_day", "load_histories", "load_history"]
 
+BULK_MIN_MERCHANTS = 8  # from this many merchants per batch, PostgreSQL rows come as one aggregated text
 DR = DailyRollup._meta.db_table
 CR = CounterpartyDailyRollup._meta.db_table
 DB = DailyBalance._meta.db_table
@@ -92,50 +93,75 @@ def _lit(day: int) -> str:
     return f"DATE '{iso}'" if connection.vendor == "postgresql" else f"'{iso}'"
 
 
-def _fetch(sql: str, ncols: int, bulk: bool = True) -> np.ndarray:
-    """(rows, ncols) float64 array of a numeric query. In bulk on PostgreSQL the rows stream through
-    COPY (parsed in C by pandas); otherwise (SQLite, or a single merchant, where COPY's fixed cost
-    dominates) through the cursor."""
-    if bulk and connection.vendor == "postgresql":
-        import pandas as pd
+def _fetch(query: tuple[str, str, int], bulk: bool = True) -> np.ndarray:
+    """(rows, ncols) float64 array of an integer query (`select ... from ... where`, its ORDER BY, ncols).
 
-        with connection.cursor() as cursor:
-            buf = io.BytesIO()
-            with cursor.cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as cp:
-                for block in cp:
-                    buf.write(block)
-        if buf.tell() == 0:
+    In bulk on PostgreSQL the server aggregates each column into one binary array (array_send): one
+    message instead of one per row (psycopg's per-row cost would dominate), no number formatting on
+    the server, decoded here with numpy and sorted; otherwise (SQLite, or a single merchant) the rows
+    come through the cursor in order."""
+    sql, order, ncols = query
+    if bulk and connection.vendor == "postgresql":
+        cols = ", ".join(f"c{i}" for i in range(ncols))
+        aggs = ", ".join(f"array_send(array_agg(c{i}))" for i in range(ncols))
+        import psycopg
+
+        connection.ensure_connection()
+        with psycopg.Cursor(connection.connection) as cursor:  # server-side binding: binary results
+            cursor.execute(f"SELECT {aggs} FROM ({sql}) AS q({cols})", binary=True)
+            row = cursor.fetchone()
+        if row is None or row[0] is None:
             return np.zeros((0, ncols))
-        buf.seek(0)
-        return pd.read_csv(buf, header=None, dtype=np.float64, engine="c").to_numpy()
+        arr = np.column_stack([_pg_int_array(b) for b in row]).astype(np.float64)
+        nkeys = len(order.split(","))
+        return arr[np.lexsort(arr[:, :nkeys].T[::-1])]
     with connection.cursor() as cursor:
-        cursor.execute(sql)
+        cursor.execute(f"{sql} ORDER BY {order}")
         rows = cursor.fetchall()
     if not rows:
         return np.zeros((0, ncols))
     return np.array(rows, dtype=np.float64).reshape(len(rows), ncols)
 
 
+_PG_INT_WIDTH = {20: 8, 23: 4, 21: 2}  # type OIDs of int8, int4, int2
+
+
+def _pg_int_array(buf: bytes) -> np.ndarray:
+    """A one-dimensional PostgreSQL integer array without NULLs in its binary send format."""
+    ndim, has_null, oid = struct.unpack_from(">iiI", buf, 0)
+    if ndim == 0:
+        return np.zeros(0, dtype=np.int64)
+    if ndim != 1 or has_null or oid not in _PG_INT_WIDTH:
+        raise ValueError(f"unexpected array (ndim {ndim}, nulls {has_null}, type {oid})")
+    n, _lower = struct.unpack_from(">ii", buf, 12)
+    element = np.dtype([("length", ">i4"), ("value", f">i{_PG_INT_WIDTH[oid]}")])
+    return np.frombuffer(buf, dtype=element, count=n, offset=20)["value"].astype(np.int64)
+
+
 def _in_list(ids: Sequence[int]) -> str:
     return ",".join(str(int(i)) for i in ids)
 
 
-def _queries(ids: Sequence[int], lo: int, hi: int) -> dict[str, tuple[str, int]]:
-    """SQL of the numeric row groups of the merchants `ids`, days in [lo, hi) (balances: plus each
-    merchant's last row before lo, the balance carried into the window). Every query's first column
-    is business_id; rows come ordered by business and day."""
+def _queries(ids: Sequence[int], lo: int, hi: int) -> dict[str, tuple[str, str, int]]:
+    """(SQL, ORDER BY, number of columns) of the numeric row groups of the merchants `ids`, days in
+    [lo, hi) (balances: plus each merchant's last row before lo, the balance carried into the window).
+    Every query's first column is business_id; the order is by business and day (the ORDER BY names
+    the leading columns in order)."""
     day = _day_sql("day")
     where = f"business_id IN ({_in_list(ids)}) AND day < {_lit(hi)} AND day >= {_lit(lo)}"
+    code = ("hashtext(counterparty)" if connection.vendor == "postgresql"
+            else "DENSE_RANK() OVER (PARTITION BY business_id ORDER BY counterparty)")
     return {
         "daily": (f'SELECT business_id, {day}, direction, kind, "count", total_minor, max_minor FROM {DR} '
-                  f"WHERE {where} ORDER BY business_id, day, direction, kind", 7),
-        "counterparties": (f"SELECT business_id, {day}, direction, DENSE_RANK() OVER (PARTITION BY business_id "
-                           f'ORDER BY counterparty), "count", total_minor FROM {CR} WHERE {where} '
-                           f"ORDER BY business_id, day, direction, counterparty", 6),
+                  f"WHERE {where}", "business_id, day, direction, kind", 7),
+        # Counterparty codes: a hash of the name on PostgreSQL (no sort), its rank among the merchant's
+        # names elsewhere. Only equality matters: features never read the code's value.
+        "counterparties": (f"SELECT business_id, {day}, direction, {code} AS code, \"count\", total_minor FROM {CR} "
+                           f"WHERE {where}", "business_id, day, direction, code", 6),
         "balances": (f"SELECT business_id, {day}, min_balance_minor, close_balance_minor FROM {DB} b WHERE "
                      f"business_id IN ({_in_list(ids)}) AND day < {_lit(hi)} AND (day >= {_lit(lo)} OR day = "
-                     f"(SELECT MAX(day) FROM {DB} b2 WHERE b2.business_id = b.business_id AND b2.day < {_lit(lo)})) "
-                     f"ORDER BY business_id, day", 4),
+                     f"(SELECT MAX(day) FROM {DB} b2 WHERE b2.business_id = b.business_id AND b2.day < {_lit(lo)}))",
+                     "business_id, day", 4),
     }
 
 
@@ -153,9 +179,11 @@ def _metric_rows(ids: Sequence[int], lo: int, hi: int) -> dict[int, tuple[np.nda
 
 
 def _first_days(ids: Sequence[int], hi: int) -> dict[int, int]:
+    """Each merchant's first day with a rollup row (one index probe per merchant, not a scan)."""
+    values = ",".join(f"({int(i)})" for i in ids)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT business_id, MIN({_day_sql('day')}) FROM {DR} WHERE business_id IN ({_in_list(ids)}) "
-                       f"AND day < {_lit(hi)} GROUP BY business_id")
+        cursor.execute(f"WITH v(id) AS (VALUES {values}) SELECT v.id, (SELECT {_day_sql('MIN(day)')} FROM {DR} "
+                       f"WHERE business_id = v.id AND day < {_lit(hi)}) FROM v")
         return {int(b): int(d) for b, d in cursor.fetchall() if d is not None}
 
 
@@ -217,8 +245,8 @@ def _history(business: Business, as_of: date, groups: dict[str, np.ndarray], met
 
 def _load(businesses: Sequence[Business], lo: int, hi: int) -> dict:
     ids = [b.pk for b in businesses]
-    bulk = len(ids) > 8
-    groups = {name: _split(_fetch(sql, ncols, bulk)) for name, (sql, ncols) in _queries(ids, lo, hi).items()}
+    bulk = len(ids) >= BULK_MIN_MERCHANTS
+    groups = {name: _split(_fetch(query, bulk)) for name, query in _queries(ids, lo, hi).items()}
     return {"groups": groups, "metrics": _metric_rows(ids, lo, hi), "first": _first_days(ids, hi),
             "loans": _loan_rows(ids)}
 

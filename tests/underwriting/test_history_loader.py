@@ -1,6 +1,6 @@
 """The history loader: point-in-time correctness (nothing dated on or after the as_of day is seen),
 loan status as of the day, equality with a from-scratch computation from the raw rows, and
-load_histories = load_history. Runs on PostgreSQL (COPY path) and on SQLite."""
+load_histories = load_history. Runs on PostgreSQL (bulk and cursor paths) and on SQLite."""
 
 import datetime as dt
 from collections import defaultdict
@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from tests.factories import PartnerFactory
+from underwriting import history_loader
 from underwriting.features import (
     BalanceRows,
     CounterpartyRows,
@@ -245,17 +246,28 @@ def test_loader_equals_a_from_scratch_computation(world, as_of):
         for field in getattr(expected, group).__dataclass_fields__:
             a, b = getattr(getattr(loaded, group), field), getattr(getattr(expected, group), field)
             assert np.array_equal(a, b), (group, field)
-    # Counterparty codes are arbitrary but consistent: compare the rows with codes mapped to names' order.
+    # Counterparty codes are opaque but consistent (one code per name): the same rows, and codes that
+    # map one to one onto the names.
     lc, ec = loaded.counterparties, expected.counterparties
-    assert np.array_equal(lc.day, ec.day) and np.array_equal(lc.total, ec.total)
-    assert np.array_equal(np.unique(lc.counterparty, return_inverse=True)[1], np.unique(ec.counterparty,
-                                                                                        return_inverse=True)[1])
+
+    def rows(c):
+        return sorted(zip(c.day.tolist(), c.direction.tolist(), c.total.tolist(), c.count.tolist(),
+                          c.counterparty.tolist(), strict=True))
+
+    got, want = rows(lc), rows(ec)
+    assert [r[:4] for r in got] == [r[:4] for r in want]
+    pairs = {(g[4], w[4]) for g, w in zip(got, want, strict=True)}
+    assert len(pairs) == len({p[0] for p in pairs}) == len({p[1] for p in pairs})
     for field in ("originated_on", "amount", "term_months", "status", "defaulted_on", "term_end"):
         assert np.array_equal(getattr(loaded.loans, field), getattr(expected.loans, field)), field
     assert np.array_equal(features_of(loaded), features_of(expected), equal_nan=True)
 
 
-def test_load_histories_cuts_snapshots_equal_to_single_loads(world, django_assert_max_num_queries):
+@pytest.mark.parametrize("bulk", [False, True])
+def test_load_histories_cuts_snapshots_equal_to_single_loads(world, django_assert_max_num_queries, monkeypatch,
+                                                              bulk):
+    # (bulk: PostgreSQL's aggregated-text path, used from BULK_MIN_MERCHANTS merchants per batch)
+    monkeypatch.setattr(history_loader, "BULK_MIN_MERCHANTS", 1 if bulk else 10_000)
     b = world["businesses"]
     pairs = [(b["M1"], AS_OF), (b["M2"], AS_OF), (b["M1"], dt.datetime(2024, 1, 10, 9, tzinfo=UTC)),
              (b["M1"], dt.date(2023, 12, 31)), (b["M2"], dt.date(2023, 9, 20)), (b["M2"], dt.date(2023, 9, 1)),

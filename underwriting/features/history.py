@@ -107,8 +107,10 @@ class DailyRows:
 
 @dataclass(frozen=True, eq=False)
 class CounterpartyRows:
-    """Counterparty rollup rows: per day, direction and counterparty (an int code, stable within one
-    history and within one load_histories call), the count and the total."""
+    """Counterparty rollup rows: per day, direction and counterparty, the count and the total. The
+    counterparty is an opaque int code: equal codes are the same counterparty within one history (the
+    loader uses a hash of the name on PostgreSQL, the name's rank elsewhere); features never read the
+    value itself."""
 
     day: np.ndarray  # int32
     direction: np.ndarray  # int8
