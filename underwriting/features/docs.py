@@ -80,12 +80,38 @@ the day changes no feature (`tests/underwriting/test_history_loader.py`).
   `spec.statement(value)` ("Sales fell 35% over the last 90 days") or `spec.statement(value,
   helped=True)`; `spec.family_label` groups them ("Sales trend", "Refunds and chargebacks", ...).
 
+## Loading histories
+
+```python
+load_history(*, business, as_of, lookback_days=PANEL_DAYS) -> MerchantHistory
+load_histories(*, business_ids, as_of, batch_size=500, progress=False) -> list[MerchantHistory]
+```
+
+`as_of` is an aware datetime (its UTC day is the cut) or a date; for `load_histories` a sequence
+aligned with `business_ids` (repeats allowed) or one value for all. Each merchant's rollups are read
+once per call (one query per table and batch of merchants; on PostgreSQL each column arrives as one
+binary array) and every snapshot is a point-in-time cut of that read. Money arrives in currency units.
+
 ## Quality, correlation and speed
 
 `bench/bench_features.py` measures batch throughput, the single-decision latency, the training-set
 build, the largest pairwise correlation (features correlated above 0.98 with another were dropped:
-e.g. revenue over 30, 180 and 365 days, which track revenue over 90 days at 0.98-0.99) and the AUC of
-a quick monotone LightGBM against the oracle on the simulator's latest loans.
+revenue over 30, 180 and 365 days track revenue over 90 days at 0.98-0.99, and so did revenue per
+trading day, monthly expenses, the 12-month refund rate and the plain log spread of daily sales) and
+the AUC of a quick monotone LightGBM (peer benchmarks fitted on the training loans) against the
+oracle on the simulator's latest loans. Measured on this machine (2 cores):
+
+| world | batch features | training set (snapshots + features) | max corr. | AUC / oracle |
+| --- | --- | --- | --- | --- |
+| 20,000 merchants, seed 1, in memory | 4,219 merchants/s | 60,602 loans in 19.2 s | 0.971 | 0.8237 / 0.8422 = 0.978 |
+| 20,000 merchants, seed 2, in memory | 4,360 merchants/s | 61,620 loans in 15.6 s | 0.972 | 0.8404 / 0.8536 = 0.985 |
+| 20,000 merchants, seed 3, in memory | 3,854 merchants/s | 61,350 loans in 15.5 s | 0.972 | 0.8247 / 0.8489 = 0.972 |
+| 33,000 merchants, seed 7, PostgreSQL | 4,487 merchants/s (+ load: 579/s) | 100,927 loans in 70.8 s (load 51.5 s) | 0.971 | 0.8359 / 0.8519 = 0.981 |
+
+Without peer benchmarks the same model reaches 0.972 (seed 1) and 0.963 (seed 3) of the oracle: the
+sector comparison of refund rates is the single most useful signal. One live decision from
+PostgreSQL (33,000-merchant world): `load_history` + `compute_features` p50 5.7 ms, p99 7.9 ms
+(load alone p50 3.8 ms); features alone for one merchant ~1.7 ms.
 
 ## Catalog
 """
