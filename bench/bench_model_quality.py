@@ -116,11 +116,13 @@ def load_or_build(slug: str, cache: str | None):
 
         return TrainingSet(X=z["X"], y=z["y"], originated_on=z["originated_on"], specs=[specs[n] for n in names],
                            matured=z["matured"], true_pd=z["true_pd"], partner=slug,
-                           data_end=date.fromisoformat(str(z["data_end"])))
+                           data_end=date.fromisoformat(str(z["data_end"])), sectors=z["sectors"],
+                           peer_bases=z["peer_bases"])
     ts = build_training_set(partner=slug, progress=True)
     if cache:
         np.savez(cache, X=ts.X, y=ts.y, originated_on=ts.originated_on, matured=ts.matured, true_pd=ts.true_pd,
-                 feature_names=np.array(ts.feature_names), data_end=str(ts.data_end))
+                 feature_names=np.array(ts.feature_names), data_end=str(ts.data_end), sectors=ts.sectors,
+                 peer_bases=ts.peer_bases)
     return ts
 
 

@@ -71,8 +71,10 @@ def celery_worker_process(django_db_setup, django_db_blocker, redis_broker):
         f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     )
     env["CELERY_BROKER_URL"] = redis_broker
-    log_path = ROOT / "var" / "test-worker.log"
-    log_path.parent.mkdir(exist_ok=True)
+    from django.conf import settings
+
+    log_path = Path(settings.VAR_DIR) / "test-worker.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "w")  # noqa: SIM115 - closed in teardown
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--loglevel=INFO",

@@ -112,7 +112,8 @@ def backtest_rows(
         as_of=[x.originated_on for x in loans],
         progress=progress,
     )
-    features = compute_features(histories, [LoanRequest(float(x.amount), x.term_months) for x in loans])
+    features = compute_features(histories, [LoanRequest(float(x.amount), x.term_months) for x in loans],
+                                peers=model.peers)
     names = feature_names()
     for loan, history, values in zip(loans, histories, features, strict=True):
         business = businesses[loan.merchant_id]

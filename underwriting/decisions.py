@@ -132,7 +132,8 @@ def decision_make(
     timings["load_ms"] = _ms(t)
 
     t = time.perf_counter()
-    values = compute_features([history], [LoanRequest(amount=float(amount), term_months=int(term_months))])[0]
+    values = compute_features([history], [LoanRequest(amount=float(amount), term_months=int(term_months))],
+                              peers=model.peers)[0]
     context = business_context(history=history, is_blocked=business.is_blocked)
     timings["features_ms"] = _ms(t)
 

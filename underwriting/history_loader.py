@@ -31,7 +31,7 @@ import numpy as np
 from django.db import connection
 
 from accounts.models import Business
-from underwriting.features.compute import PANEL_DAYS
+from underwriting.features.compute import COUNTERPARTY_DAYS, PANEL_DAYS
 from underwriting.features.history import (
     NO_DAY,
     STATUS_CODE,
@@ -142,9 +142,10 @@ def _in_list(ids: Sequence[int]) -> str:
     return ",".join(str(int(i)) for i in ids)
 
 
-def _queries(ids: Sequence[int], lo: int, hi: int) -> dict[str, tuple[str, str, int]]:
+def _queries(ids: Sequence[int], lo: int, hi: int, cp_lo: int) -> dict[str, tuple[str, str, int]]:
     """(SQL, ORDER BY, number of columns) of the numeric row groups of the merchants `ids`, days in
-    [lo, hi) (balances: plus each merchant's last row before lo, the balance carried into the window).
+    [lo, hi) (counterparties: [cp_lo, hi), the features' counterparty window; balances: plus each
+    merchant's last row before lo, the balance carried into the window).
     Every query's first column is business_id; the order is by business and day (the ORDER BY names
     the leading columns in order)."""
     day = _day_sql("day")
@@ -157,7 +158,8 @@ def _queries(ids: Sequence[int], lo: int, hi: int) -> dict[str, tuple[str, str, 
         # Counterparty codes: a hash of the name on PostgreSQL (no sort), its rank among the merchant's
         # names elsewhere. Only equality matters: features never read the code's value.
         "counterparties": (f"SELECT business_id, {day}, direction, {code} AS code, \"count\", total_minor FROM {CR} "
-                           f"WHERE {where}", "business_id, day, direction, code", 6),
+                           f"WHERE business_id IN ({_in_list(ids)}) AND day < {_lit(hi)} AND day >= {_lit(cp_lo)}",
+                           "business_id, day, direction, code", 6),
         "balances": (f"SELECT business_id, {day}, min_balance_minor, close_balance_minor FROM {DB} b WHERE "
                      f"business_id IN ({_in_list(ids)}) AND day < {_lit(hi)} AND (day >= {_lit(lo)} OR day = "
                      f"(SELECT MAX(day) FROM {DB} b2 WHERE b2.business_id = b.business_id AND b2.day < {_lit(lo)}))",
@@ -243,10 +245,10 @@ def _history(business: Business, as_of: date, groups: dict[str, np.ndarray], met
     )
 
 
-def _load(businesses: Sequence[Business], lo: int, hi: int) -> dict:
+def _load(businesses: Sequence[Business], lo: int, hi: int, cp_lo: int) -> dict:
     ids = [b.pk for b in businesses]
     bulk = len(ids) >= BULK_MIN_MERCHANTS
-    groups = {name: _split(_fetch(query, bulk)) for name, query in _queries(ids, lo, hi).items()}
+    groups = {name: _split(_fetch(query, bulk)) for name, query in _queries(ids, lo, hi, cp_lo).items()}
     return {"groups": groups, "metrics": _metric_rows(ids, lo, hi), "first": _first_days(ids, hi),
             "loans": _loan_rows(ids)}
 
@@ -262,7 +264,7 @@ def load_history(*, business: Business, as_of: datetime | date, lookback_days: i
     """The merchant as known on as_of's UTC day (rows of the last `lookback_days` days before it)."""
     day = as_of_day(as_of)
     hi = day_number(day)
-    data = _load([business], hi - lookback_days, hi)
+    data = _load([business], hi - lookback_days, hi, hi - min(lookback_days, COUNTERPARTY_DAYS))
     return replace(_snapshot(business, data, day), loans=_loans_as_of(data["loans"][business.pk], as_of))
 
 
@@ -291,8 +293,8 @@ def load_histories(*, business_ids: Sequence[int], as_of: Sequence[datetime | da
     for start in batches:
         chunk = order[start:start + batch_size]
         hi = max(day_number(days[i]) for b in chunk for i in by_business[b])
-        lo = min(day_number(days[i]) for b in chunk for i in by_business[b]) - PANEL_DAYS
-        data = _load([businesses[b] for b in chunk], lo, hi)
+        first = min(day_number(days[i]) for b in chunk for i in by_business[b])
+        data = _load([businesses[b] for b in chunk], first - PANEL_DAYS, hi, first - COUNTERPARTY_DAYS)
         for b in chunk:
             latest = max(days[i] for i in by_business[b])
             # The batch was read up to its latest day; cut this merchant's rows at its own latest.

@@ -85,6 +85,36 @@ def test_a_decision_stores_its_snapshot_versions_shap_and_timings(world):
     assert decision.previous_hmac and decision.hmac
 
 
+def test_decisions_compare_with_the_sector_norms_the_model_was_trained_with(world):
+    from underwriting.features import PEER_BASES, compute_features_with_bases
+    from underwriting.features.peers import PEER_BASE_NAMES
+    from underwriting.modeling.registry import active_model
+
+    # given the active model, which carries the sector norms fitted on its train slice
+    peers = active_model().peers
+    assert peers is not None and peers.overall
+
+    # when a merchant is decided
+    decision = _scored(world)[0]
+    business = decision.business
+
+    # then each peer feature is the merchant's log rate minus its sector's reference, never missing
+    # where the rate exists
+    history = load_history(business=business, as_of=AS_OF)
+    _, bases = compute_features_with_bases([history], [LoanRequest(20000.0, 12)])
+    names = decision.feature_names
+    compared = 0
+    for name, (base, floor) in PEER_BASES.items():
+        value = decision.feature_values[names.index(name)]
+        raw = bases[0, PEER_BASE_NAMES.index(base)]
+        if np.isnan(raw):
+            assert value is None
+            continue
+        assert value == pytest.approx(np.log(max(raw, floor)) - peers.reference(business.sector, base), abs=1e-12)
+        compared += 1
+    assert compared >= 4
+
+
 def test_shap_values_add_up_to_the_raw_margin(world):
     for decision in _scored(world):
         total = decision.shap_base + sum(decision.shap_values)
@@ -251,7 +281,7 @@ def test_scaling_sales_up_never_raises_the_pd_nor_lowers_the_offer(world):
         history = load_history(business=business, as_of=AS_OF)
         results = []
         for h in (history, _scaled(history, 1.5)):
-            values = compute_features([h], [request])[0]
+            values = compute_features([h], [request], peers=model.peers)[0]
             results.append(
                 evaluate(
                     feature_names=names,

@@ -207,7 +207,13 @@ def expected_history(rows: list[dict], business, as_of: dt.date, loans: list[tup
         balances[day].append((r["occurred_at"], r["transaction_id"], round(Decimal(str(r["balance_after"])) * 100)))
         day_of[r["transaction_id"]] = day
     dk = sorted(daily)
-    ck = sorted(by_cp)
+    # Counterparties: the last 180 days, each day's 8 largest per direction (ties by name).
+    cp_lo = as_of - dt.timedelta(days=180)
+    ranked = defaultdict(list)
+    for (day, direction, name), (_, cents) in by_cp.items():
+        if day >= cp_lo:
+            ranked[(day, direction)].append((-cents, name))
+    ck = sorted((day, direction, name) for (day, direction), v in ranked.items() for _, name in sorted(v)[:8])
     bk = sorted(balances)
     return MerchantHistory(
         as_of=as_of, sector=business.sector, region=business.region, established_on=business.established_on,

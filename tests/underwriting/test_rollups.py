@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.factories import BusinessFactory, PartnerFactory
+from underwriting.ingest.rollups import TOP_COUNTERPARTIES
 from underwriting.models import CounterpartyDailyRollup, DailyBalance, DailyRollup, Transaction
 from underwriting.services import business_rollups_rebuild, history_import
 
@@ -42,9 +43,14 @@ def expected_rollups(rows: list[dict]) -> tuple[list, list, list]:
             balances[(r["business_id"], day)].append(
                 (r["occurred_at"], r["transaction_id"], r["balance_after_minor"])
             )
+    # Each day's TOP_COUNTERPARTIES largest counterparties per direction, ties by name.
+    ranked = defaultdict(list)
+    for (b, day, direction, name), v in by_cp.items():
+        ranked[(b, day, direction)].append((-v[1], name))
+    kept = {(*k, name) for k, v in ranked.items() for _, name in sorted(v)[:TOP_COUNTERPARTIES]}
     return (
         sorted((*k, *v) for k, v in daily.items()),
-        sorted((*k, *v) for k, v in by_cp.items()),
+        sorted((*k, *v) for k, v in by_cp.items() if k in kept),
         sorted((*k, min(b for _, _, b in v), max(v)[2]) for k, v in balances.items()),
     )
 
@@ -114,7 +120,8 @@ transaction_st = st.fixed_dictionaries(
         "cents": st.integers(1, 50_000),
         "direction": st.sampled_from(["in", "out"]),
         "kind": st.sampled_from(KINDS),
-        "counterparty": st.sampled_from([None, "A", "B"]),
+        # More names than a day keeps, so the top-counterparty cut is exercised too.
+        "counterparty": st.sampled_from([None, "A", "B", *(f"P{i}" for i in range(TOP_COUNTERPARTIES))]),
         "balance": st.one_of(st.none(), st.integers(-100_000, 100_000)),
     }
 )
@@ -240,3 +247,37 @@ def test_the_day_is_the_utc_day(db, tmp_path, offset):
         assert days == [(dt.date(2024, 2, 29), 1), (dt.date(2024, 3, 1), 1)]
     else:
         assert days == [(dt.date(2024, 3, 1), 1), (dt.date(2024, 3, 2), 1)]
+
+
+@pytest.mark.skipif(TOP_COUNTERPARTIES != 8, reason="the expected rows are written for 8")
+def test_a_day_keeps_its_largest_counterparties_and_a_later_import_reranks_them(db, tmp_path):
+    # given a merchant whose day has 12 payers of 1.00 .. 12.00, except P07 tied with P06 at 6.00
+    partner = PartnerFactory(slug="top-cp", currency="CNY")
+    business = BusinessFactory(partner=partner, external_id="M1")
+    amounts = {f"P{i:02d}": i for i in range(1, 13)}
+    amounts["P07"] = 6
+
+    def write(name: str, rows: list[tuple[str, str, int]]) -> Path:
+        path = tmp_path / name
+        lines = [HEADER] + [f"M1,{tid},2024-03-01T10:00:00Z,{units}.00,CNY,in,sale,{cp}," for tid, cp, units in rows]
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def kept():
+        return sorted(CounterpartyDailyRollup.objects.filter(business=business).values_list("counterparty", "total_minor"))
+
+    # when the day is imported
+    history_import(partner=partner, transactions=write("a.csv", [(f"T{cp}", cp, u) for cp, u in amounts.items()]))
+
+    # then only the 8 largest are kept: P12 .. P08, then P06 and P07 (tied at 6.00) and P05
+    assert kept() == [("P05", 500), ("P06", 600), ("P07", 600), ("P08", 800), ("P09", 900), ("P10", 1000),
+                      ("P11", 1100), ("P12", 1200)]
+
+    # when a later file adds 20.00 from P01 to the same day (recomputed from the stored rows)
+    history_import(partner=partner, transactions=write("b.csv", [("TX", "P01", 20)]))
+
+    # then P01 (21.00) enters, P05 leaves and nothing stale remains
+    assert kept() == [("P01", 2100), ("P06", 600), ("P07", 600), ("P08", 800), ("P09", 900), ("P10", 1000),
+                      ("P11", 1100), ("P12", 1200)]
+    # and the daily rollup still counts every transaction, kept or not
+    assert DailyRollup.objects.get(business=business).count == 13

@@ -20,12 +20,13 @@ from .history import CURRENT, DEFAULTED, IN, KIND, OUT, REPAID, LoanRequest, Mer
 from .peers import PEER_BASE_NAMES, PeerBenchmarks, peer_columns
 from .specs import FEATURES
 
-__all__ = ["FEATURES", "REFERENCE_APR", "compute_features", "compute_features_with_bases", "feature_index",
+__all__ = ["COUNTERPARTY_DAYS", "FEATURES", "REFERENCE_APR", "compute_features", "compute_features_with_bases", "feature_index",
            "feature_names"]
 
 PANEL_DAYS = 730  # two years of days; windows never look further back
 CHUNK = 256  # merchants per chunk (panels of CHUNK x PANEL_DAYS per channel stay in cache-friendly sizes)
 REFERENCE_APR = 0.18  # the instalment of the burden features (a reference price, not the offer's)
+COUNTERPARTY_DAYS = 180  # counterparty windows look back at most this far (bounded reads for decisions)
 PROCESSOR_MIN_SHARE = 1 / 3  # a payer present on at least this share of inflow days is a payment processor
 PROCESSOR_MIN_AGE = 60  # ... and first seen this many days before, or in the history's first two weeks
 LATE_DAYS = 4  # a monthly obligation paid this many days after its usual day of the month is late
@@ -157,7 +158,9 @@ class _Chunk:
         self.first_day = np.array([-1 if x is None else x for x in first], dtype=np.int64)
         self.history_days = np.where(self.first_day >= 0, self.as_of - self.first_day, 0).astype(np.float64)
 
-        c = [h.counterparties.since(int(a)) for h, a in zip(histories, lo_day, strict=True)]
+        # First-seen days are relative to this window too: "new" means not seen in the last 180 days.
+        cp_lo = self.as_of - COUNTERPARTY_DAYS
+        c = [h.counterparties.since(int(a)) for h, a in zip(histories, cp_lo, strict=True)]
         lens = np.array([x.day.size for x in c], dtype=np.int64)
         self.cm = np.repeat(np.arange(n), lens)
         self.cday = _concat([x.day for x in c], np.int64)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .catalog import FAMILIES
-from .compute import PANEL_DAYS, REFERENCE_APR
+from .compute import COUNTERPARTY_DAYS, PANEL_DAYS, REFERENCE_APR
 from .peers import PEER_BASES
 from .specs import FEATURES
 
@@ -53,6 +53,10 @@ the day changes no feature (`tests/underwriting/test_history_loader.py`).
   payout and other (never loan disbursements, interest or refunds received). **Expenses** are fees,
   suppliers, payroll, rent, tax, card payments, interest and other (plus transfers out for sources
   that classify nothing else), never refunds, chargebacks or loan repayments.
+* **Counterparties**: the rollup keeps each day's 8 largest counterparties per direction (a shop with
+  hundreds of payers a day would otherwise make a decision read hundreds of thousands of rows), and
+  counterparty features look back {COUNTERPARTY_DAYS} days at most; "new" means not seen in that window.
+  Training and live decisions read the same table, so they agree.
 * **Payment processors** are payers that pay in on at least a third of the merchant's inflow days
   (and 10+ days in 180) and were seen 60+ days before or from the history's first two weeks: they
   aggregate many customers, so customer concentration leaves them out.

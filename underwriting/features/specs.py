@@ -190,10 +190,12 @@ FEATURES: list[FeatureSpec] = [
        "inflows, last 180 days", "concentration", 1, "fraction",
        "One customer provided {v} of income over the last six months",
        "No single customer provided more than {v} of income over the last six months"),
-    _F("paying_counterparties_180d", "Distinct counterparties that paid the business in the last 180 days",
+    _F("paying_counterparties_180d", "Distinct counterparties that paid the business in the last 180 days (among each "
+       "day's 8 largest payers)",
        "concentration", -1, "count", "Only {v} different payers in the last six months",
        "{v} different payers in the last six months"),
-    _F("payee_counterparties_180d", "Distinct counterparties the business paid in the last 180 days",
+    _F("payee_counterparties_180d", "Distinct counterparties the business paid in the last 180 days (among each day's 8 "
+       "largest payees)",
        "concentration", 0, "count", "{v} different payees in the last six months",
        "{v} different payees in the last six months"),
     _F("top_payee_share_180d", "Largest payee as a share of payments to counterparties, last 180 days",
@@ -282,7 +284,8 @@ FEATURES: list[FeatureSpec] = [
     _F("max_day_to_median_30d", "Largest day of sales in the last 30 days against the median trading day before",
        "anomaly", 0, "multiple", "One recent day's sales were {v} a typical day",
        "No recent day's sales exceeded {v} a typical day"),
-    _F("new_counterparty_share_35d", "Share of the last 35 days' inflows from counterparties first seen in them",
+    _F("new_counterparty_share_35d", "Share of the last 35 days' inflows from counterparties not seen in the 145 days "
+       "before",
        "anomaly", 1, "fraction", "{v} of recent income came from new counterparties",
        "Only {v} of recent income came from new counterparties"),
     _F("top2_payer_share_30d", "Share of the last 30 days' inflows from the two largest non-processor payers",

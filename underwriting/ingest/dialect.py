@@ -71,6 +71,20 @@ class Dialect:
             f" ON x.business_id = r.business_id AND x.day >= r.lo_day AND x.day <= r.hi_day WHERE r.fresh)"
         )
 
+    def delete_touched(self, table: str, touched: str) -> str:
+        """Deletes `table`'s rows on the (business_id, day) pairs listed in `touched`, through the
+        primary key: used where a day's rows are a selection (top counterparties) that an upsert
+        alone would leave stale."""
+        if self.postgres:
+            return (
+                f"DELETE FROM {table} USING {touched} x WHERE {table}.business_id = x.business_id"
+                f" AND {table}.day = x.day"
+            )
+        return (
+            f"DELETE FROM {table} WHERE rowid IN (SELECT t.rowid FROM {touched} x JOIN {table} t"
+            f" ON t.business_id = x.business_id AND t.day = x.day)"
+        )
+
     def rowcount(self, cursor) -> int:
         """Rows changed by the last statement. sqlite3 reports -1 for statements that start with WITH."""
         if self.postgres:

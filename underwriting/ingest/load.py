@@ -17,7 +17,7 @@ from accounts.models import Business
 from underwriting.models import LoanRecord, MerchantMetric, Transaction
 
 from .dialect import Dialect
-from .rollups import ROLLUP_TABLES, T, rollup_statements
+from .rollups import CR, ROLLUP_TABLES, T, rollup_statements
 from .rows import Kind
 
 B = Business._meta.db_table
@@ -483,6 +483,8 @@ class Loader:
             )
             written += sum(self._execute(sql) for sql in rollup_statements(d, src, upsert=False))
         if not all_fresh:
+            # The day's top counterparties may change: its old selection goes before the new is written.
+            self._execute(d.delete_touched(CR, TOUCHED))
             src = f"""
                 SELECT t.business_id, {d.day("t.occurred_at")} AS day, t.occurred_at, t.transaction_id,
                     t.direction, t.kind, t.amount_minor, t.counterparty, t.balance_after_minor

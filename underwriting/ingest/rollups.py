@@ -1,5 +1,11 @@
 """Set-based rollup SQL: daily by direction and kind, daily by counterparty, and the day's balance.
 
+The counterparty rollup keeps, per merchant, day and direction, only the TOP_COUNTERPARTIES largest
+counterparties by the day's total (ties by name). A busy shop with hundreds of payers a day would
+otherwise store hundreds of rows a day, and a decision reading its last months would cost hundreds of
+milliseconds; concentration, payment processors and new or round-tripping payers are about the large
+ones. The features read this same table in training and live, so they agree (docs/features.md).
+
 Each statement aggregates a row source (`src`: one row per transaction with its UTC day) into whole
 days, so a day's rollup rows always equal the aggregate of that day's raw rows however the day
 arrived. An import's source covers only the (merchant, day) pairs it touched; a rebuild's covers a
@@ -17,6 +23,7 @@ DR = DailyRollup._meta.db_table
 CR = CounterpartyDailyRollup._meta.db_table
 DB = DailyBalance._meta.db_table
 ROLLUP_TABLES = (DR, CR, DB)
+TOP_COUNTERPARTIES = 8  # per merchant, day and direction (see the module docstring)
 
 
 def rollup_statements(d: Dialect, src: str, *, upsert: bool) -> list[str]:
@@ -40,8 +47,15 @@ def rollup_statements(d: Dialect, src: str, *, upsert: bool) -> list[str]:
         + on_conflict("business_id, day, direction, kind", ['"count"', "total_minor", "max_minor"]),
         f"""WITH src AS ({src})
         INSERT INTO {CR} (business_id, day, direction, counterparty, "count", total_minor)
-        SELECT business_id, day, direction, counterparty, COUNT(*), SUM(amount_minor)
-        FROM src WHERE counterparty IS NOT NULL GROUP BY business_id, day, direction, counterparty
+        SELECT business_id, day, direction, counterparty, n, total FROM (
+            SELECT business_id, day, direction, counterparty, COUNT(*) AS n, SUM(amount_minor) AS total,
+                ROW_NUMBER() OVER (
+                    PARTITION BY business_id, day, direction
+                    ORDER BY SUM(amount_minor) DESC, counterparty {d.binary_collation}
+                ) AS rk
+            FROM src WHERE counterparty IS NOT NULL GROUP BY business_id, day, direction, counterparty
+        ) ranked
+        WHERE rk <= {TOP_COUNTERPARTIES}
         ORDER BY business_id, day, direction, counterparty"""
         + on_conflict("business_id, day, direction, counterparty", ['"count"', "total_minor"]),
         f"""WITH src AS ({src})

@@ -131,6 +131,7 @@ def build_manifest(model: TrainedModel, *, version: str, created_at: datetime, f
         "seed": model.seed,
         "features": features,
         "calibration": model.calibration,
+        "peers": model.peers,
         "lightgbm_params": model.params,
         "training_window": {**model.training_window,
                             "data_end": model.data_end.isoformat() if model.data_end else None},
@@ -204,6 +205,11 @@ class LoadedModel:
             for f in manifest["features"])
         self.feature_names: list[str] = [f.name for f in self.specs]
         self.calibration: dict = manifest["calibration"]
+        from underwriting.features import PeerBenchmarks
+
+        # The sector norms the model was trained with: live rows must be compared with the same ones.
+        self.peers: PeerBenchmarks | None = (
+            PeerBenchmarks.from_dict(manifest["peers"]) if manifest.get("peers") else None)
         self.booster = booster
         self.n_features = len(self.specs)
 

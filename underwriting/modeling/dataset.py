@@ -75,6 +75,11 @@ class TrainingSet:
     data_end: date | None = None
     excluded: dict[str, int] = field(default_factory=dict)  # loans not used, by reason
     build_seconds: float = 0.0
+    # The sector comparison's inputs (features/peers.py): each row's sector and the base values of the
+    # peer features. Training fits the sector norms on the train slice only and fills the peer columns
+    # (NaN in X until then); without them the model trains with the peer columns missing.
+    sectors: np.ndarray | None = None  # (n,) str
+    peer_bases: np.ndarray | None = None  # (n, len(PEER_BASE_NAMES)) float64
 
     def __post_init__(self):
         self.X = np.ascontiguousarray(self.X, dtype=np.float64)
@@ -140,7 +145,7 @@ def build_training_set(*, partner=None, progress: bool = False, batch_size: int 
     """
     from accounts.models import PartnerBank
     from underwriting.features import FEATURES as SPECS
-    from underwriting.features import LoanRequest, compute_features
+    from underwriting.features import PEER_BASE_NAMES, LoanRequest, compute_features_with_bases
     from underwriting.history_loader import load_histories
     from underwriting.models import LoanRecord, SimulationTruth
 
@@ -173,6 +178,8 @@ def build_training_set(*, partner=None, progress: bool = False, batch_size: int 
     specs = list(SPECS)
     n = len(keep)
     X = np.full((n, len(specs)), np.nan)
+    bases = np.full((n, len(PEER_BASE_NAMES)), np.nan)
+    sectors = np.empty(n, dtype=object)
     # Group the requests by merchant so each merchant's history is loaded once (load_histories cuts
     # the point-in-time snapshots), in batches that bound memory.
     by_business: dict[int, list[int]] = {}
@@ -194,7 +201,9 @@ def build_training_set(*, partner=None, progress: bool = False, batch_size: int 
         # Cut each snapshot at its own day once more: the training rows must be point-in-time even
         # if a batch load ever hands back rows of later days (a slice per row group, no copies).
         histories = [h.truncated(h.as_of) for h in histories]
-        X[idx] = compute_features(histories, [LoanRequest(amount=keep[i][4], term_months=keep[i][5]) for i in idx])
+        X[idx], bases[idx] = compute_features_with_bases(
+            histories, [LoanRequest(amount=keep[i][4], term_months=keep[i][5]) for i in idx])
+        sectors[idx] = [h.sector for h in histories]
         if bar is not None:
             bar.update(len(idx))
     if bar is not None:
@@ -219,4 +228,6 @@ def build_training_set(*, partner=None, progress: bool = False, batch_size: int 
         data_end=max(ends) if ends else None,
         excluded=excluded,
         build_seconds=time.perf_counter() - t0,
+        sectors=sectors.astype(str),
+        peer_bases=bases,
     )

@@ -220,6 +220,7 @@ class TrainedModel:
     data_end: date | None = None
     row_counts: dict = field(default_factory=dict)
     training_seconds: float = 0.0
+    peers: dict | None = None  # PeerBenchmarks.to_dict() fitted on the train slice; None = no peer columns
 
     @property
     def feature_names(self) -> list[str]:
@@ -275,6 +276,15 @@ def train_model(training_set: TrainingSet, *, seed: int, params: dict | None = N
 
     split = split_by_date(ts.originated_on, ts.y, ts.matured)
     X, y = ts.X, ts.y.astype(np.float64)
+    peers = None
+    if ts.peer_bases is not None and ts.sectors is not None:
+        from underwriting.features import PeerBenchmarks
+
+        # Sector norms from the train slice only: calibration and validation rows are then compared
+        # with norms that did not see them, as a live applicant is.
+        fitted = PeerBenchmarks.fit_values(ts.sectors[split.train], ts.peer_bases[split.train])
+        X = fitted.apply(X, ts.sectors, ts.peer_bases)
+        peers = fitted.to_dict()
 
     def dataset(idx, reference=None):
         return lgb.Dataset(X[idx], label=y[idx], feature_name=names, reference=reference, free_raw_data=True,
@@ -347,5 +357,5 @@ def train_model(training_set: TrainingSet, *, seed: int, params: dict | None = N
         booster=booster, model_string=model_string, specs=list(ts.specs), monotone=monotone, params=recorded,
         calibration=calib, seed=int(seed), split=split, training_window=window, metrics=metrics,
         importance=importance, partner=ts.partner, data_end=ts.data_end, row_counts=counts,
-        training_seconds=time.perf_counter() - t0,
+        training_seconds=time.perf_counter() - t0, peers=peers,
     )
