@@ -115,6 +115,23 @@ def test_decisions_compare_with_the_sector_norms_the_model_was_trained_with(worl
     assert compared >= 4
 
 
+def test_batch_scores_equal_the_decisions_pd_and_score(world):
+    from underwriting.batch import businesses_score
+
+    # given the decisions of the merchants the rules let through to the model
+    decisions = _scored(world)
+
+    # when the same merchants are scored in one batch for the same request and day
+    batch = businesses_score(business_ids=[d.business_id for d in decisions], as_of=AS_OF,
+                             amount=Decimal("20000.00"), term_months=12, chunk=7)
+
+    # then each PD and score is the decision's (same features, sector norms, model and scale)
+    assert len(decisions) >= 10
+    for decision, pd, score in zip(decisions, batch.pd, batch.score, strict=True):
+        assert abs(pd - decision.pd) <= 1e-12
+        assert score == decision.score
+
+
 def test_shap_values_add_up_to_the_raw_margin(world):
     for decision in _scored(world):
         total = decision.shap_base + sum(decision.shap_values)
