@@ -80,6 +80,9 @@ class BusinessContext:
         return cls(**values)
 
 
+CLASSIFIED_KINDS = [KIND[k] for k in ("sale", "supplier_payment", "payroll", "rent", "tax")]
+
+
 def business_context(
     *, history: MerchantHistory, is_blocked: bool, recent_default_days: int = 365
 ) -> BusinessContext:
@@ -105,12 +108,21 @@ def business_context(
     # merchant's 40 days are not spread over 90).
     window = min(90, max(history_days, 1))
     monthly_revenue = window_sum(90, revenue_mask) / window * 30.0
+    # Cash flow available for debt service: operating inflows minus operating outflows over 180 days,
+    # minus the loan repayments running now (the last 60 days: a loan repaid months ago no longer
+    # weighs). When the source classifies its transactions, transfers are the owner's drawings and
+    # injections or moves between own accounts, not operations: a shop sweeping its surplus to the
+    # owner each month still has that surplus to repay from, as an analyst adding back drawings
+    # would see. A coarse bank statement (everything a transfer) keeps every flow, conservatively.
+    classified = has_sales or bool(np.any(np.isin(daily.kind, CLASSIFIED_KINDS)))
+    loan_flows = np.isin(daily.kind, [KIND["loan_disbursement"], KIND["loan_repayment"]])
+    operating = ~loan_flows & (daily.kind != KIND["transfer"]) if classified else ~loan_flows
     net_window = min(180, max(history_days, 1))
-    operating_in = window_sum(180, inflow & (daily.kind != KIND["loan_disbursement"]))
-    operating_out = window_sum(180, outflow & (daily.kind != KIND["loan_repayment"]))
-    debt_service = window_sum(180, outflow & (daily.kind == KIND["loan_repayment"]))
-    net_inflow = (operating_in - operating_out - debt_service) / net_window * 30.0
-    monthly_debt_service = debt_service / net_window * 30.0
+    operating_in = window_sum(180, inflow & operating)
+    operating_out = window_sum(180, outflow & operating)
+    repayments = outflow & (daily.kind == KIND["loan_repayment"])
+    monthly_debt_service = window_sum(60, repayments) / min(60, max(history_days, 1)) * 30.0
+    net_inflow = (operating_in - operating_out) / net_window * 30.0 - monthly_debt_service
 
     recent = window_sum(14, inflow) / 14.0
     base_mask = inflow & (daily.day < as_of_day - 14) & (daily.day >= as_of_day - 104)

@@ -1,5 +1,6 @@
 """The engine's rules and business context, from hand-built point-in-time histories."""
 
+import dataclasses
 import datetime as dt
 from decimal import Decimal
 
@@ -63,6 +64,55 @@ def test_context_of_a_steady_merchant():
     assert context.avg_monthly_net_inflow == Decimal("12000.00")  # (1,000 - 600) x 30
     assert context.existing_exposure == Decimal("0.00")
     assert context.inflow_spike_ratio == pytest.approx(1.0)
+
+
+def _with_rows(history: MerchantHistory, extra: list[tuple[int, int, str, float]]) -> MerchantHistory:
+    """The history plus rows (days before as_of, direction, kind, total), one transaction each."""
+    d = history.daily
+    rows = {"day": list(d.day), "direction": list(d.direction), "kind": list(d.kind), "count": list(d.count),
+            "total": list(d.total), "max": list(d.max)}
+    for offset, direction, kind, total in extra:
+        for key, value in (("day", D - offset), ("direction", direction), ("kind", KIND[kind]), ("count", 1),
+                           ("total", total), ("max", total)):
+            rows[key].append(value)
+    return dataclasses.replace(history, daily=DailyRows.build(**rows))
+
+
+def test_owner_drawings_do_not_reduce_the_net_inflow_of_a_classified_source():
+    # given the steady shop (net 400 a day) sweeping 10,000 to its owner at each month end
+    drawings = [(offset, OUT, "transfer", 10_000.0) for offset in range(15, 365, 30)]
+
+    context = business_context(history=_with_rows(_history(), drawings), is_blocked=False)
+
+    # then its cash flow available for debt service is still (1,000 - 600) x 30
+    assert context.avg_monthly_net_inflow == Decimal("12000.00")
+
+
+def test_a_coarse_bank_statement_counts_every_transfer():
+    # given a source that classifies nothing: inflows 1,000 and outflows 600 a day, all transfers
+    rows = {"day": [], "direction": [], "kind": [], "count": [], "total": [], "max": []}
+    for offset in range(365, 0, -1):
+        for direction, total in ((IN, 1000.0), (OUT, 600.0)):
+            for key, value in (("day", D - offset), ("direction", direction), ("kind", KIND["transfer"]),
+                               ("count", 1), ("total", total), ("max", total)):
+                rows[key].append(value)
+    history = dataclasses.replace(_history(), daily=DailyRows.build(**rows))
+
+    context = business_context(history=history, is_blocked=False)
+
+    # then the transfers out are the business's outflows: (1,000 - 600) x 30
+    assert context.avg_monthly_net_inflow == Decimal("12000.00")
+
+
+def test_only_recent_loan_repayments_count_as_debt_service():
+    # given repayments of 1,500 a month: three long ago (a repaid loan), two in the last 60 days
+    repayments = [(offset, OUT, "loan_repayment", 1500.0) for offset in (300, 270, 240, 45, 15)]
+
+    context = business_context(history=_with_rows(_history(), repayments), is_blocked=False)
+
+    # then debt service is 3,000 over 60 days = 1,500 a month, and the net inflow is 12,000 - 1,500
+    assert context.monthly_debt_service == Decimal("1500.00")
+    assert context.avg_monthly_net_inflow == Decimal("10500.00")
 
 
 def test_context_counts_outstanding_principal_of_current_loans_and_recent_defaults():
