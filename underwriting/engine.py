@@ -473,17 +473,24 @@ _LIMIT_TEXT = {
     "exposure": "Your existing borrowing of {exposure} counts towards the maximum we lend to one business.",
     "risk": "The amount is limited by the expected loss we can carry at your risk level.",
     "product_max": "The product lends at most {product_max}.",
+    # Affordability with nothing to share: the money going out has matched or exceeded the money
+    # coming in, so no instalment fits (a share of a negative number would read as nonsense).
+    "affordability_none": "Over the last six months, after your running loan repayments, more money went out "
+    "of the business than came in (on average {net} a month), so there is no room for a repayment.",
 }
 
 
 def _limit_reason(limit, context: BusinessContext, policy: PolicyParams) -> dict:
+    key = limit.binding
+    if key == "affordability" and context.avg_monthly_net_inflow <= 0:
+        key = "affordability_none"
     return {
         "family": "limit",
         "label": "Amount limit",
         "feature": limit.binding,
         "value": None,
         "contribution": None,
-        "text": _LIMIT_TEXT.get(limit.binding, "The amount is limited by policy.").format(
+        "text": _LIMIT_TEXT.get(key, "The amount is limited by policy.").format(
             share=(policy.max_instalment_share * 100).normalize(),
             net=context.avg_monthly_net_inflow,
             instalment=limit.affordable_instalment,

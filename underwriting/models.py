@@ -350,6 +350,9 @@ class Decision(models.Model):
         indexes = [
             models.Index(fields=["business", "as_of"], name="decision_business_asof"),
             models.Index(fields=["created_at"], name="decision_created"),
+            # The review queue's "near the approval cut-off" part: a range of scores per requested term.
+            models.Index(fields=["requested_term_months", "score"], name="decision_term_score",
+                         condition=models.Q(score__isnull=False)),
         ]
 
     def __str__(self) -> str:
@@ -365,3 +368,6 @@ class DecisionChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"chain head at {self.last_decision_id}"
+
+
+from .monitoring_models import *  # noqa: E402, F403 - daily summaries and promotions (issue 6)

@@ -16,7 +16,7 @@ from .ingest.dialect import dialect_for
 from .ingest.pipeline import LOCK_NAMESPACE, ImportAborted, run_import
 from .ingest.rollups import rebuild_business
 from .ingest.types import FileCounts, HistoryImportError, ImportIssue, ImportResult
-from .models import ImportRun, ImportStatus
+from .models import ImportRun, ImportStatus, LoanRecord, LoanRecordSource, LoanRecordStatus
 
 __all__ = [
     "FileCounts",
@@ -24,6 +24,7 @@ __all__ = [
     "ImportIssue",
     "ImportResult",
     "business_rollups_rebuild",
+    "credit_record_loan_open",
     "history_import",
 ]
 
@@ -123,3 +124,63 @@ def business_rollups_rebuild(*, business_id: int) -> int:
                 # Queue behind a running import of the same partner rather than race its recompute.
                 cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, partner_id])
         return rebuild_business(cursor, d, business_id)
+
+
+def history_import_rows(
+    *,
+    partner: PartnerBank,
+    merchants: list[dict] | None = None,
+    transactions: list[dict] | None = None,
+    source: str = "api",
+) -> ImportResult:
+    """`history_import` for rows already in memory (the partner API's JSON): each list of dicts, keyed by
+    the interchange format's column names, is written to a temporary CSV and imported by the same
+    service, so the rules, the checks and the all-or-nothing transaction are the CSV import's own. An
+    error's `line` is the row's index plus 2 (line 1 is the header). A key absent from every row of a
+    list is an absent column (optional columns keep the stored value, as in a file)."""
+    import csv
+    import tempfile
+
+    lists = {"merchants": merchants, "transactions": transactions}
+    with tempfile.TemporaryDirectory(prefix="rows-import-") as folder:
+        paths: dict[str, Path] = {}
+        for kind, rows in lists.items():
+            if rows is None:
+                continue
+            columns: list[str] = []
+            for row in rows:
+                columns.extend(c for c in row if c not in columns)
+            path = Path(folder) / f"{kind}.csv"
+            with open(path, "w", encoding="utf-8", newline="") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(columns)
+                for row in rows:
+                    writer.writerow(["" if row.get(c) is None else str(row.get(c)) for c in columns])
+            paths[kind] = path
+        return history_import(partner=partner, source=source, **paths)
+
+
+@transaction.atomic
+def credit_record_loan_open(
+    *, business: Business, loan_id: str, originated_on, amount, term_months: int
+) -> LoanRecord:
+    """Adds a loan the platform itself disbursed to the business's credit record (within its
+    partner), current and 0 days past due. The lending workflow reports servicing facts downward
+    through this service; underwriting never reads the workflow's tables. Safe to call twice: a
+    record already there is returned unchanged."""
+    record, _ = LoanRecord.objects.get_or_create(
+        partner_id=business.partner_id,
+        loan_id=loan_id,
+        defaults={
+            "business": business,
+            "source": LoanRecordSource.PLATFORM,
+            "originated_on": originated_on,
+            "amount": amount,
+            "term_months": int(term_months),
+            "status": LoanRecordStatus.CURRENT,
+            "days_past_due": 0,
+        },
+    )
+    if record.business_id != business.pk:
+        raise ValueError(f"loan id {loan_id!r} already belongs to another business of this partner")
+    return record

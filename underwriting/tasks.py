@@ -23,3 +23,11 @@ def expire_stale_import_runs(max_age_hours: int = 24) -> int:
     return ImportRun.objects.filter(status=ImportStatus.RUNNING, started_at__lt=cutoff).update(
         status=ImportStatus.FAILED, finished_at=timezone.now()
     )
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def catch_up_decision_summaries() -> int:
+    """The risk dashboard's daily summaries: adds the decisions made since the last run."""
+    from .monitoring import summaries_catch_up
+
+    return summaries_catch_up()

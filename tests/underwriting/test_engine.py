@@ -175,3 +175,21 @@ def test_context_round_trips_through_its_stored_form():
     context = business_context(history=_history(), is_blocked=True)
 
     assert BusinessContext.from_dict(context.as_dict()) == context
+
+
+def test_an_affordability_limit_without_positive_net_inflow_says_so_plainly():
+    from types import SimpleNamespace
+
+    from underwriting.engine import _limit_reason
+
+    # given a merchant whose money going out exceeded what came in
+    context = dataclasses.replace(business_context(history=_history(daily_costs=1100.0), is_blocked=False))
+    limit = SimpleNamespace(binding="affordability", affordable_instalment=Decimal("0"), caps={})
+
+    reason = _limit_reason(limit, context, PolicyParams())
+
+    # then the reason states the shortfall instead of "35% of -3000.00"
+    assert context.avg_monthly_net_inflow == Decimal("-3000.00")
+    assert reason["text"] == ("Over the last six months, after your running loan repayments, more money went out of "
+                              "the business than came in (on average -3000.00 a month), so there is no room for a "
+                              "repayment.")

@@ -138,6 +138,7 @@ def build_manifest(model: TrainedModel, *, version: str, created_at: datetime, f
         "row_counts": model.row_counts,
         "metrics": model.metrics,
         "importance": model.importance,
+        "reference": model.reference,
         "training_seconds": round(model.training_seconds, 3),
         "libraries": library_versions(),
         "files": files,

@@ -221,6 +221,7 @@ class TrainedModel:
     row_counts: dict = field(default_factory=dict)
     training_seconds: float = 0.0
     peers: dict | None = None  # PeerBenchmarks.to_dict() fitted on the train slice; None = no peer columns
+    reference: dict | None = None  # training distributions of PD and features (modeling/reference.py)
 
     @property
     def feature_names(self) -> list[str]:
@@ -347,6 +348,12 @@ def train_model(training_set: TrainingSet, *, seed: int, params: dict | None = N
     metrics["shap"] = {"sample": int(sample.size), "additivity_max_error": additivity,
                        "trees": int(booster.num_trees())}
 
+    # Drift reference: what the booster learnt from (train slice, sector norms applied), binned once.
+    from .reference import reference_distributions
+
+    reference = reference_distributions(X=X[split.train], feature_names=names,
+                                        pd=apply_calibration(calib, margin["train"]), slice_name="train")
+
     recorded = {**lgb_params, "num_boost_round": best_rounds, "max_rounds": max_rounds,
                 "early_stopping_rounds": patience, "stopped_early": stopped_early}
     window = split.window(ts.originated_on)
@@ -357,5 +364,5 @@ def train_model(training_set: TrainingSet, *, seed: int, params: dict | None = N
         booster=booster, model_string=model_string, specs=list(ts.specs), monotone=monotone, params=recorded,
         calibration=calib, seed=int(seed), split=split, training_window=window, metrics=metrics,
         importance=importance, partner=ts.partner, data_end=ts.data_end, row_counts=counts,
-        training_seconds=time.perf_counter() - t0, peers=peers,
+        training_seconds=time.perf_counter() - t0, peers=peers, reference=reference,
     )
