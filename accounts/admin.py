@@ -1,7 +1,9 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from .models import Business, PartnerBank, User
+from .models import ApiKey, ApiScope, Business, PartnerBank, User
+from .services import api_key_create, api_key_revoke
 
 
 @admin.register(User)
@@ -33,3 +35,64 @@ class BusinessAdmin(admin.ModelAdmin):
     readonly_fields = ["public_id", "created_at", "updated_at"]
     raw_id_fields = ["owner"]
     list_select_related = ["partner"]
+
+
+class ApiKeyAddForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(choices=ApiScope.choices, widget=forms.CheckboxSelectMultiple)
+
+    class Meta:
+        model = ApiKey
+        fields = ["partner", "name", "scopes", "expires_at"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Keys are created here through the service (the secret is shown once, in the success message)
+    and revoked with the action; their other fields never change."""
+
+    list_display = ["prefix", "name", "partner", "scopes", "created_at", "expires_at", "revoked_at", "last_used_at"]
+    list_filter = ["partner", "revoked_at"]
+    search_fields = ["prefix", "name", "partner__slug"]
+    readonly_fields = [
+        "public_id", "partner", "name", "prefix", "scopes", "created_at", "created_by", "expires_at",
+        "revoked_at", "last_used_at",
+    ]
+    exclude = ["key_hash"]
+    actions = ["revoke"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = ApiKeyAddForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj is not None else []
+
+    def get_exclude(self, request, obj=None):
+        return ["key_hash"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["partner", "name", "scopes", "expires_at"]
+        return self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        created = api_key_create(
+            partner=form.cleaned_data["partner"], name=form.cleaned_data["name"],
+            scopes=form.cleaned_data["scopes"], expires_at=form.cleaned_data.get("expires_at"),
+            created_by=request.user,
+        )
+        obj.pk = created.api_key.pk
+        obj.__dict__.update({k: v for k, v in created.api_key.__dict__.items() if not k.startswith("_")})
+        messages.warning(
+            request,
+            f"The key is {created.raw_key} - copy it now: it is stored only as a hash and cannot be shown again.",
+        )
+
+    @admin.action(description="Revoke the selected keys")
+    def revoke(self, request, queryset):
+        for api_key in queryset:
+            api_key_revoke(api_key=api_key)
+        messages.success(request, f"Revoked {queryset.count()} key(s).")

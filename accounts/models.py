@@ -96,3 +96,49 @@ class Business(models.Model):
 
     def __str__(self) -> str:
         return f"{self.legal_name} [{self.external_id}]"
+
+
+class ApiScope(models.TextChoices):
+    READ = "read", "read (GET)"
+    WRITE = "write", "write (merchants, transactions, applications, offers)"
+    ADMIN = "admin", "admin (webhook endpoints, key management)"
+
+
+class ApiKey(models.Model):
+    """A partner's secret for the REST API. Only a SHA-256 digest is stored; the key is shown once.
+
+    The key reads `p310_<prefix>_<secret>`; the prefix is public (it names the key in logs, the admin and
+    throttling) and finds the row, the digest proves the secret. Keys carry 256 random bits, so a fast
+    hash is enough: there is nothing to brute-force that a slow hash would protect.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    partner = models.ForeignKey(PartnerBank, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, help_text="What the key is for, e.g. 'production loan origination'.")
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    scopes = models.JSONField(default=list, help_text="Any of read, write, admin; write and admin imply read.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: never expires.")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["partner_id", "-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name})"
+
+    @property
+    def effective_scopes(self) -> frozenset[str]:
+        granted = set(self.scopes or [])
+        if granted & {ApiScope.WRITE, ApiScope.ADMIN}:
+            granted.add(ApiScope.READ)
+        return frozenset(granted)
+
+    def is_active_at(self, now) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)

@@ -19,6 +19,17 @@ _OFFICER_READS = [
     "accounts.view_business",
     "underwriting.view_loanrecord",
     "underwriting.view_importrun",
+    # The audit console (issue 6): decisions and everything they cite, read-only; reviews are the
+    # officers' only write.
+    "underwriting.view_decision",
+    "underwriting.view_modelversion",
+    "underwriting.view_policyversion",
+    "underwriting.view_modelactivation",
+    "loans.view_application",
+    "loans.view_applicationtransition",
+    "loans.view_loan",
+    "loans.view_review",
+    "loans.add_review",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -29,6 +40,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "accounts.add_partnerbank",
         "accounts.change_partnerbank",
         "accounts.change_business",
+        # Promoting a model records a ModelActivation; creating a policy version adds a PolicyVersion.
+        "underwriting.add_modelactivation",
+        "underwriting.add_policyversion",
     ],
 }
 

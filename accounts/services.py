@@ -1,10 +1,14 @@
+import hashlib
+import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
-from .models import PartnerBank, User
+from .models import ApiKey, ApiScope, PartnerBank, User
 from .roles import ROLE_PERMISSIONS, STAFF_ROLES
 
 
@@ -58,3 +62,60 @@ def user_create_with_role(*, email: str, password: str, role: str, first_name: s
     user.save()
     user.groups.add(Group.objects.get(name=role))
     return user
+
+
+# --- API keys ----------------------------------------------------------------------------------
+API_KEY_PREFIX = "p310"
+
+
+def _api_key_digest(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    api_key: ApiKey
+    raw_key: str  # shown once, never stored
+
+
+@transaction.atomic
+def api_key_create(
+    *,
+    partner: PartnerBank,
+    name: str,
+    scopes: list[str],
+    expires_at: datetime | None = None,
+    created_by: User | None = None,
+) -> NewApiKey:
+    """Creates a key and returns it with its secret, which exists nowhere else afterwards."""
+    scopes = sorted({s.strip().lower() for s in scopes})
+    unknown = [s for s in scopes if s not in ApiScope.values]
+    if not scopes or unknown:
+        raise ValidationError({"scopes": f"Give one or more of {', '.join(ApiScope.values)} (got {scopes})."})
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": "The expiry must be in the future."})
+    name = name.strip() or "API key"
+    prefix = secrets.token_hex(4)
+    raw_key = f"{API_KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+    api_key = ApiKey.objects.create(
+        partner=partner, name=name[:100], prefix=prefix, key_hash=_api_key_digest(raw_key),
+        scopes=scopes, expires_at=expires_at, created_by=created_by,
+    )
+    return NewApiKey(api_key=api_key, raw_key=raw_key)
+
+
+@transaction.atomic
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    """Revokes a key at once; revoking twice keeps the first time."""
+    api_key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+    return api_key
+
+
+def api_key_touch(*, api_key: ApiKey, now: datetime) -> None:
+    """Records use at most once a minute per key, so authentication does not write on every request."""
+    if api_key.last_used_at is None or now - api_key.last_used_at > timedelta(minutes=1):
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        api_key.last_used_at = now

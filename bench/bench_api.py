@@ -1,0 +1,207 @@
+"""Bench: the partner API's request-to-decision latency with `?wait=`, under an open-loop load.
+
+    python bench/bench_api.py [--rate 20] [--seconds 60] [--keep]
+
+Uses its own database (BENCH_API_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/
+lending_bench_api, recreated unless --keep) and Redis database (BENCH_API_BROKER_URL, default
+redis://127.0.0.1:6379/12, flushed). It simulates a demo marketplace (history up to yesterday), trains
+and activates a model, creates a partner API key, then starts gunicorn and a Celery worker (prefork) and
+POSTs `/api/v1/applications?wait=10` (a fresh Idempotency-Key each) at --rate per second for
+--seconds, on a fixed schedule (open loop: latency counts from the moment a request was due, so a
+backlog cannot hide). Latency = due moment to the HTTP answer carrying the decision, measured by the
+client. Printed: p50, p95, p99, max, throughput, answers without a decision, errors. Target: p99 under
+300 ms at 20 requests per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from bench_apply import _percentile, _recreate, _start, _wait_worker  # noqa: E402
+
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/lending_bench_api"
+DEFAULT_BROKER = "redis://127.0.0.1:6379/12"
+_local = threading.local()
+
+
+def _prepare(args) -> tuple[str, list[str]]:
+    """World, model and a key; returns the key and the merchant ids to apply for."""
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from accounts.models import Business, PartnerBank
+    from accounts.services import api_key_create
+    from underwriting.models import ModelVersion
+    from underwriting.simulator import simulate_marketplace
+
+    call_command("migrate", verbosity=0)
+    slug = settings.DEMO_MERCHANTS_PARTNER
+    if not ModelVersion.objects.filter(is_active=True).exists():
+        print(f"simulating {args.merchants} merchants (history up to yesterday) and training a model ...", flush=True)
+        yesterday = (timezone.now() - timedelta(days=1)).date()
+        simulate_marketplace(merchants=args.merchants, months=24, seed=7, end_date=yesterday, partner_slug=slug)
+        call_command("train_model", partner=slug, seed=1, verbosity=0, quiet=True)
+    partner = PartnerBank.objects.get(slug=slug)
+    key = api_key_create(partner=partner, name="bench", scopes=["write"]).raw_key
+    merchants = list(Business.objects.filter(partner=partner).order_by("external_id").values_list("external_id", flat=True))
+    return key, merchants
+
+
+def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"gunicorn exited with {proc.returncode}; see {log}")
+        try:
+            requests.get(f"{url}/api/schema/", timeout=5)
+            return
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise SystemExit(f"gunicorn did not answer in {timeout} s; see {log}")
+
+
+def _submit(base: str, key: str, merchant: str, due_mono: float) -> dict:
+    import requests
+
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = _local.session = requests.Session()
+    late = (time.monotonic() - due_mono) * 1000
+    try:
+        response = session.post(
+            f"{base}/api/v1/applications?wait=10", timeout=30,
+            json={"merchant_id": merchant, "amount": "5000.00", "term_months": 12, "purpose": "working_capital"},
+            headers={"Authorization": f"Bearer {key}", "Idempotency-Key": str(uuid.uuid4())},
+        )
+    except requests.RequestException as exc:
+        return {"late_ms": late, "error": type(exc).__name__}
+    answered = (time.monotonic() - due_mono) * 1000
+    if response.status_code != 201:
+        return {"late_ms": late, "error": f"HTTP {response.status_code}"}
+    body = response.json()
+    return {"late_ms": late, "ms": answered, "decided": body["decision"] is not None,
+            "outcome": (body["decision"] or {}).get("outcome"), "error": None}
+
+
+def _load(base: str, key: str, merchants: list[str], rate: float, seconds: float, threads: int):
+    total = round(rate * seconds)
+    futures = []
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        start = time.monotonic() + 0.2
+        for i in range(total):
+            due = start + i / rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            futures.append(pool.submit(_submit, base, key, merchants[i % len(merchants)], due))
+        results = [f.result() for f in futures]
+        span = time.monotonic() - start
+    return results, span
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--merchants", type=int, default=300)
+    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--web-threads", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=64)
+    parser.add_argument("--port", type=int, default=int(os.environ.get("BENCH_PORT", "18260")))
+    parser.add_argument("--warmup", type=int, default=20)
+    args = parser.parse_args()
+
+    url = os.environ.get("BENCH_API_DATABASE_URL", DEFAULT_URL)
+    broker = os.environ.get("BENCH_API_BROKER_URL", DEFAULT_BROKER)
+    if not args.keep:
+        _recreate(url)
+    os.environ.update(DATABASE_URL=url, CELERY_BROKER_URL=broker, DEBUG="false")
+    os.environ.setdefault("SECRET_KEY", "bench-only")
+    os.environ.setdefault("DECISION_HMAC_KEY", "bench-only")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("MODEL_STORE", str(ROOT / "var" / "bench" / "models"))
+    os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
+    os.environ.setdefault("API_RATE_LIMIT", "100000/minute")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    import redis
+
+    key, merchants = _prepare(args)
+    redis.Redis.from_url(broker).flushdb()
+    logs = ROOT / "var" / "bench"
+    logs.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, PYTHONUNBUFFERED="1", LOG_LEVEL="WARNING")
+    base = f"http://127.0.0.1:{args.port}"
+    web_log, worker_log = logs / "bench-api-gunicorn.log", logs / "bench-api-worker.log"
+    web = _start(
+        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{args.port}",
+         "--workers", str(args.web_workers), "--threads", str(args.web_threads), "--worker-class", "gthread",
+         "--error-logfile", "-"],
+        env, web_log,
+    )
+    worker = _start(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=prefork",
+         f"--concurrency={args.concurrency}", "--without-mingle", "--without-gossip", "--loglevel=INFO",
+         "-n", f"bench-api-{os.getpid()}@%h"],
+        env, worker_log,
+    )
+    try:
+        _wait_http(base, web, web_log)
+        _wait_worker(worker, worker_log)
+        print(f"load average before the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs",
+              flush=True)
+        _load(base, key, merchants, rate=10, seconds=args.warmup / 10, threads=8)
+        time.sleep(2)
+        results, span = _load(base, key, merchants, args.rate, args.seconds, args.threads)
+    finally:
+        for proc in (web, worker):
+            proc.terminate()
+        for proc in (web, worker):
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    errors = [r for r in results if r["error"]]
+    decided = sorted(r["ms"] for r in results if not r["error"] and r["decided"])
+    undecided = sum(1 for r in results if not r["error"] and not r["decided"])
+    outcomes: dict[str, int] = {}
+    for r in results:
+        if r.get("outcome"):
+            outcomes[r["outcome"]] = outcomes.get(r["outcome"], 0) + 1
+    print()
+    print(f"offered {args.rate:g}/s for {args.seconds:g} s (open loop); gunicorn {args.web_workers} x "
+          f"{args.web_threads} threads, celery prefork x {args.concurrency}")
+    print(f"requests {len(results)}, decided in the answer {len(decided)}, answered undecided {undecided}, "
+          f"errors {len(errors)}{': ' + ', '.join(sorted({e['error'] for e in errors})) if errors else ''}")
+    if not decided:
+        return 1
+    p50, p95, p99 = (_percentile(decided, q) for q in (0.5, 0.95, 0.99))
+    print(f"request-to-decision latency (ms): p50 {p50:.1f}, p95 {p95:.1f}, p99 {p99:.1f}, max {decided[-1]:.1f}")
+    print(f"throughput: {len(decided) / span:.2f} decided answers/s over {span:.1f} s")
+    print("outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
+    ok = p99 < 300 and not errors and not undecided
+    print(f"target p99 < 300 ms at {args.rate:g}/s, every answer decided: {'met' if ok else 'NOT met'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

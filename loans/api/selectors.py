@@ -1,0 +1,65 @@
+"""Reads of the partner API. Every one filters on the caller's partner: another partner's id is a 404."""
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from accounts.models import Business, PartnerBank
+from loans.models import Application, Loan
+from loans.partner_models import WebhookDelivery, WebhookEndpoint
+from underwriting.models import Transaction
+
+
+def _get(queryset: QuerySet, **lookup):
+    try:
+        return queryset.get(**lookup)
+    except (queryset.model.DoesNotExist, ValueError):
+        raise Http404 from None
+
+
+def merchant_list_for_partner(*, partner: PartnerBank) -> QuerySet[Business]:
+    return Business.objects.filter(partner=partner).order_by("-created_at", "-id")
+
+
+def merchant_get_for_partner(*, partner: PartnerBank, public_id) -> Business:
+    return _get(merchant_list_for_partner(partner=partner), public_id=public_id)
+
+
+def transaction_list_for_partner(*, partner: PartnerBank) -> QuerySet[Transaction]:
+    # Transactions carry no partner column; their merchant does (a join on the merchant's primary key).
+    return Transaction.objects.filter(business__partner=partner)
+
+
+def application_list_for_partner(*, partner: PartnerBank) -> QuerySet[Application]:
+    return (
+        Application.objects.filter(partner=partner)
+        .select_related("business", "decision", "decision__model_version", "decision__policy_version", "loan")
+        .order_by("-created_at", "-id")
+    )
+
+
+def application_get_for_partner(*, partner: PartnerBank, public_id) -> Application:
+    return _get(application_list_for_partner(partner=partner), public_id=public_id)
+
+
+def loan_get_for_partner(*, partner: PartnerBank, public_id) -> Loan:
+    return _get(
+        Loan.objects.filter(partner=partner).select_related("application", "business")
+        .prefetch_related("instalments"),
+        public_id=public_id,
+    )
+
+
+def webhook_endpoint_list_for_partner(*, partner: PartnerBank) -> QuerySet[WebhookEndpoint]:
+    return WebhookEndpoint.objects.filter(partner=partner).order_by("-created_at", "-id")
+
+
+def webhook_endpoint_get_for_partner(*, partner: PartnerBank, public_id) -> WebhookEndpoint:
+    return _get(webhook_endpoint_list_for_partner(partner=partner), public_id=public_id)
+
+
+def webhook_delivery_list_for_partner(*, partner: PartnerBank) -> QuerySet[WebhookDelivery]:
+    return (
+        WebhookDelivery.objects.filter(endpoint__partner=partner)
+        .select_related("event", "endpoint")
+        .order_by("-created_at", "-id")
+    )

@@ -1,0 +1,258 @@
+"""Input and output shapes of the partner API. Money is a string with 2 decimals ("1234.50")."""
+
+from django.core.exceptions import ObjectDoesNotExist
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from loans.models import ApplicationStatus, LoanStatus, Purpose
+from loans.partner_models import DeliveryStatus, WebhookEventType
+from underwriting.ingest.values import DIRECTIONS, KINDS
+from underwriting.models import DecisionKind, DecisionOutcome
+
+MAX_TRANSACTIONS = 10_000
+
+
+def _money(**kwargs):
+    return serializers.DecimalField(max_digits=14, decimal_places=2, coerce_to_string=True, **kwargs)
+
+
+# --- merchants ---------------------------------------------------------------------------------------
+class MerchantOut(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    merchant_id = serializers.CharField(source="external_id")
+    name = serializers.CharField(source="legal_name")
+    category = serializers.CharField(source="sector")
+    region = serializers.CharField()
+    onboarded_on = serializers.DateField()
+    established_on = serializers.DateField(allow_null=True)
+    registration_number = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class MerchantCreateIn(serializers.Serializer):
+    """The merchants file's columns (docs/data-format.md); validated by the import's own rules."""
+
+    merchant_id = serializers.CharField(max_length=64)
+    name = serializers.CharField(max_length=200)
+    category = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    region = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    onboarded_on = serializers.DateField()
+    established_on = serializers.DateField(required=False, allow_null=True)
+    registration_number = serializers.CharField(max_length=64, required=False, allow_blank=True)
+
+
+class MerchantUpdateIn(serializers.Serializer):
+    """Fields to change; those left out keep their value."""
+
+    name = serializers.CharField(max_length=200, required=False)
+    category = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    region = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    onboarded_on = serializers.DateField(required=False)
+    established_on = serializers.DateField(required=False, allow_null=True)
+    registration_number = serializers.CharField(max_length=64, required=False, allow_blank=True)
+
+
+# --- transactions ------------------------------------------------------------------------------------
+class TransactionIn(serializers.Serializer):
+    """One row of the transactions file. Values are checked by the import's rules (amount as a decimal
+    string, occurred_at ISO 8601, currency the partner's)."""
+
+    merchant_id = serializers.CharField(max_length=64)
+    transaction_id = serializers.CharField(max_length=64)
+    occurred_at = serializers.CharField(max_length=40)
+    amount = serializers.CharField(max_length=32)
+    currency = serializers.CharField(max_length=3)
+    direction = serializers.ChoiceField(choices=sorted(DIRECTIONS))
+    kind = serializers.ChoiceField(choices=sorted(KINDS))
+    counterparty = serializers.CharField(max_length=128, required=False, allow_blank=True, allow_null=True)
+    balance_after = serializers.CharField(max_length=32, required=False, allow_blank=True, allow_null=True)
+
+
+class TransactionBatchIn(serializers.Serializer):
+    transactions = TransactionIn(many=True, allow_empty=False, max_length=MAX_TRANSACTIONS)
+
+
+class TransactionBatchOut(serializers.Serializer):
+    import_id = serializers.UUIDField()
+    received = serializers.IntegerField()
+    inserted = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+
+
+class TransactionOut(serializers.Serializer):
+    merchant_id = serializers.CharField()
+    transaction_id = serializers.CharField()
+    occurred_at = serializers.DateTimeField()
+    amount = serializers.CharField(help_text="Decimal string, e.g. '128.50'.")
+    currency = serializers.CharField()
+    direction = serializers.ChoiceField(choices=sorted(DIRECTIONS))
+    kind = serializers.ChoiceField(choices=sorted(KINDS))
+    counterparty = serializers.CharField(allow_null=True)
+    balance_after = serializers.CharField(allow_null=True, help_text="Decimal string; may be negative.")
+
+
+# --- decisions, applications, loans ------------------------------------------------------------------
+class ScheduleRowOut(serializers.Serializer):
+    number = serializers.IntegerField()
+    due_on = serializers.DateField()
+    payment = _money()
+    principal = _money()
+    interest = _money()
+    balance_after = _money()
+
+
+class ReasonOut(serializers.Serializer):
+    family = serializers.CharField()
+    label = serializers.CharField()
+    feature = serializers.CharField(help_text="The feature (or rule code) that speaks for the reason.")
+    value = serializers.FloatField(allow_null=True)
+    shap_value = serializers.FloatField(
+        allow_null=True, source="contribution",
+        help_text="SHAP contribution on the model's raw margin (log-odds of default); null for rules.",
+    )
+    text = serializers.CharField()
+
+
+class DecisionOut(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    outcome = serializers.ChoiceField(choices=DecisionOutcome.choices)
+    decided_by = serializers.ChoiceField(choices=DecisionKind.choices)
+    requested_amount = _money()
+    requested_term_months = serializers.IntegerField()
+    offered_amount = _money(allow_null=True)
+    term_months = serializers.IntegerField(allow_null=True)
+    apr = serializers.DecimalField(max_digits=6, decimal_places=2, allow_null=True, help_text="Nominal APR, %.")
+    effective_apr = serializers.DecimalField(
+        max_digits=6, decimal_places=2, allow_null=True, help_text="APR including the fee, %."
+    )
+    origination_fee = _money(allow_null=True)
+    instalment = _money(allow_null=True)
+    total_repayable = _money(allow_null=True)
+    schedule = serializers.SerializerMethodField()
+    score = serializers.IntegerField(allow_null=True)
+    score_band = serializers.CharField()
+    pd = serializers.FloatField(allow_null=True, help_text="Probability of default over the term.")
+    model_version = serializers.CharField(allow_null=True, source="model_version.version", default=None)
+    policy_version = serializers.IntegerField(source="policy_version.version")
+    reasons = ReasonOut(many=True)
+    decided_at = serializers.DateTimeField(source="created_at")
+
+    @extend_schema_field(ScheduleRowOut(many=True))
+    def get_schedule(self, decision) -> list[dict]:
+        # Stored as the engine computed it (strings for money); declines have none.
+        schedule = decision.schedule
+        return list(schedule.get("rows", [])) if isinstance(schedule, dict) else []
+
+
+class ApplicationOut(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    merchant = serializers.UUIDField(source="business.public_id")
+    merchant_id = serializers.CharField(source="business.external_id")
+    status = serializers.ChoiceField(choices=ApplicationStatus.choices)
+    amount = _money()
+    term_months = serializers.IntegerField()
+    purpose = serializers.ChoiceField(choices=Purpose.choices)
+    as_of = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+    decided_at = serializers.DateTimeField(allow_null=True)
+    offer_expires_at = serializers.DateTimeField(allow_null=True)
+    decision = DecisionOut(allow_null=True)
+    loan = serializers.SerializerMethodField(help_text="The loan's id once the offer is accepted.")
+
+    @extend_schema_field(serializers.UUIDField(allow_null=True))
+    def get_loan(self, application) -> str | None:
+        try:
+            return str(application.loan.public_id)
+        except ObjectDoesNotExist:
+            return None
+
+
+class ApplicationCreateIn(serializers.Serializer):
+    merchant = serializers.UUIDField(required=False, help_text="The merchant's id (or give merchant_id).")
+    merchant_id = serializers.CharField(required=False, max_length=64, help_text="Your merchant id.")
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2, coerce_to_string=True)
+    term_months = serializers.IntegerField(min_value=1, max_value=60)
+    purpose = serializers.ChoiceField(choices=Purpose.choices)
+
+    def validate(self, attrs):
+        if ("merchant" in attrs) == ("merchant_id" in attrs):
+            raise serializers.ValidationError({"merchant": "Give exactly one of merchant or merchant_id."})
+        return attrs
+
+
+class ReasonIn(serializers.Serializer):
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class InstalmentOut(serializers.Serializer):
+    number = serializers.IntegerField()
+    due_on = serializers.DateField()
+    amount = _money()
+    principal = _money()
+    interest = _money()
+    balance_after = _money()
+
+
+class LoanOut(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    application = serializers.UUIDField(source="application.public_id")
+    merchant_id = serializers.CharField(source="business.external_id")
+    status = serializers.ChoiceField(choices=LoanStatus.choices)
+    currency = serializers.CharField()
+    principal = _money()
+    origination_fee = _money()
+    disbursed_amount = _money()
+    apr = serializers.DecimalField(max_digits=6, decimal_places=2)
+    effective_apr = serializers.DecimalField(max_digits=6, decimal_places=2)
+    term_months = serializers.IntegerField()
+    instalment = _money()
+    total_interest = _money()
+    total_repayable = _money()
+    disbursed_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    schedule = InstalmentOut(many=True, source="instalments.all")
+
+
+# --- webhooks ----------------------------------------------------------------------------------------
+class WebhookEndpointIn(serializers.Serializer):
+    url = serializers.URLField(max_length=2000)
+    description = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    event_types = serializers.ListField(
+        child=serializers.ChoiceField(choices=WebhookEventType.choices), required=False, default=list,
+        max_length=len(WebhookEventType.values), help_text="Empty or absent: every event type.",
+    )
+
+    def validate_url(self, value):
+        if not value.lower().startswith(("http://", "https://")):
+            raise serializers.ValidationError("Use an http or https URL.")
+        return value
+
+
+class WebhookEndpointOut(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    url = serializers.CharField()
+    description = serializers.CharField()
+    event_types = serializers.ListField(child=serializers.ChoiceField(choices=WebhookEventType.choices))
+    is_enabled = serializers.BooleanField()
+    disabled_at = serializers.DateTimeField(allow_null=True)
+    disabled_reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class WebhookEndpointWithSecretOut(WebhookEndpointOut):
+    secret = serializers.CharField(help_text="whsec_...: verify signatures with it (Standard Webhooks).")
+
+
+class WebhookDeliveryOut(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    endpoint = serializers.UUIDField(source="endpoint.public_id")
+    event_id = serializers.CharField(source="event.event_id")
+    event_type = serializers.ChoiceField(choices=WebhookEventType.choices, source="event.event_type")
+    status = serializers.ChoiceField(choices=DeliveryStatus.choices)
+    attempt_count = serializers.IntegerField()
+    last_attempt_at = serializers.DateTimeField(allow_null=True)
+    last_status_code = serializers.IntegerField(allow_null=True)
+    next_attempt_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True)

@@ -1,0 +1,109 @@
+"""Idempotency-Key semantics (Stripe's): replay, 422 on reuse with another body, 409 while in flight."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import Business
+from loans.api.idempotency import idempotency_records_purge
+from loans.partner_models import IdempotencyRecord, IdempotencyStatus
+
+pytestmark = pytest.mark.django_db
+
+BODY = {"merchant_id": "M-1", "name": "Golden Noodle House", "onboarded_on": "2023-02-01"}
+
+
+def test_every_post_needs_a_key_and_nothing_happens_without_one(alpha):
+    response = alpha.client.post("/api/v1/merchants", BODY, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["type"].endswith("/idempotency-key-missing")
+    assert not Business.objects.exists()
+
+
+def test_the_same_key_and_body_replays_the_stored_response(alpha):
+    first = alpha.post("/api/v1/merchants", BODY, key="k-1")
+    second = alpha.post("/api/v1/merchants", BODY, key="k-1")
+
+    assert first.status_code == second.status_code == 201
+    assert second.json() == first.json()
+    assert second["Location"] == first["Location"]
+    assert second["Idempotent-Replayed"] == "true"
+    assert Business.objects.count() == 1
+
+
+def test_the_same_key_with_another_body_is_422_and_changes_nothing(alpha):
+    alpha.post("/api/v1/merchants", BODY, key="k-1")
+
+    response = alpha.post("/api/v1/merchants", {**BODY, "name": "Other"}, key="k-1")
+
+    assert response.status_code == 422
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["type"].endswith("/idempotency-key-reused")
+    assert Business.objects.get().legal_name == "Golden Noodle House"
+
+
+def test_the_same_key_on_another_path_is_422(alpha):
+    alpha.post("/api/v1/merchants", BODY, key="k-1")
+
+    response = alpha.post("/api/v1/webhook-endpoints", {"url": "https://example.com/h"}, key="k-1")
+
+    assert response.status_code == 422
+
+
+def test_a_duplicate_while_the_first_is_in_flight_is_409(alpha):
+    IdempotencyRecord.objects.create(
+        partner=alpha.partner, key="k-1", method="POST", path="/api/v1/merchants",
+        fingerprint=_fingerprint_of(alpha, BODY),
+    )
+
+    response = alpha.post("/api/v1/merchants", BODY, key="k-1")
+
+    assert response.status_code == 409
+    assert response.json()["type"].endswith("/idempotency-request-in-flight")
+    assert not Business.objects.exists()
+
+
+def _fingerprint_of(caller, body):
+    """The fingerprint the server computes, learnt from a completed request under a throwaway key."""
+    caller.post("/api/v1/merchants", body, key="probe")
+    record = IdempotencyRecord.objects.get(partner=caller.partner, key="probe")
+    IdempotencyRecord.objects.filter(pk=record.pk).delete()
+    Business.objects.all().delete()
+    return record.fingerprint
+
+
+def test_keys_are_scoped_per_partner(alpha, beta):
+    a = alpha.post("/api/v1/merchants", BODY, key="shared")
+    b = beta.post("/api/v1/merchants", BODY, key="shared")
+
+    assert a.status_code == b.status_code == 201
+    assert a.json()["id"] != b.json()["id"]
+    assert "Idempotent-Replayed" not in b
+
+
+def test_a_rejected_request_leaves_no_record_so_the_key_can_be_retried(alpha):
+    bad = alpha.post("/api/v1/merchants", {**BODY, "onboarded_on": "soon"}, key="k-1")
+    good = alpha.post("/api/v1/merchants", BODY, key="k-1")
+
+    assert bad.status_code == 400
+    assert good.status_code == 201
+    record = IdempotencyRecord.objects.get(key="k-1")
+    assert record.status == IdempotencyStatus.COMPLETED
+    assert record.response_status == 201
+
+
+def test_records_are_kept_24_hours_then_purged(alpha):
+    alpha.post("/api/v1/merchants", BODY, key="k-1")
+    created = IdempotencyRecord.objects.get().created_at
+
+    assert idempotency_records_purge(now=created + timedelta(hours=23, minutes=59)) == 0
+    assert idempotency_records_purge(now=created + timedelta(hours=24, seconds=1)) == 1
+
+
+def test_an_in_flight_record_of_a_dead_process_is_purged_after_ten_minutes(alpha):
+    IdempotencyRecord.objects.create(partner=alpha.partner, key="k", method="POST", path="/x", fingerprint="f")
+
+    assert idempotency_records_purge(now=timezone.now() + timedelta(minutes=9)) == 0
+    assert idempotency_records_purge(now=timezone.now() + timedelta(minutes=11)) == 1
