@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served locally: /api/docs/ works offline
     "django_filters",
     "accounts",
     "underwriting",
@@ -147,7 +148,35 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "underwriting.tasks.expire_stale_import_runs",
         "schedule": 15 * 60,
     },
+    # Webhook retries live in the database (loans.partner_models.WebhookDelivery); beat sweeps them.
+    "send-webhook-deliveries": {
+        "task": "loans.webhooks_tasks.webhook_deliveries_send",
+        "schedule": env_int("WEBHOOK_SWEEP_SECONDS", 5),
+        "options": {"expires": 30},
+    },
+    "purge-idempotency-records": {
+        "task": "loans.webhooks_tasks.idempotency_records_purge",
+        "schedule": 3600,
+    },
+    # Re-queues decisions left in submitted/deciding (lost message, dead worker, no active model).
+    "requeue-stuck-applications": {
+        "task": "loans.tasks.requeue_stuck_applications",
+        "schedule": 60,
+        "options": {"expires": 55},
+    },
+    "catch-up-decision-summaries": {
+        "task": "underwriting.tasks.catch_up_decision_summaries",
+        "schedule": env_int("DECISION_SUMMARY_SECONDS", 30),
+        "options": {"expires": 25},
+    },
+    "expire-offers": {
+        "task": "loans.tasks.expire_offers",
+        "schedule": 15 * 60,
+    },
 }
+# How long an application may sit in submitted/deciding before the sweeper re-queues its decision.
+APPLICATION_STUCK_SECONDS = env_int("APPLICATION_STUCK_SECONDS", 60)
+CELERY_IMPORTS = ["loans.webhooks_tasks"]
 
 # --- Platform -------------------------------------------------------------------------------
 MODEL_STORE = Path(env_str("MODEL_STORE", str(VAR_DIR / "models")))
@@ -155,12 +184,78 @@ MODEL_STORE = Path(env_str("MODEL_STORE", str(VAR_DIR / "models")))
 # Without it (and DEBUG off) no decision can be made: underwriting.decisions refuses to sign.
 DECISION_HMAC_KEY = env_str("DECISION_HMAC_KEY") or ("insecure-dev-decision-key" if DEBUG else None)
 
+# --- Partner API (docs/api.md, docs/adr/0005-partner-api.md) ----------------------------------
+# Throttle counters must be shared by every web process: Redis when CACHE_URL (or REDIS_URL) is set,
+# otherwise a table in the default database (created by accounts' migration 0002), never a
+# per-process memory cache.
+_cache_url = env_str("CACHE_URL") or env_str("REDIS_URL")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "api": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}
+        if _cache_url
+        else {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "api_cache"}
+    ),
+}
+# Requests per key per window ("<n>/<second|minute|hour>").
+API_RATE_LIMIT = env_str("API_RATE_LIMIT", "1200/minute")
+API_IDEMPOTENCY_TTL_HOURS = env_int("API_IDEMPOTENCY_TTL_HOURS", 24)
+# Webhook URLs resolving to loopback/private addresses are refused (SSRF) unless this is on: on by
+# default only with DEBUG (a laptop's demo receiver), so production is safe without setting it.
+WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", DEBUG)
+
+# --- Audit (docs/adr/0006-audit-and-monitoring.md) --------------------------------------------
+# The review queue: this share of each day's decisions (a fixed sample by HMAC) plus every decision
+# whose score is within REVIEW_THRESHOLD_POINTS of its policy's approval cut-off.
+REVIEW_SAMPLE_RATE = float(env_str("REVIEW_SAMPLE_RATE", "0.05"))
+REVIEW_THRESHOLD_POINTS = env_int("REVIEW_THRESHOLD_POINTS", 10)
+
+# The platform's own web channel is a partner too (DOMAIN.md); owners' businesses belong to it.
+OWN_CHANNEL_PARTNER = env_str("OWN_CHANNEL_PARTNER", "demo")
+OWN_CHANNEL_CURRENCY = env_str("OWN_CHANNEL_CURRENCY", "CNY")
+# Whose simulated merchants an owner may claim by id on the history page.
+DEMO_MERCHANTS_PARTNER = env_str("DEMO_MERCHANTS_PARTNER", "demo")
+# Partners whose disbursement is simulated: accepting an offer pays out at once (ADR 0004).
+SIMULATED_DISBURSEMENT_PARTNERS = env_list(
+    "SIMULATED_DISBURSEMENT_PARTNERS", sorted({OWN_CHANNEL_PARTNER, DEMO_MERCHANTS_PARTNER})
+)
+
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "loans.api.schema.ProblemAwareAutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": ["loans.api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["loans.api.permissions.HasScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["loans.api.throttling.ApiKeyRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["loans.api.renderers.JSONAndProblemRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["loans.api.renderers.StrictJSONParser"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "EXCEPTION_HANDLER": "loans.api.errors.problem_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "COERCE_DECIMAL_TO_STRING": True,
+    # \uXXXX escapes: ASCII-only bodies cannot be misread by a client that guesses the charset
+    # (application/problem+json carries none).
+    "UNICODE_JSON": False,
 }
 SPECTACULAR_SETTINGS = {
-    "TITLE": "310 lending platform API",
+    "TITLE": "310 lending platform: partner API",
+    "DESCRIPTION": (
+        "Push merchants and transactions, submit applications, read decisions and loans, receive "
+        "signed webhooks. Authenticate with `Authorization: Bearer <key>`; every POST needs an "
+        "`Idempotency-Key`; errors are RFC 9457 `application/problem+json`. See docs/api.md."
+    ),
     "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"WebhookEventTypeEnum": "loans.partner_models.WebhookEventType"},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "loans.api.schema.add_problem_responses",
+    ],
 }
 
 LOGGING = {

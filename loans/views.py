@@ -1,14 +1,329 @@
-from django.shortcuts import render
+"""The business owner's pages. Views validate input, call one service or selector, and render.
 
+Someone else's business, application or loan is a 404 (the selectors scope every read by owner), and
+every refused action comes back as a message or a field error, never a server error."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.models import Business
 from accounts.selectors import business_list_for_owner
+from underwriting.policy_services import policy_active
 from underwriting.selectors import business_history_summary
+
+from . import selectors, services
+from .forms import ApplicationForm, BusinessForm, ClaimDemoForm, HistoryUploadForm
+from .models import Application, Channel, Loan, Purpose
+from .presentation import application_heading, decision_advice, decision_reasons, offer_schedule
+
+
+def _business_or_404(request, public_id) -> Business:
+    try:
+        return selectors.business_get_for_owner(user=request.user, public_id=public_id)
+    except Business.DoesNotExist:
+        raise Http404("No such business") from None
+
+
+def _application_or_404(request, public_id) -> Application:
+    try:
+        return selectors.application_get_for_owner(user=request.user, public_id=public_id)
+    except Application.DoesNotExist:
+        raise Http404("No such application") from None
+
+
+def _loan_or_404(request, public_id) -> Loan:
+    try:
+        return selectors.loan_get_for_owner(user=request.user, public_id=public_id)
+    except Loan.DoesNotExist:
+        raise Http404("No such loan") from None
+
+
+def _apply_target(user) -> Business | None:
+    """The business an owner applies with: the most recently active one with linked history."""
+    for business in business_list_for_owner(user=user).order_by("-updated_at"):
+        if business_history_summary(business_id=business.pk).transaction_count:
+            return business
+    return None
 
 
 def home(request):
+    if not request.user.is_authenticated:
+        return render(request, "loans/home.html", {"businesses": []})
     businesses = []
-    if request.user.is_authenticated:
-        businesses = [
-            (business, business_history_summary(business_id=business.pk))
-            for business in business_list_for_owner(user=request.user)
-        ]
-    return render(request, "loans/home.html", {"businesses": businesses})
+    apply_business = _apply_target(request.user)
+    for business in business_list_for_owner(user=request.user):
+        history = business_history_summary(business_id=business.pk)
+        suggestion = None
+        if business == apply_business:
+            suggestion = selectors.business_suggested_amount(business=business)
+        businesses.append({"business": business, "history": history, "suggestion": suggestion,
+                           "can_apply": business == apply_business})
+    applications = list(selectors.application_list_for_owner(user=request.user)[:5])
+    return render(
+        request,
+        "loans/home.html",
+        {"businesses": businesses, "applications": applications, "apply_business": apply_business},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def business_create(request):
+    form = BusinessForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            business = services.business_create_for_owner(owner=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, f"{business.legal_name} is saved. Now link its transaction history.")
+            return redirect("loans:business_history", public_id=business.public_id)
+    return render(request, "loans/business_form.html", {"form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def business_history(request, public_id):
+    business = _business_or_404(request, public_id)
+    upload_form, claim_form = HistoryUploadForm(), ClaimDemoForm()
+    import_errors, import_error_count = [], 0
+    if request.method == "POST" and request.POST.get("action") == "claim":
+        claim_form = ClaimDemoForm(request.POST)
+        if claim_form.is_valid():
+            try:
+                claimed = services.business_claim_demo(
+                    owner=request.user, merchant_id=claim_form.cleaned_data["merchant_id"]
+                )
+            except ValidationError as exc:
+                claim_form.add_error("merchant_id", exc.message_dict.get("merchant_id", exc.messages))
+            else:
+                messages.success(
+                    request,
+                    f"Demo merchant {claimed.external_id} ({claimed.legal_name}) is linked to your account "
+                    "with its transaction history. You can apply with it now.",
+                )
+                return redirect("home")
+    elif request.method == "POST":
+        upload_form = HistoryUploadForm(request.POST, request.FILES)
+        if upload_form.is_valid():
+            try:
+                result = services.business_history_upload(
+                    business=business,
+                    upload=upload_form.cleaned_data["transactions"],
+                    actor=services.owner_actor(request.user),
+                )
+            except services.HistoryLinkError as exc:
+                import_errors, import_error_count = exc.errors, exc.error_count
+                upload_form.add_error(
+                    "transactions",
+                    f"Nothing was imported: {exc.error_count} problem(s) in the file. Fix the rows listed below "
+                    "and upload it again." if exc.errors else str(exc),
+                )
+            else:
+                counts = result.files.get("transactions")
+                messages.success(
+                    request,
+                    f"History linked: {counts.inserted if counts else 0} new transaction(s) imported"
+                    + (f", {counts.unchanged} already on record." if counts and counts.unchanged else "."),
+                )
+                return redirect("home")
+    _mark_errors(upload_form)
+    _mark_errors(claim_form)
+    return render(
+        request,
+        "loans/business_history.html",
+        {
+            "business": business,
+            "history": business_history_summary(business_id=business.pk),
+            "upload_form": upload_form,
+            "claim_form": claim_form,
+            "import_errors": import_errors,
+            "import_error_count": import_error_count,
+        },
+    )
+
+
+def _mark_errors(form) -> None:
+    # Errors added after validation (by a service) need the same aria attributes as form errors.
+    if form.is_bound:
+        for name in form.errors:
+            if name in form.fields:
+                widget = form.fields[name].widget
+                widget.attrs["aria-invalid"] = "true"
+                ids = [f"{form[name].auto_id}-error"]
+                if form.fields[name].help_text:
+                    ids.insert(0, f"{form[name].auto_id}-help")
+                widget.attrs["aria-describedby"] = " ".join(ids)
+
+
+@login_required
+def apply_start(request):
+    business = _apply_target(request.user)
+    if business is None:
+        messages.info(request, "Link your business's transaction history first; the decision is made from it.")
+        return redirect("home")
+    return redirect("loans:apply", public_id=business.public_id)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def apply(request, public_id):
+    business = _business_or_404(request, public_id)
+    _, policy = policy_active()
+    form_kwargs = {
+        "min_term": policy.min_term_months,
+        "max_term": policy.max_term_months,
+        "amount_help": f"In {business.partner.currency}, from {policy.min_amount:,.0f} to {policy.max_amount:,.0f}.",
+    }
+    if request.method == "POST":
+        form = ApplicationForm(request.POST, **form_kwargs)
+        if form.is_valid():
+            try:
+                application = services.application_submit(
+                    business=business,
+                    amount=form.cleaned_data["amount"],
+                    term_months=form.cleaned_data["term_months"],
+                    purpose=form.cleaned_data["purpose"],
+                    channel=Channel.WEB,
+                    applicant=request.user,
+                    actor=services.owner_actor(request.user),
+                )
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    form.add_error(field if field in form.fields else None, errors)
+                _mark_errors(form)
+            else:
+                # No suggestion is computed on this path: it would only add to the time to a decision.
+                return redirect("loans:application", public_id=application.public_id)
+        suggestion = selectors.business_suggested_amount(business=business)
+    else:
+        suggestion = selectors.business_suggested_amount(business=business)
+        form = ApplicationForm(
+            initial={
+                "amount": f"{suggestion.amount:.2f}" if suggestion.amount else "",
+                "term_months": suggestion.term_months,
+                "purpose": Purpose.WORKING_CAPITAL,
+            },
+            **form_kwargs,
+        )
+    return render(
+        request,
+        "loans/apply.html",
+        {"business": business, "form": form, "suggestion": suggestion, "policy": policy},
+    )
+
+
+@login_required
+def application_list(request):
+    return render(
+        request,
+        "loans/applications.html",
+        {
+            "applications": selectors.application_list_for_owner(user=request.user).select_related("loan"),
+            "loans": selectors.loan_list_for_owner(user=request.user),
+        },
+    )
+
+
+@login_required
+def application_detail(request, public_id):
+    application = _application_or_404(request, public_id)
+    decision = application.decision
+    context = {
+        "application": application,
+        "heading": application_heading(application),
+        "decision": decision,
+        "currency": application.partner.currency,
+        "loan": Loan.objects.filter(application=application).first(),
+        "transitions": application.transitions.all(),
+    }
+    if decision is not None:
+        context["advice"] = decision_advice(decision) if decision.outcome != "approved" else []
+        context["reasons"] = decision_reasons(decision)
+        if decision.offered_amount:
+            context["schedule"] = offer_schedule(decision)
+    return render(request, "loans/application_detail.html", context)
+
+
+@login_required
+@require_GET
+def application_status(request, public_id):
+    """What the progress page polls: the status, and whether the decision exists yet."""
+    application = _application_or_404(request, public_id)
+    return JsonResponse(
+        {
+            "status": application.status,
+            "pending": application.is_pending,
+            "heading": application_heading(application),
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _act(request, public_id, action, done_message: str):
+    application = _application_or_404(request, public_id)
+    try:
+        result = action(application)
+    except services.IllegalTransition as exc:
+        messages.error(request, str(exc))
+        return redirect("loans:application", public_id=application.public_id), None
+    messages.success(request, done_message)
+    return None, result
+
+
+@login_required
+@require_POST
+def application_withdraw(request, public_id):
+    redirect_to, _ = _act(
+        request,
+        public_id,
+        lambda a: services.application_withdraw(
+            application=a, actor=services.owner_actor(request.user), user=request.user
+        ),
+        "Your application is withdrawn.",
+    )
+    return redirect_to or redirect("loans:application", public_id=public_id)
+
+
+@login_required
+@require_POST
+def offer_accept(request, public_id):
+    redirect_to, loan = _act(
+        request,
+        public_id,
+        lambda a: services.offer_accept(application=a, actor=services.owner_actor(request.user), user=request.user),
+        "Offer accepted. Your loan is set up; the repayment schedule is below.",
+    )
+    return redirect_to or redirect("loans:loan", public_id=loan.public_id)
+
+
+@login_required
+@require_POST
+def offer_reject(request, public_id):
+    redirect_to, _ = _act(
+        request,
+        public_id,
+        lambda a: services.offer_reject(application=a, actor=services.owner_actor(request.user), user=request.user),
+        "You turned the offer down. Nothing more will happen with this application.",
+    )
+    return redirect_to or redirect("loans:application", public_id=public_id)
+
+
+@login_required
+def loan_detail(request, public_id):
+    loan = _loan_or_404(request, public_id)
+    return render(
+        request,
+        "loans/loan_detail.html",
+        {"loan": loan, "instalments": loan.instalments.all(), "currency": loan.currency,
+         "application_url": reverse("loans:application", kwargs={"public_id": loan.application.public_id})},
+    )
+

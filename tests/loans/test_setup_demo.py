@@ -44,3 +44,25 @@ def test_setup_demo_creates_one_login_per_role_and_links_a_healthy_trading_merch
     assert User.objects.get(email="officer@demo.example.com").groups.filter(name=LOAN_OFFICER).exists()
     assert User.objects.get(email="risk@demo.example.com").is_staff
     assert not owner.is_staff
+
+
+def test_with_a_model_active_the_demo_owner_gets_a_merchant_the_model_approves(world):
+    # given a demo marketplace (most of whose merchants the model declines today) and an active model
+    from decimal import Decimal
+
+    from loans import services
+    from loans.selectors import business_suggested_amount
+
+    # when the demo is set up
+    call_command("setup_demo")
+
+    # then the owner's merchant, applying for the suggested amount, is approved
+    owner = User.objects.get(email="owner@demo.example.com")
+    business = Business.objects.get(owner=owner)
+    suggestion = business_suggested_amount(business=business)
+    assert suggestion.basis == "model" and suggestion.amount >= Decimal("1000.00")
+    application = services.application_submit(
+        business=business, amount=suggestion.amount, term_months=suggestion.term_months, purpose="inventory",
+        channel="web", applicant=owner, actor="owner:owner@demo.example.com",
+    )
+    assert services.application_decide(application_id=application.pk).status == "approved"

@@ -1,0 +1,126 @@
+"""Turns stored decisions into what an owner reads: headings, figures, reasons and advice.
+
+Nothing here decides anything; it only phrases the decision's own record (its reasons come from its
+own SHAP values or failed rules, ordered by how much each weighed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.utils import timezone
+
+from underwriting.product import amortisation_schedule
+
+from .models import Application, ApplicationStatus
+
+S = ApplicationStatus
+
+HEADINGS = {
+    S.SUBMITTED: "Deciding…",
+    S.DECIDING: "Deciding…",
+    S.APPROVED: "Approved",
+    S.COUNTER_OFFERED: "Counter-offer",
+    S.DECLINED: "Declined",
+    S.ACCEPTED: "Approved",
+    S.DISBURSED: "Approved",
+    S.REJECTED: "Approved",
+    S.EXPIRED: "Approved",
+    S.WITHDRAWN: "Withdrawn",
+}
+
+# What the applicant can do about each family of reasons. Which of them is shown, and in what order,
+# comes from the decision: the family that weighed most against this application comes first.
+FAMILY_ADVICE = {
+    "scale": "More sales through the accounts linked here: a larger business can carry a larger loan.",
+    "growth": "A few more months of steady or rising sales before applying again.",
+    "volatility": "More even sales from month to month (for example by smoothing seasonal dips).",
+    "refunds": "Fewer refunds and chargebacks.",
+    "cashflow": "A healthier balance, with more money coming in than going out each month.",
+    "obligations": "Rent, payroll and supplier payments made regularly and on time.",
+    "concentration": "Sales spread over more customers, so one customer matters less.",
+    "reputation": "A better marketplace rating and fewer disputes.",
+    "tenure": "More trading history: apply again after a few more months of activity.",
+    "debt": "Repaying existing loans on time, or paying them down, before borrowing more.",
+    "anomaly": "A few weeks of normal trading: unusual recent activity weighed against this application.",
+    "burden": "A smaller amount, or a longer term, so the loan is smaller relative to your sales.",
+    "price": "A longer term: the same risk needs a lower rate when it is spread over more months.",
+    "limit": "A smaller amount or a longer term, so the monthly repayment fits your cash flow.",
+    "overall": "More months of steady sales and cash flow; then apply again.",
+}
+
+RULE_ADVICE = {
+    "KO_REQUEST_BOUNDS": "An amount and a term within the product's limits.",
+    "KO_HISTORY_SHORT": "Link more transaction history (older statements, or wait until more months are on record).",
+    "KO_TOO_YOUNG": "Apply again when the business has traded for longer.",
+    "KO_BLOCKED": "This business cannot borrow through the platform at the moment; contact support to review it.",
+    "KO_ARREARS": "Bringing your existing loans up to date; a default within the last year also stops a new loan.",
+    "KO_FRAUD_SIGNAL": "A few weeks of normal trading: recent inflows were unusually high compared with before.",
+}
+
+
+RULE_LABELS = {
+    "KO_REQUEST_BOUNDS": "Outside the product's limits",
+    "KO_HISTORY_SHORT": "Not enough transaction history",
+    "KO_TOO_YOUNG": "Business too young",
+    "KO_BLOCKED": "Business not eligible",
+    "KO_ARREARS": "Existing loans",
+    "KO_FRAUD_SIGNAL": "Unusual recent inflows",
+}
+
+
+def decision_reasons(decision) -> list[dict]:
+    """The decision's reasons as shown: a failed rule gets a plain label instead of "Policy rule"."""
+    shown = []
+    for reason in decision.reasons:
+        label = reason.get("label", "")
+        if reason.get("family") == "policy":
+            label = RULE_LABELS.get(reason.get("feature"), label)
+        shown.append({"label": label, "text": reason.get("text", "")})
+    return shown
+
+
+def decision_advice(decision) -> list[str]:
+    """What would most improve the outcome, most important first, from the decision's own reasons
+    (failed rules first; then SHAP families by contribution, as the engine ranked them)."""
+    advice: list[str] = []
+    for reason in decision.reasons:
+        family, feature = reason.get("family"), reason.get("feature")
+        text = RULE_ADVICE.get(feature) if family == "policy" else FAMILY_ADVICE.get(family)
+        if text is None:
+            text = f"Improving “{reason.get('label', family)}”."
+        if text not in advice:
+            advice.append(text)
+    return advice[:3]
+
+
+@dataclass(frozen=True)
+class ScheduleRowView:
+    number: int
+    due_on: object
+    payment: Decimal
+    principal: Decimal
+    interest: Decimal
+    balance_after: Decimal
+
+
+def offer_schedule(decision) -> list[ScheduleRowView]:
+    """The offer's schedule with due dates counted from today (the day it would be paid out if
+    accepted now); the money is the decision's, to the cent."""
+    schedule = amortisation_schedule(
+        principal=decision.offered_amount,
+        apr=decision.apr / Decimal(100),
+        term_months=decision.term_months,
+        disbursed_on=timezone.now().date(),
+    )
+    return [
+        ScheduleRowView(r.number, r.due_on, r.payment, r.principal, r.interest, r.balance_after)
+        for r in schedule.rows
+    ]
+
+
+def application_heading(application: Application) -> str:
+    # After the offer (accepted, paid out, rejected, expired) the heading still says what was offered.
+    if application.decision_id and application.status in (S.ACCEPTED, S.DISBURSED, S.REJECTED, S.EXPIRED):
+        return "Counter-offer" if application.decision.outcome == "counter_offer" else "Approved"
+    return HEADINGS[application.status]

@@ -1,0 +1,647 @@
+"""Writes of the loans app: applications and their state machine, offers, loans and schedules, and the
+owner's business profile on the platform's own channel.
+
+Every state change goes through `application_transition`, which locks the row, checks the move
+against TRANSITIONS and records who, when and why. docs/adr/0004-application-state-machine.md
+explains the choices (the pipeline, retries, the sweeper, simulated disbursement).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import tempfile
+import uuid
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import Business, PartnerBank, User
+from underwriting.decisions import decision_make
+from underwriting.models import Decision, DecisionOutcome
+from underwriting.policy_services import policy_active
+from underwriting.product import CENT, amortisation_schedule, money
+from underwriting.services import (
+    HistoryImportError,
+    ImportIssue,
+    ImportResult,
+    credit_record_loan_open,
+    history_import,
+)
+
+from .models import (
+    Application,
+    ApplicationStatus,
+    ApplicationTransition,
+    Channel,
+    Loan,
+    LoanInstalment,
+    LoanStatus,
+    Purpose,
+)
+
+logger = logging.getLogger(__name__)
+
+S = ApplicationStatus
+
+# The state machine (DOMAIN.md). Anything not listed here is refused with IllegalTransition.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.SUBMITTED: frozenset({S.DECIDING, S.WITHDRAWN}),
+    S.DECIDING: frozenset({S.APPROVED, S.COUNTER_OFFERED, S.DECLINED, S.WITHDRAWN}),
+    S.APPROVED: frozenset({S.ACCEPTED, S.REJECTED, S.EXPIRED}),
+    S.COUNTER_OFFERED: frozenset({S.ACCEPTED, S.REJECTED, S.EXPIRED}),
+    S.ACCEPTED: frozenset({S.DISBURSED}),
+    S.DECLINED: frozenset(),
+    S.REJECTED: frozenset(),
+    S.EXPIRED: frozenset(),
+    S.DISBURSED: frozenset(),
+    S.WITHDRAWN: frozenset(),
+}
+
+_OUTCOME_STATUS = {
+    DecisionOutcome.APPROVED: S.APPROVED,
+    DecisionOutcome.COUNTER_OFFER: S.COUNTER_OFFERED,
+    DecisionOutcome.DECLINED: S.DECLINED,
+}
+
+ACTOR_WORKER = "system:worker"
+ACTOR_SWEEPER = "system:sweeper"
+ACTOR_SIMULATED_DISBURSEMENT = "system:simulated-disbursement"
+
+
+class IllegalTransition(Exception):
+    """A move the state machine does not allow (nothing was changed)."""
+
+    def __init__(self, application: Application, to_status: str, message: str | None = None):
+        self.application = application
+        self.from_status = application.status
+        self.to_status = to_status
+        super().__init__(
+            message
+            or f"An application that is {S(application.status).label.lower()} cannot become "
+            f"{S(to_status).label.lower()}."
+        )
+
+
+class OfferExpired(IllegalTransition):
+    """The offer's validity has ended (the sweeper will record the expiry)."""
+
+
+def owner_actor(user: User) -> str:
+    return f"owner:{user.email}"
+
+
+def partner_actor(partner: PartnerBank) -> str:
+    return f"partner:{partner.slug}"
+
+
+# ---- the transition service ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def application_transition(
+    *,
+    application: Application,
+    to_status: str,
+    actor: str,
+    user: User | None = None,
+    reason: str = "",
+    changes: dict | None = None,
+) -> Application:
+    """Move `application` to `to_status`, with `changes` (field: value) saved in the same write.
+
+    Locks the row first, so two concurrent moves are serialised and the second sees the first's
+    result (and is refused if it no longer applies). Returns the locked, updated instance and also
+    updates the caller's instance in place."""
+    locked = Application.objects.select_for_update().get(pk=application.pk)
+    if to_status not in TRANSITIONS[locked.status]:
+        _refresh(application, locked)
+        raise IllegalTransition(locked, to_status)
+    now = timezone.now()
+    from_status = locked.status
+    locked.status = to_status
+    for name, value in (changes or {}).items():
+        setattr(locked, name, value)
+    locked.save()
+    ApplicationTransition.objects.create(
+        application=locked,
+        from_status=from_status,
+        to_status=to_status,
+        at=now,
+        actor_user=user,
+        actor=actor[:160],
+        reason=reason,
+    )
+    _refresh(application, locked)
+    return locked
+
+
+def _refresh(target: Application, source: Application) -> None:
+    if target is not source:
+        for field in Application._meta.concrete_fields:
+            setattr(target, field.attname, getattr(source, field.attname))
+
+
+# ---- submission ----------------------------------------------------------------------------------
+
+
+def _parse_amount(amount) -> Decimal:
+    try:
+        value = amount if isinstance(amount, Decimal) else Decimal(str(amount).strip())
+    except (InvalidOperation, ValueError):
+        raise ValidationError({"amount": "Enter the amount as a number, for example 12000 or 12000.50."}) from None
+    if not value.is_finite():
+        raise ValidationError({"amount": "Enter the amount as a number, for example 12000 or 12000.50."})
+    if value != value.quantize(CENT):
+        raise ValidationError({"amount": "Enter the amount with at most 2 decimal places."})
+    return money(value)
+
+
+def application_validate(*, business: Business, amount, term_months, purpose: str) -> tuple[Decimal, int]:
+    """Checks a request against the product bounds of the active policy; raises ValidationError with
+    one message per field (the web form and the API show them next to the field)."""
+    _, policy = policy_active()
+    errors: dict[str, str] = {}
+    try:
+        value = _parse_amount(amount)
+    except ValidationError as exc:
+        errors.update({k: v[0] for k, v in exc.message_dict.items()})
+        value = None
+    currency = business.partner.currency
+    if value is not None:
+        if value < policy.min_amount:
+            errors["amount"] = f"The smallest loan is {policy.min_amount:,} {currency}."
+        elif value > policy.max_amount:
+            errors["amount"] = f"The largest loan is {policy.max_amount:,} {currency}."
+    if isinstance(term_months, bool) or not isinstance(term_months, int):
+        try:
+            term_months = int(str(term_months).strip())
+        except ValueError:
+            term_months = None
+    if term_months is None or not policy.min_term_months <= term_months <= policy.max_term_months:
+        errors["term_months"] = (
+            f"Choose a term from {policy.min_term_months} to {policy.max_term_months} months."
+        )
+    if purpose not in Purpose.values:
+        errors["purpose"] = "Choose what the money is for."
+    if business.is_blocked:
+        # The engine would decline it as a knock-out anyway; still decided and recorded, so not here.
+        pass
+    if errors:
+        raise ValidationError(errors)
+    return value, term_months
+
+
+@transaction.atomic
+def application_submit(
+    *,
+    business: Business,
+    amount: Decimal,
+    term_months: int,
+    purpose: str,
+    channel: str,
+    applicant: User | None = None,
+    actor: str,
+) -> Application:
+    """Stores an application with its `as_of` (now) and queues its decision once the row is committed."""
+    if channel not in Channel.values:
+        raise ValueError(f"unknown channel {channel!r}")
+    value, term = application_validate(business=business, amount=amount, term_months=term_months, purpose=purpose)
+    application = Application.objects.create(
+        partner_id=business.partner_id,
+        business=business,
+        applicant=applicant,
+        channel=channel,
+        amount=value,
+        term_months=term,
+        purpose=purpose,
+        status=S.SUBMITTED,
+        as_of=timezone.now(),
+    )
+    ApplicationTransition.objects.create(
+        application=application,
+        from_status="",
+        to_status=S.SUBMITTED,
+        at=application.created_at,
+        actor_user=applicant,
+        actor=actor[:160],
+        reason=f"Applied for {value} over {term} months via {channel}.",
+    )
+    application_id = application.pk
+    transaction.on_commit(lambda: _enqueue_decision(application_id))
+    return application
+
+
+def _enqueue_decision(application_id: int) -> None:
+    from .tasks import decide_application
+
+    try:
+        decide_application.delay(application_id)
+    except Exception:
+        # The application is committed; if the broker is down the sweeper re-queues it later.
+        logger.exception("could not queue the decision of application %s; the sweeper will retry", application_id)
+
+
+# ---- deciding ------------------------------------------------------------------------------------
+
+
+class DecisionDeferred(Exception):
+    """The decision could not be made now (no active model, engine or database error); the
+    application stays in `deciding` and is retried. Never an approval by default."""
+
+
+def application_decide(*, application_id: int) -> Application:
+    """The decision task's body. Safe to run twice and concurrently: the row lock serialises runs,
+    and a decided (or withdrawn) application is returned unchanged.
+
+    Not one atomic block on purpose: the move to `deciding` and a failed attempt's count and error
+    must survive the failure they record; the decision and its state change commit together.
+    """
+    with transaction.atomic():
+        application = Application.objects.select_for_update().get(pk=application_id)
+        if application.status == S.SUBMITTED:
+            application = application_transition(
+                application=application,
+                to_status=S.DECIDING,
+                actor=ACTOR_WORKER,
+                reason="The decision engine picked the application up.",
+            )
+        elif application.status != S.DECIDING:
+            return application
+    try:
+        with transaction.atomic():
+            application = (
+                Application.objects.select_for_update(of=("self",)).select_related("business").get(pk=application_id)
+            )
+            if application.status != S.DECIDING:
+                return application
+            decision = decision_make(
+                business=application.business,
+                amount=application.amount,
+                term_months=application.term_months,
+                as_of=application.as_of,
+                application_ref=application.public_id,
+            )
+            application = _apply_decision(application, decision)
+    except Exception as exc:
+        now = timezone.now()
+        error = f"{type(exc).__name__}: {exc}"
+        logger.warning("decision of application %s failed (%s); it stays in deciding", application_id, error)
+        with transaction.atomic():
+            Application.objects.filter(pk=application_id, status=S.DECIDING).update(
+                attempts=F("attempts") + 1,
+                last_error=error[:2000],
+                last_attempt_at=now,
+                updated_at=now,
+            )
+        raise DecisionDeferred(error) from exc
+    return application
+
+
+def _apply_decision(application: Application, decision: Decision) -> Application:
+    to_status = _OUTCOME_STATUS[decision.outcome]
+    changes: dict = {"decision": decision, "decided_at": decision.created_at, "last_error": ""}
+    if to_status != S.DECLINED:
+        validity = decision.policy_version.policy.offer_validity_days
+        changes["offer_expires_at"] = decision.created_at + timedelta(days=validity)
+    reason = {
+        S.APPROVED: f"Approved: {decision.offered_amount} over {decision.term_months} months at {decision.apr}% APR.",
+        S.COUNTER_OFFERED: f"Counter-offer of {decision.offered_amount} (requested {decision.requested_amount}).",
+        S.DECLINED: "Declined: " + "; ".join(r.get("label", "") for r in decision.reasons[:4]),
+    }[to_status]
+    application = application_transition(
+        application=application, to_status=to_status, actor=ACTOR_WORKER, reason=reason, changes=changes
+    )
+    _emit("application.decided", application)
+    return application
+
+
+def _emit(event_type: str, application: Application) -> None:
+    from .webhooks_services import webhook_event_emit
+
+    webhook_event_emit(event_type=event_type, application=application)
+
+
+# ---- the applicant's moves -----------------------------------------------------------------------
+
+
+@transaction.atomic
+def application_withdraw(
+    *, application: Application, actor: str, user: User | None = None, reason: str = ""
+) -> Application:
+    return application_transition(
+        application=application,
+        to_status=S.WITHDRAWN,
+        actor=actor,
+        user=user,
+        reason=reason or "Withdrawn by the applicant before the decision.",
+    )
+
+
+def _check_offer_open(application: Application, to_status: str) -> None:
+    if to_status not in TRANSITIONS[application.status]:
+        raise IllegalTransition(application, to_status)
+    if application.offer_expires_at is not None and application.offer_expires_at <= timezone.now():
+        raise OfferExpired(
+            application,
+            to_status,
+            f"This offer expired on {application.offer_expires_at:%d %B %Y}. You can apply again.",
+        )
+
+
+@transaction.atomic
+def offer_reject(*, application: Application, actor: str, user: User | None = None, reason: str = "") -> Application:
+    locked = Application.objects.select_for_update().get(pk=application.pk)
+    _check_offer_open(locked, S.REJECTED)
+    return application_transition(
+        application=application,
+        to_status=S.REJECTED,
+        actor=actor,
+        user=user,
+        reason=reason or "The applicant turned the offer down.",
+    )
+
+
+def _simulates_disbursement(partner: PartnerBank) -> bool:
+    return partner.slug in settings.SIMULATED_DISBURSEMENT_PARTNERS
+
+
+@transaction.atomic
+def offer_accept(*, application: Application, actor: str, user: User | None = None) -> Loan:
+    """Accepts the offer: the loan is created with the decision's terms and its schedule.
+
+    On a channel whose disbursement is simulated (settings.SIMULATED_DISBURSEMENT_PARTNERS: the
+    platform's own channel and the demo marketplace) the funds "leave" at once, in the same
+    transaction: the owner sees a disbursed loan with real due dates, and no second process can
+    leave it half done. Other partners report disbursement through `loan_disburse`."""
+    locked = (
+        Application.objects.select_for_update(of=("self",)).select_related("decision", "partner").get(pk=application.pk)
+    )
+    _check_offer_open(locked, S.ACCEPTED)
+    decision = locked.decision
+    application_transition(
+        application=locked,
+        to_status=S.ACCEPTED,
+        actor=actor,
+        user=user,
+        reason=f"Offer of {decision.offered_amount} over {decision.term_months} months accepted.",
+    )
+    _refresh(application, locked)
+    loan = _loan_create(application=locked, decision=decision, disbursed_on=timezone.now().date())
+    _emit("offer.accepted", locked)
+    if _simulates_disbursement(locked.partner):
+        loan = loan_disburse(loan=loan, actor=ACTOR_SIMULATED_DISBURSEMENT)
+        _refresh(application, Application.objects.get(pk=locked.pk))
+    return loan
+
+
+def _loan_create(*, application: Application, decision: Decision, disbursed_on: date) -> Loan:
+    principal = decision.offered_amount
+    apr = decision.apr
+    schedule = amortisation_schedule(
+        principal=principal, apr=apr / Decimal(100), term_months=decision.term_months, disbursed_on=disbursed_on
+    )
+    # The loan must cost exactly what the offer said; dates move with disbursement, money never does.
+    if (schedule.instalment, schedule.total_repayable) != (decision.instalment, decision.total_repayable):
+        raise RuntimeError(
+            f"loan schedule {schedule.instalment}/{schedule.total_repayable} differs from the offer "
+            f"{decision.instalment}/{decision.total_repayable} of decision {decision.public_id}"
+        )
+    fee = decision.origination_fee or Decimal("0.00")
+    loan = Loan.objects.create(
+        application=application,
+        partner_id=application.partner_id,
+        business_id=application.business_id,
+        currency=application.partner.currency,
+        principal=principal,
+        origination_fee=fee,
+        disbursed_amount=principal - fee,
+        apr=apr,
+        effective_apr=decision.effective_apr,
+        term_months=decision.term_months,
+        instalment=schedule.instalment,
+        total_interest=schedule.total_interest,
+        total_repayable=schedule.total_repayable,
+        status=LoanStatus.AWAITING_DISBURSEMENT,
+    )
+    LoanInstalment.objects.bulk_create(
+        LoanInstalment(
+            loan=loan,
+            number=row.number,
+            due_on=row.due_on,
+            amount=row.payment,
+            principal=row.principal,
+            interest=row.interest,
+            balance_after=row.balance_after,
+        )
+        for row in schedule.rows
+    )
+    return loan
+
+
+@transaction.atomic
+def loan_disburse(*, loan: Loan, actor: str, disbursed_at: datetime | None = None) -> Loan:
+    """The funds have left: the loan runs from today (due dates re-anchored on the disbursement day,
+    clamped to month end), the application becomes `disbursed`, and the loan enters the business's
+    credit record so the next decision sees the exposure."""
+    loan = Loan.objects.select_for_update(of=("self",)).select_related("application").get(pk=loan.pk)
+    disbursed_at = disbursed_at or timezone.now()
+    application_transition(
+        application=loan.application,
+        to_status=S.DISBURSED,
+        actor=actor,
+        reason=f"{loan.disbursed_amount} paid out.",
+    )
+    disbursed_on = disbursed_at.date()
+    schedule = amortisation_schedule(
+        principal=loan.principal, apr=loan.apr / Decimal(100), term_months=loan.term_months, disbursed_on=disbursed_on
+    )
+    rows = {row.number: row for row in schedule.rows}
+    instalments = list(loan.instalments.all())
+    for instalment in instalments:
+        instalment.due_on = rows[instalment.number].due_on
+    LoanInstalment.objects.bulk_update(instalments, ["due_on"])
+    loan.status = LoanStatus.DISBURSED
+    loan.disbursed_at = disbursed_at
+    loan.save(update_fields=["status", "disbursed_at", "updated_at"])
+    # DOMAIN.md: loans write servicing facts into the business's credit record (underwriting owns it).
+    credit_record_loan_open(
+        business=loan.business,
+        loan_id=f"310-{loan.public_id.hex}",
+        originated_on=disbursed_on,
+        amount=loan.principal,
+        term_months=loan.term_months,
+    )
+    _emit("loan.disbursed", loan.application)
+    return loan
+
+
+# ---- housekeeping (Celery beat) ------------------------------------------------------------------
+
+
+def offers_expire(*, now: datetime | None = None) -> int:
+    """Expires every open offer past its validity. Returns how many expired."""
+    now = now or timezone.now()
+    expired = 0
+    due = Application.objects.filter(
+        status__in=[S.APPROVED, S.COUNTER_OFFERED], offer_expires_at__lte=now
+    ).values_list("pk", flat=True)
+    for pk in list(due):
+        with transaction.atomic():
+            application = Application.objects.select_for_update(skip_locked=True).filter(pk=pk).first()
+            if application is None or application.status not in (S.APPROVED, S.COUNTER_OFFERED):
+                continue
+            application_transition(
+                application=application,
+                to_status=S.EXPIRED,
+                actor=ACTOR_SWEEPER,
+                reason=f"The offer's validity ended on {application.offer_expires_at:%Y-%m-%d %H:%M} UTC.",
+            )
+            expired += 1
+    return expired
+
+
+@transaction.atomic
+def applications_requeue_stuck(*, older_than_seconds: int = 60) -> int:
+    """Re-queues the decision of every application left in submitted/deciding for longer than
+    `older_than_seconds` (a lost message, a dead worker, a broker outage, no active model). Touches
+    each so the next sweep waits another interval. Returns how many were re-queued."""
+    now = timezone.now()
+    stuck = list(
+        Application.objects.select_for_update(skip_locked=True)
+        .filter(status__in=[S.SUBMITTED, S.DECIDING], updated_at__lt=now - timedelta(seconds=older_than_seconds))
+        .order_by("updated_at")
+        .values_list("pk", flat=True)[:1000]
+    )
+    if stuck:
+        Application.objects.filter(pk__in=stuck).update(updated_at=now)
+        transaction.on_commit(lambda: [_enqueue_decision(pk) for pk in stuck])
+    return len(stuck)
+
+
+# ---- the owner's business on the platform's own channel ------------------------------------------
+
+
+def own_channel_partner() -> PartnerBank:
+    partner, _ = PartnerBank.objects.get_or_create(
+        slug=settings.OWN_CHANNEL_PARTNER,
+        defaults={"name": "310 Lending (direct)", "currency": settings.OWN_CHANNEL_CURRENCY},
+    )
+    return partner
+
+
+@transaction.atomic
+def business_create_for_owner(
+    *,
+    owner: User,
+    legal_name: str,
+    registration_number: str = "",
+    sector: str = "",
+    region: str = "",
+    established_on: date | None = None,
+) -> Business:
+    """A business of the platform's own channel, owned by `owner`; its merchant id is generated."""
+    business = Business(
+        partner=own_channel_partner(),
+        external_id=f"W{uuid.uuid4().hex[:12].upper()}",
+        legal_name=legal_name.strip(),
+        registration_number=registration_number.strip(),
+        sector=sector.strip(),
+        region=region.strip(),
+        established_on=established_on,
+        onboarded_on=timezone.now().date(),
+        owner=owner,
+    )
+    business.full_clean()
+    business.save()
+    return business
+
+
+class HistoryLinkError(Exception):
+    """The history could not be linked; `errors` are row-level problems (nothing was imported)."""
+
+    def __init__(self, message: str, errors: list[ImportIssue] | None = None, error_count: int = 0):
+        self.errors = errors or []
+        self.error_count = error_count or len(self.errors)
+        super().__init__(message)
+
+
+MAX_UPLOAD_ERRORS = 50
+
+
+def _foreign_merchant_rows(path: Path, business: Business) -> tuple[list[ImportIssue], int]:
+    """Rows whose merchant_id is not this business: refused before the import, or one owner could
+    write into another merchant's history (the own channel is one partner)."""
+    issues: list[ImportIssue] = []
+    count = 0
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if not header:
+                return [ImportIssue("transactions", 1, None, "the file is empty")], 1
+            names = [name.strip().lower() for name in header]
+            if "merchant_id" not in names:
+                return [], 0  # the import reports the missing column itself
+            column = names.index("merchant_id")
+            for row in reader:
+                if len(row) > column and row[column].strip() and row[column].strip() != business.external_id:
+                    count += 1
+                    if len(issues) < MAX_UPLOAD_ERRORS:
+                        issues.append(
+                            ImportIssue(
+                                "transactions",
+                                reader.line_num,
+                                "merchant_id",
+                                f"{row[column].strip()!r} is not this business; use {business.external_id}",
+                            )
+                        )
+    except UnicodeDecodeError:
+        return [], 0  # the import names the line with the bad bytes
+    except csv.Error as exc:
+        return [ImportIssue("transactions", 1, None, f"not a readable CSV file ({exc})")], 1
+    return issues, count
+
+
+def business_history_upload(*, business: Business, upload, actor: str) -> ImportResult:
+    """Imports an uploaded transactions file (interchange format) for `business`. All or nothing:
+    any invalid row and nothing is imported; HistoryLinkError lists the problems by line and column."""
+    if upload.size == 0:
+        raise HistoryLinkError("The file is empty.")
+    with tempfile.TemporaryDirectory(prefix="upload-") as folder:
+        path = Path(folder) / "transactions.csv"
+        with open(path, "wb") as out:
+            for chunk in upload.chunks():
+                out.write(chunk)
+        foreign, count = _foreign_merchant_rows(path, business)
+        if foreign:
+            raise HistoryLinkError(f"{count} row(s) belong to another merchant id.", foreign, count)
+        try:
+            return history_import(partner=business.partner, transactions=path, source="web")
+        except HistoryImportError as exc:
+            raise HistoryLinkError(str(exc), list(exc.errors), exc.error_count) from None
+
+
+@transaction.atomic
+def business_claim_demo(*, owner: User, merchant_id: str) -> Business:
+    """The owner takes over an unowned simulated merchant of the demo marketplace (its history comes
+    with it). Refused, with nothing changed, if it does not exist or already has an owner."""
+    merchant_id = merchant_id.strip()
+    business = (
+        Business.objects.select_for_update()
+        .filter(partner__slug=settings.DEMO_MERCHANTS_PARTNER, external_id=merchant_id)
+        .first()
+    )
+    if business is None:
+        raise ValidationError({"merchant_id": f"There is no demo merchant with the ID {merchant_id!r}."})
+    if business.owner_id is not None and business.owner_id != owner.pk:
+        raise ValidationError({"merchant_id": "This demo merchant is already linked to another account."})
+    business.owner = owner
+    business.save(update_fields=["owner", "updated_at"])
+    return business

@@ -1,0 +1,85 @@
+"""Fixtures of the audit console, review and dashboard tests (issue 6).
+
+Registered by the conftest.py of tests/underwriting and tests/loans/audit. The trained artifact is
+made once per test session (the module-level cache), as tests/underwriting/test_decisions.py does it:
+a simulated world is created in a transaction that is rolled back; the artifact directory stays.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.db import transaction
+from django.test import override_settings
+
+from accounts.models import Business
+from accounts.roles import APPLICANT, LOAN_OFFICER, RISK_OPERATOR
+from accounts.services import roles_sync, user_create_with_role
+
+AS_OF = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
+PASSWORDS = {APPLICANT: "applicant-pass-310", LOAN_OFFICER: "officer-pass-310", RISK_OPERATOR: "risk-pass-310"}
+
+_artifact_cache: dict = {}
+
+
+class _Rollback(Exception):
+    pass
+
+
+@pytest.fixture(scope="session")
+def audit_artifact(django_db_setup, django_db_blocker, tmp_path_factory):
+    """(store, artifact path) of a model trained on a 300-merchant simulated world."""
+    if "path" not in _artifact_cache:
+        store = tmp_path_factory.mktemp("audit-models")
+        from underwriting.simulator import simulate_marketplace
+
+        with django_db_blocker.unblock(), override_settings(MODEL_STORE=str(store)):
+            from underwriting.models import ModelVersion
+
+            try:
+                with transaction.atomic():
+                    simulate_marketplace(merchants=300, months=24, seed=5, partner_slug="audit-train")
+                    call_command("train_model", partner="audit-train", seed=3, quiet=True)
+                    _artifact_cache["path"] = ModelVersion.objects.get(is_active=True).artifact_path
+                    raise _Rollback
+            except _Rollback:
+                pass
+        _artifact_cache["store"] = store
+    return _artifact_cache["store"], _artifact_cache["path"]
+
+
+@pytest.fixture
+def audit_world(db, audit_artifact):
+    """40 merchants of another seed, the trained model registered and active; yields the businesses."""
+    from underwriting.modeling.registry import clear_active_model_cache, model_version_register
+    from underwriting.simulator import simulate_marketplace
+
+    store, path = audit_artifact
+    with override_settings(MODEL_STORE=str(store), MODEL_REGISTRY_CHECK_SECONDS=0):
+        clear_active_model_cache()
+        simulate_marketplace(merchants=40, months=24, seed=11, partner_slug="audit")
+        model_version_register(artifact=path, activate=True)
+        yield list(Business.objects.filter(partner__slug="audit").order_by("external_id"))
+        clear_active_model_cache()
+
+
+def decide(business, amount="20000.00", term=12, **kwargs):
+    from underwriting.decisions import decision_make
+
+    return decision_make(business=business, amount=Decimal(amount), term_months=term, as_of=AS_OF, **kwargs)
+
+
+@pytest.fixture
+def audit_users(db):
+    """One user per role (and a superuser-free world: every right comes from a role)."""
+    roles_sync()
+    return {role: user_create_with_role(email=f"{role}@audit.example.com", password=PASSWORDS[role], role=role)
+            for role in (APPLICANT, LOAN_OFFICER, RISK_OPERATOR)}
+
+
+def login(client, user):
+    client.force_login(user)
+    return client

@@ -1,0 +1,87 @@
+"""Fixtures of the apply flow: a model trained once per session on a simulated world, and a small
+"demo" marketplace whose history ends yesterday, so an application submitted now is decided the day
+after its last transactions (as the live demo is)."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.db import transaction
+from django.test import override_settings
+from django.utils import timezone
+
+from accounts.models import Business
+from tests.factories import UserFactory
+from underwriting.modeling.registry import clear_active_model_cache, model_version_register
+from underwriting.models import ModelVersion
+
+
+class _Rollback(Exception):
+    pass
+
+
+@pytest.fixture(scope="session")
+def loans_model_artifact(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A model trained on 300 simulated merchants; the training world is rolled back, the artifact
+    (a directory on disk) stays for the session."""
+    from underwriting.simulator import simulate_marketplace
+
+    store = tmp_path_factory.mktemp("loan-models")
+    with django_db_blocker.unblock(), override_settings(MODEL_STORE=str(store)):
+        try:
+            with transaction.atomic():
+                simulate_marketplace(merchants=300, months=24, seed=5, partner_slug="loans-train")
+                call_command("train_model", partner="loans-train", seed=3, quiet=True)
+                path = ModelVersion.objects.get(is_active=True).artifact_path
+                raise _Rollback
+        except _Rollback:
+            pass
+    return store, path
+
+
+def _make_world(artifact, merchants: int = 40):
+    from underwriting.simulator import simulate_marketplace
+
+    _store, path = artifact
+    yesterday = timezone.now().date() - timedelta(days=1)
+    simulate_marketplace(merchants=merchants, months=24, seed=11, partner_slug="demo", end_date=yesterday)
+    model_version_register(artifact=path, activate=True)
+    clear_active_model_cache()
+    return list(Business.objects.filter(partner__slug="demo").select_related("partner").order_by("external_id"))
+
+
+@pytest.fixture
+def world(db, loans_model_artifact):
+    """The demo marketplace and the trained model, active; rolled back after the test."""
+    store, _ = loans_model_artifact
+    with override_settings(MODEL_STORE=str(store)):
+        clear_active_model_cache()
+        yield _make_world(loans_model_artifact)
+        clear_active_model_cache()
+
+
+@pytest.fixture
+def committed_world(transactional_db, loans_model_artifact):
+    """The same, committed, so a worker process sees it (the tables are flushed after the test)."""
+    store, _ = loans_model_artifact
+    with override_settings(MODEL_STORE=str(store)):
+        clear_active_model_cache()
+        yield _make_world(loans_model_artifact, merchants=20)
+        clear_active_model_cache()
+
+
+@pytest.fixture
+def owner():
+    return UserFactory(email="owner@example.com")
+
+
+@pytest.fixture
+def approvable(world):
+    """A merchant the active model approves at its suggested amount, and that amount."""
+    from loans.selectors import business_suggested_amount
+
+    for business in world:
+        suggestion = business_suggested_amount(business=business)
+        if suggestion.basis == "model":
+            return business, suggestion.amount
+    pytest.fail("no merchant of the test world is approvable")

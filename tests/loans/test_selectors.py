@@ -1,0 +1,85 @@
+"""Scoped reads: an owner sees only their businesses' applications and loans, a partner only its own."""
+
+import uuid
+from decimal import Decimal
+
+import pytest
+
+from accounts.models import Business
+from loans import selectors, services
+from loans.models import Application, Loan
+from tests.factories import BusinessFactory, PartnerFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _apply(business, applicant=None, channel="web"):
+    return services.application_submit(
+        business=business, amount=Decimal("5000"), term_months=6, purpose="inventory", channel=channel,
+        applicant=applicant, actor="test",
+    )
+
+
+def test_an_owner_sees_the_applications_of_their_businesses_and_no_one_elses():
+    alice, bob = UserFactory(), UserFactory()
+    partner = PartnerFactory(slug="demo")
+    mine = _apply(BusinessFactory(partner=partner, owner=alice), alice)
+    theirs = _apply(BusinessFactory(partner=partner, owner=bob), bob)
+
+    assert list(selectors.application_list_for_owner(user=alice)) == [mine]
+    assert selectors.application_get_for_owner(user=alice, public_id=mine.public_id) == mine
+    for bad in (theirs.public_id, str(theirs.public_id), uuid.uuid4(), "not-a-uuid", None):
+        with pytest.raises(Application.DoesNotExist):
+            selectors.application_get_for_owner(user=alice, public_id=bad)
+
+
+def test_a_partner_sees_only_its_own_applications():
+    north, south = PartnerFactory(slug="north"), PartnerFactory(slug="south")
+    ours = _apply(BusinessFactory(partner=north), channel="api")
+    other = _apply(BusinessFactory(partner=south), channel="api")
+
+    assert list(selectors.application_list_for_partner(partner=north)) == [ours]
+    assert selectors.application_get_for_partner(partner=north, public_id=str(ours.public_id)) == ours
+    with pytest.raises(Application.DoesNotExist):
+        selectors.application_get_for_partner(partner=north, public_id=other.public_id)
+
+
+def test_a_new_owner_of_a_business_sees_its_applications_and_the_former_owner_no_longer_does():
+    alice, bob = UserFactory(), UserFactory()
+    business = BusinessFactory(owner=alice)
+    application = _apply(business, alice)
+
+    Business.objects.filter(pk=business.pk).update(owner=bob)
+
+    assert list(selectors.application_list_for_owner(user=bob)) == [application]
+    assert list(selectors.application_list_for_owner(user=alice)) == []
+
+
+def test_loans_are_scoped_the_same_way(approvable, owner):
+    business, amount = approvable
+    Business.objects.filter(pk=business.pk).update(owner=owner)
+    application = services.application_submit(
+        business=business, amount=amount, term_months=12, purpose="inventory", channel="web",
+        applicant=owner, actor="test",
+    )
+    loan = services.offer_accept(application=services.application_decide(application_id=application.pk), actor="t")
+    stranger, other_partner = UserFactory(), PartnerFactory(slug="elsewhere")
+
+    assert selectors.loan_get_for_owner(user=owner, public_id=loan.public_id) == loan
+    assert selectors.loan_get_for_partner(partner=business.partner, public_id=loan.public_id) == loan
+    with pytest.raises(Loan.DoesNotExist):
+        selectors.loan_get_for_owner(user=stranger, public_id=loan.public_id)
+    with pytest.raises(Loan.DoesNotExist):
+        selectors.loan_get_for_partner(partner=other_partner, public_id=loan.public_id)
+
+
+def test_the_suggested_amount_is_what_the_engine_approves_and_none_without_enough_history(approvable):
+    business, amount = approvable
+
+    suggestion = selectors.business_suggested_amount(business=business)
+    empty = selectors.business_suggested_amount(business=BusinessFactory())
+
+    assert (suggestion.amount, suggestion.basis) == (amount, "model")
+    assert amount % Decimal("100.00") == 0
+    assert (empty.amount, empty.basis) == (None, "none")
+    assert empty.note == "We need at least 180 days of transaction history to suggest an amount."

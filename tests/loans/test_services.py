@@ -1,0 +1,427 @@
+"""The apply flow's services: submission, the decision pipeline, offers, loans and the sweepers."""
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.test import override_settings
+from django.utils import timezone
+
+from accounts.models import Business
+from loans import services
+from loans.models import (
+    Application,
+    ApplicationStatus,
+    ApplicationTransition,
+    Loan,
+    LoanInstalment,
+    LoanStatus,
+)
+from loans.partner_models import WebhookEvent
+from tests.factories import BusinessFactory, PartnerFactory
+from underwriting.modeling.registry import clear_active_model_cache
+from underwriting.models import Decision, LoanRecord, LoanRecordSource, ModelVersion
+from underwriting.policy_services import policy_active
+from underwriting.product import due_date
+
+S = ApplicationStatus
+ACTOR = "owner:owner@example.com"
+
+
+def _submit(business, amount, term=12, purpose="working_capital", **kwargs):
+    return services.application_submit(
+        business=business, amount=Decimal(amount), term_months=term, purpose=purpose,
+        channel="web", actor=ACTOR, **kwargs,
+    )
+
+
+def _history(application):
+    return list(
+        ApplicationTransition.objects.filter(application=application)
+        .order_by("at", "id")
+        .values_list("from_status", "to_status", "actor")
+    )
+
+
+# ---- submission ------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_submit_stores_the_application_with_its_as_of_and_queues_the_decision_after_commit(
+    django_capture_on_commit_callbacks,
+):
+    # given a business of the demo channel
+    business = BusinessFactory(partner=PartnerFactory(slug="demo"))
+    before = timezone.now()
+
+    # when it applies
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        application = _submit(business, "12000.00", 12)
+
+    # then it is stored, submitted, with as_of fixed now, its first transition recorded, one task queued
+    application.refresh_from_db()
+    assert (application.status, application.amount, application.term_months) == (S.SUBMITTED, Decimal("12000.00"), 12)
+    assert application.partner_id == business.partner_id
+    assert before <= application.as_of <= timezone.now()
+    assert _history(application) == [("", S.SUBMITTED, ACTOR)]
+    assert len(callbacks) == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("amount", "term", "purpose", "field", "message"),
+    [
+        ("999.99", 12, "inventory", "amount", "The smallest loan is 1,000.00 CNY."),
+        ("500000.01", 12, "inventory", "amount", "The largest loan is 500,000.00 CNY."),
+        ("1200.005", 12, "inventory", "amount", "Enter the amount with at most 2 decimal places."),
+        ("5000", 2, "inventory", "term_months", "Choose a term from 3 to 24 months."),
+        ("5000", 25, "inventory", "term_months", "Choose a term from 3 to 24 months."),
+        ("5000", 12, "yacht", "purpose", "Choose what the money is for."),
+    ],
+)
+def test_submit_refuses_requests_outside_the_product_with_a_message_per_field_and_stores_nothing(
+    amount, term, purpose, field, message, django_capture_on_commit_callbacks
+):
+    business = BusinessFactory()
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks, pytest.raises(ValidationError) as err:
+        _submit(business, amount, term, purpose)
+
+    assert err.value.message_dict == {field: [message]}
+    assert Application.objects.count() == 0
+    assert callbacks == []
+
+
+# ---- deciding ----------------------------------------------------------------------------------------
+
+
+def test_decide_moves_submitted_to_deciding_to_approved_and_records_each_step(approvable):
+    business, amount = approvable
+    application = _submit(business, amount)
+
+    decided = services.application_decide(application_id=application.pk)
+
+    decision = decided.decision
+    assert decided.status == S.APPROVED
+    assert decision.application_ref == application.public_id
+    assert decision.as_of == application.as_of
+    assert decision.offered_amount == amount
+    assert decided.offer_expires_at == decision.created_at + dt.timedelta(days=30)
+    assert _history(decided) == [
+        ("", S.SUBMITTED, ACTOR),
+        (S.SUBMITTED, S.DECIDING, "system:worker"),
+        (S.DECIDING, S.APPROVED, "system:worker"),
+    ]
+    assert list(WebhookEvent.objects.values_list("event_type", flat=True)) == ["application.decided"]
+
+
+def test_deciding_twice_gives_one_decision_and_changes_nothing_the_second_time(approvable):
+    business, amount = approvable
+    application = _submit(business, amount)
+
+    first = services.application_decide(application_id=application.pk)
+    second = services.application_decide(application_id=application.pk)
+
+    assert first.decision_id == second.decision_id
+    assert Decision.objects.filter(application_ref=application.public_id).count() == 1
+    assert ApplicationTransition.objects.filter(application=application).count() == 3
+    assert WebhookEvent.objects.count() == 1
+
+
+def test_without_an_active_model_the_application_waits_in_deciding_and_is_decided_once_one_is_active(approvable):
+    business, amount = approvable
+    application = _submit(business, amount)
+    active = ModelVersion.objects.get(is_active=True)
+    ModelVersion.objects.update(is_active=False)
+    clear_active_model_cache()
+
+    with pytest.raises(services.DecisionDeferred):
+        services.application_decide(application_id=application.pk)
+
+    application.refresh_from_db()
+    assert application.status == S.DECIDING
+    assert application.decision_id is None
+    assert application.attempts == 1
+    assert application.last_error.startswith("NoActiveModel:")
+    assert not Decision.objects.filter(application_ref=application.public_id).exists()
+
+    # when a model is active again, the retry decides it from the stored as_of
+    ModelVersion.objects.filter(pk=active.pk).update(is_active=True)
+    clear_active_model_cache()
+    decided = services.application_decide(application_id=application.pk)
+
+    assert decided.status == S.APPROVED
+    assert decided.decision.as_of == application.as_of
+    assert decided.last_error == ""
+
+
+def test_an_engine_failure_keeps_the_application_deciding_and_never_approves_it(approvable):
+    # given an engine that cannot sign decisions (its key is missing)
+    business, amount = approvable
+    application = _submit(business, amount)
+
+    with override_settings(DECISION_HMAC_KEY=None):
+        for attempt in (1, 2):
+            with pytest.raises(services.DecisionDeferred):
+                services.application_decide(application_id=application.pk)
+            application.refresh_from_db()
+            assert (application.status, application.attempts) == (S.DECIDING, attempt)
+
+    assert application.decision_id is None
+    assert "DECISION_HMAC_KEY" in application.last_error
+    assert not Decision.objects.filter(application_ref=application.public_id).exists()
+    assert WebhookEvent.objects.count() == 0
+
+
+def test_a_request_above_the_limit_gets_a_counter_offer_of_a_smaller_amount(approvable):
+    business, amount = approvable
+    application = _submit(business, amount * 3)
+
+    decided = services.application_decide(application_id=application.pk)
+
+    assert decided.status == S.COUNTER_OFFERED
+    assert Decimal("1000.00") <= decided.decision.offered_amount < amount * 3
+    assert decided.decision.reasons[0]["family"] == "limit"
+
+
+def test_a_knocked_out_application_is_declined_with_its_rule_and_cannot_be_accepted(approvable):
+    business, amount = approvable
+    Business.objects.filter(pk=business.pk).update(is_blocked=True)
+    business.refresh_from_db()
+    application = _submit(business, amount)
+
+    decided = services.application_decide(application_id=application.pk)
+
+    assert decided.status == S.DECLINED
+    assert [r["feature"] for r in decided.decision.reasons] == ["KO_BLOCKED"]
+    assert decided.offer_expires_at is None
+    transitions = ApplicationTransition.objects.count()
+    with pytest.raises(services.IllegalTransition):
+        services.offer_accept(application=decided, actor=ACTOR)
+    decided.refresh_from_db()
+    assert decided.status == S.DECLINED
+    assert Loan.objects.count() == 0
+    assert ApplicationTransition.objects.count() == transitions
+
+
+# ---- the applicant's moves ---------------------------------------------------------------------------
+
+
+def test_accepting_an_offer_creates_the_loan_with_the_offered_terms_and_pays_out_on_the_demo_channel(approvable):
+    business, amount = approvable
+    application = services.application_decide(application_id=_submit(business, amount).pk)
+    decision = application.decision
+    today = timezone.now().date()
+
+    loan = services.offer_accept(application=application, actor=ACTOR)
+
+    loan.refresh_from_db()
+    application.refresh_from_db()
+    assert application.status == S.DISBURSED
+    assert loan.status == LoanStatus.DISBURSED and loan.disbursed_at is not None
+    assert (loan.principal, loan.apr, loan.term_months) == (decision.offered_amount, decision.apr, decision.term_months)
+    assert (loan.instalment, loan.total_repayable) == (decision.instalment, decision.total_repayable)
+    assert loan.disbursed_amount == loan.principal - loan.origination_fee
+    rows = list(loan.instalments.order_by("number"))
+    assert [r.number for r in rows] == list(range(1, decision.term_months + 1))
+    assert sum(r.amount for r in rows) == loan.total_repayable
+    assert sum(r.principal for r in rows) == loan.principal
+    assert rows[-1].balance_after == Decimal("0.00")
+    assert [r.amount for r in rows] == [Decimal(r["payment"]) for r in decision.schedule["rows"]]
+    assert [r.due_on for r in rows] == [due_date(today, n) for n in range(1, decision.term_months + 1)]
+    assert _history(application)[-2:] == [
+        (S.COUNTER_OFFERED if decision.outcome == "counter_offer" else S.APPROVED, S.ACCEPTED, ACTOR),
+        (S.ACCEPTED, S.DISBURSED, "system:simulated-disbursement"),
+    ]
+    record = LoanRecord.objects.get(business=business, source=LoanRecordSource.PLATFORM)
+    assert (record.amount, record.term_months, record.originated_on) == (loan.principal, loan.term_months, today)
+    assert list(WebhookEvent.objects.order_by("id").values_list("event_type", flat=True)) == [
+        "application.decided", "offer.accepted", "loan.disbursed",
+    ]
+
+
+def test_an_offer_cannot_be_accepted_twice(approvable):
+    business, amount = approvable
+    application = services.application_decide(application_id=_submit(business, amount).pk)
+    services.offer_accept(application=application, actor=ACTOR)
+
+    with pytest.raises(services.IllegalTransition):
+        services.offer_accept(application=application, actor=ACTOR)
+
+    assert Loan.objects.count() == 1
+
+
+def test_rejecting_an_offer_ends_it(approvable):
+    business, amount = approvable
+    application = services.application_decide(application_id=_submit(business, amount).pk)
+
+    services.offer_reject(application=application, actor=ACTOR, reason="Found cheaper money")
+
+    application.refresh_from_db()
+    assert application.status == S.REJECTED
+    assert _history(application)[-1] == (S.APPROVED, S.REJECTED, ACTOR)
+    assert ApplicationTransition.objects.filter(application=application).last().reason == "Found cheaper money"
+    with pytest.raises(services.IllegalTransition):
+        services.offer_accept(application=application, actor=ACTOR)
+    assert Loan.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_pending_application_can_be_withdrawn_and_is_then_never_decided():
+    business = BusinessFactory()
+    application = _submit(business, "5000")
+
+    services.application_withdraw(application=application, actor=ACTOR)
+    after = services.application_decide(application_id=application.pk)
+
+    assert after.status == S.WITHDRAWN
+    assert after.decision_id is None
+    assert _history(application) == [("", S.SUBMITTED, ACTOR), (S.SUBMITTED, S.WITHDRAWN, ACTOR)]
+
+
+def test_a_decided_application_cannot_be_withdrawn_and_nothing_changes(approvable):
+    business, amount = approvable
+    application = services.application_decide(application_id=_submit(business, amount).pk)
+    updated_at = application.updated_at
+
+    with pytest.raises(services.IllegalTransition) as err:
+        services.application_withdraw(application=application, actor=ACTOR)
+
+    assert str(err.value) == "An application that is approved cannot become withdrawn."
+    application.refresh_from_db()
+    assert (application.status, application.updated_at) == (S.APPROVED, updated_at)
+    assert ApplicationTransition.objects.filter(application=application).count() == 3
+
+
+def test_the_transition_map_refuses_moves_it_does_not_list(approvable):
+    business, amount = approvable
+    application = services.application_decide(application_id=_submit(business, amount).pk)
+
+    for target in (S.SUBMITTED, S.DECIDING, S.DECLINED, S.DISBURSED, S.WITHDRAWN):
+        with pytest.raises(services.IllegalTransition):
+            services.application_transition(application=application, to_status=target, actor="test")
+
+    application.refresh_from_db()
+    assert application.status == S.APPROVED
+
+
+# ---- the loan's money, exactly ---------------------------------------------------------------------
+
+
+def _stored_offer(*, partner_slug: str, amount: str, apr: str, term: int) -> Application:
+    """An application holding an approved offer (a decision record written directly, as the engine
+    would store it), so the loan's arithmetic is checked on round numbers."""
+    from underwriting.product import amortisation_schedule
+
+    business = BusinessFactory(partner=PartnerFactory(slug=partner_slug))
+    schedule = amortisation_schedule(
+        principal=Decimal(amount), apr=Decimal(apr) / 100, term_months=term, disbursed_on=dt.date(2027, 1, 1)
+    )
+    ref = uuid.uuid4()
+    decision = Decision.objects.create(
+        partner=business.partner, business=business, application_ref=ref,
+        as_of=timezone.now(), requested_amount=Decimal(amount), requested_term_months=term,
+        outcome="approved", decided_by="model", offered_amount=Decimal(amount), term_months=term,
+        apr=Decimal(apr), effective_apr=Decimal(apr), origination_fee=Decimal("0.00"),
+        instalment=schedule.instalment, total_repayable=schedule.total_repayable, schedule=schedule.as_dict(),
+        policy_version=policy_active()[0], created_at=timezone.now(), previous_hmac="0" * 64, hmac=ref.hex * 2,
+    )
+    return Application.objects.create(
+        public_id=ref, partner=business.partner, business=business, channel="api", amount=Decimal(amount),
+        term_months=term, purpose="inventory", status=S.APPROVED, as_of=decision.as_of, decision=decision,
+        offer_expires_at=timezone.now() + dt.timedelta(days=30),
+    )
+
+
+@pytest.mark.django_db
+def test_a_loan_of_10000_at_18_percent_over_12_months_repays_916_80_a_month_and_exactly_its_total():
+    # given an offer of 10,000.00 at 18% over 12 months from a partner that disburses itself
+    application = _stored_offer(partner_slug="north-bank", amount="10000.00", apr="18.00", term=12)
+
+    # when it is accepted, and the partner pays out on 31 January
+    loan = services.offer_accept(application=application, actor="partner:north-bank")
+    assert loan.status == LoanStatus.AWAITING_DISBURSEMENT
+    loan = services.loan_disburse(
+        loan=loan, actor="partner:north-bank", disbursed_at=dt.datetime(2027, 1, 31, 10, tzinfo=dt.UTC)
+    )
+
+    # then the money is exact and the due dates fall on the 31st, clamped to each month's end
+    assert (loan.instalment, loan.total_interest, loan.total_repayable) == (
+        Decimal("916.80"), Decimal("1001.61"), Decimal("11001.61"),
+    )
+    rows = list(LoanInstalment.objects.filter(loan=loan).order_by("number"))
+    assert [r.amount for r in rows] == [Decimal("916.80")] * 11 + [Decimal("916.81")]
+    assert sum(r.amount for r in rows) == Decimal("11001.61")
+    assert (rows[0].principal, rows[0].interest, rows[0].balance_after) == (
+        Decimal("766.80"), Decimal("150.00"), Decimal("9233.20"),
+    )
+    assert (rows[-1].principal, rows[-1].interest, rows[-1].balance_after) == (
+        Decimal("903.26"), Decimal("13.55"), Decimal("0.00"),
+    )
+    assert [r.due_on for r in rows[:4]] == [
+        dt.date(2027, 2, 28), dt.date(2027, 3, 31), dt.date(2027, 4, 30), dt.date(2027, 5, 31),
+    ]
+    assert rows[-1].due_on == dt.date(2028, 1, 31)
+    application.refresh_from_db()
+    assert application.status == S.DISBURSED
+
+
+@pytest.mark.django_db
+def test_a_loan_cannot_be_disbursed_twice():
+    application = _stored_offer(partner_slug="north-bank", amount="10000.00", apr="18.00", term=12)
+    loan = services.offer_accept(application=application, actor="partner:north-bank")
+    services.loan_disburse(loan=loan, actor="partner:north-bank")
+
+    with pytest.raises(services.IllegalTransition):
+        services.loan_disburse(loan=loan, actor="partner:north-bank")
+
+    assert LoanRecord.objects.filter(source=LoanRecordSource.PLATFORM).count() == 1
+
+
+# ---- expiry and the sweeper ------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_offers_past_their_validity_expire_and_can_no_longer_be_accepted():
+    expired = _stored_offer(partner_slug="north-bank", amount="5000.00", apr="20.00", term=6)
+    fresh = _stored_offer(partner_slug="south-bank", amount="5000.00", apr="20.00", term=6)
+    Application.objects.filter(pk=expired.pk).update(offer_expires_at=timezone.now() - dt.timedelta(seconds=1))
+    expired.refresh_from_db()
+
+    # an owner racing the sweeper is refused, with nothing changed
+    with pytest.raises(services.OfferExpired):
+        services.offer_accept(application=expired, actor=ACTOR)
+    assert Loan.objects.count() == 0
+
+    assert services.offers_expire() == 1
+
+    expired.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (expired.status, fresh.status) == (S.EXPIRED, S.APPROVED)
+    assert _history(expired)[-1] == (S.APPROVED, S.EXPIRED, "system:sweeper")
+    assert services.offers_expire() == 0
+
+
+@pytest.mark.django_db
+def test_the_sweeper_requeues_applications_stuck_in_submitted_or_deciding(django_capture_on_commit_callbacks):
+    business = BusinessFactory()
+    stuck_submitted = _submit(business, "5000")
+    stuck_deciding = _submit(business, "6000")
+    recent = _submit(business, "7000")
+    withdrawn = _submit(business, "8000")
+    services.application_transition(application=stuck_deciding, to_status=S.DECIDING, actor="system:worker")
+    services.application_withdraw(application=withdrawn, actor=ACTOR)
+    long_ago = timezone.now() - dt.timedelta(minutes=5)
+    Application.objects.exclude(pk=recent.pk).update(updated_at=long_ago)
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        requeued = services.applications_requeue_stuck(older_than_seconds=60)
+
+    assert requeued == 2
+    assert len(callbacks) == 1
+    touched = set(Application.objects.filter(updated_at__gt=long_ago).values_list("pk", flat=True))
+    assert touched == {stuck_submitted.pk, stuck_deciding.pk, recent.pk}
+    # touched: the next sweep leaves them alone for another interval
+    assert services.applications_requeue_stuck(older_than_seconds=60) == 0

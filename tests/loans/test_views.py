@@ -1,0 +1,362 @@
+"""The owner's pages through Django's test client: what each page shows, forms' errors next to
+their field, and that nobody opens another owner's business, application or loan."""
+
+import re
+from decimal import Decimal
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+
+from accounts.models import Business
+from loans import services
+from loans.models import Application, ApplicationStatus, Loan
+from tests.factories import BusinessFactory, PartnerFactory, UserFactory
+from underwriting.models import Transaction
+
+S = ApplicationStatus
+
+
+def _client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _text(response) -> str:
+    return re.sub(r"\s+", " ", response.content.decode())
+
+
+def _field_error(html: str, field_id: str) -> str:
+    """The error rendered next to a field, and check the input points at it (aria-describedby)."""
+    match = re.search(rf'<ul class="errorlist" id="{field_id}-error"><li>(.*?)</li>', html)
+    assert match, f"no error next to {field_id}"
+    tag = re.search(rf'<(?:input|select)[^>]*id="{field_id}"[^>]*>', html).group(0)
+    assert f"{field_id}-error" in re.search(r'aria-describedby="([^"]*)"', tag).group(1)
+    assert 'aria-invalid="true"' in tag
+    return match.group(1)
+
+
+def _owned(world, owner, business) -> Business:
+    Business.objects.filter(pk=business.pk).update(owner=owner)
+    business.refresh_from_db()
+    return business
+
+
+# ---- dashboard and business ------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_new_owner_is_asked_to_add_a_business():
+    response = _client(UserFactory()).get("/")
+
+    assert response.status_code == 200
+    assert '<a class="button" href="/business/new/">Add your business</a>' in _text(response)
+    assert "Apply for a loan" not in _text(response)
+
+
+@pytest.mark.django_db
+def test_adding_a_business_puts_it_on_the_own_channel_and_leads_to_linking_history():
+    owner = UserFactory()
+
+    response = _client(owner).post("/business/new/", {
+        "legal_name": "Golden Noodle House", "registration_number": "91310000-7",
+        "sector": "restaurant", "region": "east", "established_on": "2019-06-15",
+    })
+
+    business = Business.objects.get(owner=owner)
+    assert response.status_code == 302
+    assert response["Location"] == f"/business/{business.public_id}/history/"
+    assert (business.partner.slug, business.legal_name, str(business.established_on)) == (
+        "demo", "Golden Noodle House", "2019-06-15",
+    )
+
+
+@pytest.mark.django_db
+def test_a_business_form_with_bad_input_shows_each_error_next_to_its_field_and_saves_nothing():
+    owner = UserFactory()
+
+    response = _client(owner).post("/business/new/", {
+        "legal_name": "", "sector": "retail", "region": "north", "established_on": "2999-01-01",
+    })
+
+    html = _text(response)
+    assert response.status_code == 200
+    assert _field_error(html, "id_legal_name") == "This field is required."
+    assert _field_error(html, "id_established_on") == "The date the business started cannot be in the future."
+    assert not Business.objects.filter(owner=owner).exists()
+
+
+# ---- linking history -------------------------------------------------------------------------------
+
+
+def _csv(business, rows):
+    header = "merchant_id,transaction_id,occurred_at,amount,currency,direction,kind,counterparty,balance_after\n"
+    return SimpleUploadedFile("tx.csv", (header + "".join(r + "\n" for r in rows)).encode(), "text/csv")
+
+
+@pytest.mark.django_db
+def test_uploading_a_valid_transactions_file_links_the_history():
+    owner = UserFactory()
+    business = services.business_create_for_owner(owner=owner, legal_name="Lin's Hardware", sector="retail")
+    m = business.external_id
+
+    response = _client(owner).post(f"/business/{business.public_id}/history/", {
+        "action": "upload",
+        "transactions": _csv(business, [
+            f"{m},T1,2026-03-01T09:15:00Z,128.50,CNY,in,sale,,5128.50",
+            f"{m},T2,2026-03-02T18:00:00Z,900.00,CNY,out,rent,Landlord Ltd,4228.50",
+        ]),
+    })
+
+    assert response.status_code == 302
+    assert Transaction.objects.filter(business=business).count() == 2
+
+
+@pytest.mark.django_db
+def test_an_invalid_file_is_refused_whole_with_its_row_errors_on_the_page():
+    owner = UserFactory()
+    business = services.business_create_for_owner(owner=owner, legal_name="Lin's Hardware", sector="retail")
+    m = business.external_id
+
+    response = _client(owner).post(f"/business/{business.public_id}/history/", {
+        "action": "upload",
+        "transactions": _csv(business, [
+            f"{m},T1,2026-03-01T09:15:00Z,128.50,CNY,in,sale,,",
+            f"{m},T2,not-a-date,900.00,CNY,out,rent,,",
+            f"{m},T3,2026-03-02,-5,CNY,sideways,rent,,",
+        ]),
+    })
+
+    html = _text(response)
+    assert response.status_code == 200
+    assert _field_error(html, "id_transactions").startswith("Nothing was imported:")
+    rows = re.findall(r'<tr><td class="num">(\d+)</td><td>([^<]*)</td><td>([^<]*)</td></tr>', html)
+    assert {(line, column) for line, column, _ in rows} >= {("3", "occurred_at"), ("4", "amount"), ("4", "direction")}
+    assert Transaction.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_file_with_another_merchants_rows_is_refused_so_nobody_writes_into_another_history():
+    owner = UserFactory()
+    business = services.business_create_for_owner(owner=owner, legal_name="Mine", sector="retail")
+    victim = services.business_create_for_owner(owner=UserFactory(), legal_name="Theirs", sector="retail")
+
+    response = _client(owner).post(f"/business/{business.public_id}/history/", {
+        "action": "upload",
+        "transactions": _csv(business, [f"{victim.external_id},T1,2026-03-01,10.00,CNY,in,sale,,"]),
+    })
+
+    assert response.status_code == 200
+    assert f"&#x27;{victim.external_id}&#x27; is not this business; use {business.external_id}" in _text(response)
+    assert Transaction.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_claiming_a_demo_merchant_makes_the_owner_its_owner_once():
+    demo = PartnerFactory(slug="demo")
+    merchant = BusinessFactory(partner=demo, external_id="M000042")
+    owner, other = UserFactory(), UserFactory()
+    placeholder = services.business_create_for_owner(owner=owner, legal_name="My shop", sector="retail")
+    other_placeholder = services.business_create_for_owner(owner=other, legal_name="Their shop", sector="retail")
+    url = f"/business/{placeholder.public_id}/history/"
+
+    response = _client(owner).post(url, {"action": "claim", "merchant_id": " M000042 "})
+
+    assert response.status_code == 302 and response["Location"] == "/"
+    merchant.refresh_from_db()
+    assert merchant.owner == owner
+
+    # someone else cannot take it over, and an unknown id is named
+    response = _client(other).post(f"/business/{other_placeholder.public_id}/history/",
+                                   {"action": "claim", "merchant_id": "M000042"})
+    assert _field_error(_text(response), "id_merchant_id") == "This demo merchant is already linked to another account."
+    response = _client(other).post(f"/business/{other_placeholder.public_id}/history/",
+                                   {"action": "claim", "merchant_id": "M999999"})
+    assert _field_error(_text(response), "id_merchant_id") == "There is no demo merchant with the ID &#x27;M999999&#x27;."
+    merchant.refresh_from_db()
+    assert merchant.owner == owner
+
+
+# ---- applying and the decision pages ---------------------------------------------------------------
+
+
+def test_the_dashboard_suggests_an_amount_and_the_form_is_prefilled_with_it(approvable, owner):
+    business, amount = approvable
+    _owned(None, owner, business)
+    client = _client(owner)
+
+    home = _text(client.get("/"))
+    form = _text(client.get("/apply/", follow=True))
+
+    assert f'href="/business/{business.public_id}/apply/">Apply for a loan</a>' in home
+    assert f"{amount:,.2f} CNY" in home
+    assert f'name="amount" value="{amount:.2f}"' in form
+
+
+def test_applying_redirects_to_a_progress_page_that_polls_until_the_decision_exists(approvable, owner):
+    business, amount = approvable
+    _owned(None, owner, business)
+    client = _client(owner)
+
+    response = client.post(f"/business/{business.public_id}/apply/",
+                           {"amount": f"{amount:,.2f}", "term_months": "12", "purpose": "inventory"})
+
+    application = Application.objects.get(business=business)
+    assert response.status_code == 302
+    assert response["Location"] == f"/applications/{application.public_id}/"
+    page = _text(client.get(response["Location"]))
+    assert '<h1 id="application-heading">Deciding…</h1>' in page
+    assert "Withdraw application" in page
+    assert "js/progress.js" in page
+    status = client.get(f"/applications/{application.public_id}/status/").json()
+    assert status == {"status": "submitted", "pending": True, "heading": "Deciding…"}
+
+    services.application_decide(application_id=application.pk)
+
+    assert client.get(f"/applications/{application.public_id}/status/").json()["pending"] is False
+    page = _text(client.get(f"/applications/{application.public_id}/"))
+    decision = Application.objects.get(pk=application.pk).decision
+    assert '<h1 id="application-heading">Approved</h1>' in page
+    assert f"{decision.instalment:,.2f} CNY" in page
+    assert f"{decision.total_repayable:,.2f} CNY" in page
+    assert f"{decision.effective_apr}%" in page
+    assert "What helped" in page
+    assert page.count('<tr><td class="num">') == 12
+    assert "Accept offer" in page and "Reject offer" in page
+    assert "Withdraw application" not in page
+
+
+def test_an_application_form_with_bad_input_shows_errors_next_to_the_fields_and_submits_nothing(approvable, owner):
+    business, _ = approvable
+    _owned(None, owner, business)
+
+    response = _client(owner).post(f"/business/{business.public_id}/apply/",
+                                   {"amount": "12,000.505", "term_months": "36", "purpose": ""})
+
+    html = _text(response)
+    assert response.status_code == 200
+    assert _field_error(html, "id_term_months") == "Choose a term from 3 to 24 months."
+    assert _field_error(html, "id_purpose") == "This field is required."
+    response = _client(owner).post(f"/business/{business.public_id}/apply/",
+                                   {"amount": "lots", "term_months": "12", "purpose": "inventory"})
+    assert _field_error(_text(response), "id_amount") == "Enter the amount as a number, for example 12000 or 12000.50."
+    response = _client(owner).post(f"/business/{business.public_id}/apply/",
+                                   {"amount": "12000.505", "term_months": "12", "purpose": "inventory"})
+    assert _field_error(_text(response), "id_amount") == "Enter the amount with at most 2 decimal places."
+    assert Application.objects.count() == 0
+
+
+def test_accepting_from_the_page_shows_the_loan_and_its_schedule(approvable, owner):
+    business, amount = approvable
+    _owned(None, owner, business)
+    client = _client(owner)
+    application = services.application_submit(business=business, amount=amount, term_months=12,
+                                              purpose="inventory", channel="web", applicant=owner, actor="owner:x")
+    services.application_decide(application_id=application.pk)
+
+    response = client.post(f"/applications/{application.public_id}/accept/")
+
+    loan = Loan.objects.get(application=application)
+    assert response.status_code == 302 and response["Location"] == f"/loans/{loan.public_id}/"
+    page = _text(client.get(response["Location"]))
+    assert "Disbursed" in page
+    assert page.count('<tr><td class="num">') == 12
+    assert f"{loan.total_repayable:,.2f}" in page
+    listing = _text(client.get("/applications/"))
+    assert "My applications and loans" in listing and "Disbursed" in listing
+
+    # accepting again is refused with a message, not an error page
+    again = client.post(f"/applications/{application.public_id}/accept/", follow=True)
+    assert again.status_code == 200
+    assert "cannot become accepted" in _text(again)
+    assert Loan.objects.count() == 1
+
+
+def test_a_declined_application_shows_its_reasons_and_what_would_help(approvable, owner):
+    business, amount = approvable
+    _owned(None, owner, business)
+    Business.objects.filter(pk=business.pk).update(is_blocked=True)
+    business.refresh_from_db()
+    application = services.application_submit(business=business, amount=amount, term_months=12,
+                                              purpose="inventory", channel="web", applicant=owner, actor="owner:x")
+    services.application_decide(application_id=application.pk)
+
+    page = _text(_client(owner).get(f"/applications/{application.public_id}/"))
+
+    assert '<h1 id="application-heading">Declined</h1>' in page
+    assert "The business is on the blocked list." in page
+    assert "What would most improve the outcome" in page
+    assert "contact support to review it" in page
+    assert "Accept offer" not in page
+
+
+def test_a_counter_offer_shows_the_smaller_amount_and_why(approvable, owner):
+    business, amount = approvable
+    _owned(None, owner, business)
+    application = services.application_submit(business=business, amount=amount * 3, term_months=12,
+                                              purpose="inventory", channel="web", applicant=owner, actor="owner:x")
+    decided = services.application_decide(application_id=application.pk)
+
+    page = _text(_client(owner).get(f"/applications/{application.public_id}/"))
+
+    assert '<h1 id="application-heading">Counter-offer</h1>' in page
+    assert f"We can offer <strong>{decided.decision.offered_amount:,.2f} CNY</strong>" in page
+    assert "Why a smaller amount" in page
+    assert "Accept offer" in page and "Reject offer" in page
+
+
+@pytest.mark.django_db
+def test_a_pending_application_can_be_withdrawn_from_its_page():
+    owner = UserFactory()
+    business = services.business_create_for_owner(owner=owner, legal_name="Mine", sector="retail")
+    application = services.application_submit(business=business, amount=Decimal("5000"), term_months=6,
+                                              purpose="inventory", channel="web", applicant=owner, actor="owner:x")
+
+    response = _client(owner).post(f"/applications/{application.public_id}/withdraw/", follow=True)
+
+    application.refresh_from_db()
+    assert application.status == S.WITHDRAWN
+    assert "Your application is withdrawn." in _text(response)
+
+
+# ---- isolation and CSRF ----------------------------------------------------------------------------
+
+
+def test_another_owner_gets_404_for_every_page_and_action(approvable, owner):
+    business, amount = approvable
+    _owned(None, owner, business)
+    application = services.application_submit(business=business, amount=amount, term_months=12,
+                                              purpose="inventory", channel="web", applicant=owner, actor="owner:x")
+    services.application_decide(application_id=application.pk)
+    loan = services.offer_accept(application=Application.objects.get(pk=application.pk), actor="owner:x")
+    intruder = _client(UserFactory(email="intruder@example.com"))
+    a = application.public_id
+
+    for url in (f"/applications/{a}/", f"/applications/{a}/status/", f"/loans/{loan.public_id}/",
+                f"/business/{business.public_id}/history/", f"/business/{business.public_id}/apply/"):
+        assert intruder.get(url).status_code == 404, url
+    for url in (f"/applications/{a}/withdraw/", f"/applications/{a}/accept/", f"/applications/{a}/reject/"):
+        assert intruder.post(url).status_code == 404, url
+    assert intruder.post(f"/business/{business.public_id}/apply/",
+                         {"amount": "5000", "term_months": "12", "purpose": "inventory"}).status_code == 404
+    assert Application.objects.count() == 1
+    assert str(a) not in _text(intruder.get("/applications/"))
+
+
+@pytest.mark.django_db
+def test_pages_need_a_login_and_posts_need_a_csrf_token():
+    owner = UserFactory()
+    business = services.business_create_for_owner(owner=owner, legal_name="Mine", sector="retail")
+    application = services.application_submit(business=business, amount=Decimal("5000"), term_months=6,
+                                              purpose="inventory", channel="web", applicant=owner, actor="owner:x")
+
+    anonymous = Client().get(f"/applications/{application.public_id}/")
+    assert anonymous.status_code == 302 and anonymous["Location"].startswith(reverse("login"))
+
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(owner)
+    assert strict.post(f"/applications/{application.public_id}/withdraw/").status_code == 403
+    application.refresh_from_db()
+    assert application.status == S.SUBMITTED
