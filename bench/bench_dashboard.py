@@ -15,7 +15,7 @@ postgres://postgres@127.0.0.1:5432/lending_bench_dashboard), created and migrate
    cores, each row's feature snapshot and SHAP values hold 8 features (a live row holds 99, ~7 KB);
    neither the dashboard nor the admin list reads them;
 3. the daily summaries built from the same rows by `monitoring.SummaryAccumulator` (the code the
-   per-decision hook runs), bulk-inserted;
+   summaries catch-up runs), bulk-inserted, with the catch-up watermark set after them;
 4. timed, through Django's test client as a logged-in loan officer (middleware, sessions, template
    rendering included): the dashboard for 30 and 90 days, the admin index (with the review queue
    count), the decision list and one decision page. Prints the best and median of --repeat runs.

@@ -23,3 +23,17 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+
+# axe-core (npm) for the browser tests' accessibility scans: `npm ci` from the committed lock file,
+# again only when package-lock.json changes. Without npm (or the registry) the browser tests skip,
+# or fail when CI=true.
+if [ -f package-lock.json ]; then
+  npm_stamp=node_modules/.installed-$(sha256sum package-lock.json | cut -c1-16)
+  if [ ! -f "$npm_stamp" ]; then
+    if command -v npm >/dev/null 2>&1 && npm ci --no-audit --no-fund --loglevel=error; then
+      touch "$npm_stamp"
+    else
+      echo "npm ci failed or npm is missing: the browser tests will not find axe-core." >&2
+    fi
+  fi
+fi

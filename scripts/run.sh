@@ -40,6 +40,10 @@ echo
 echo "310 Lending is running at http://127.0.0.1:${PORT}/  (audit console: http://127.0.0.1:${PORT}/admin/)"
 echo "Demo logins:"
 python manage.py setup_demo --partner demo
+if ! python manage.py shell -c 'from underwriting.models import Decision; import sys; sys.exit(0 if Decision.objects.exists() else 1)' 2>/dev/null; then
+  echo "Filling the audit console and risk dashboard with demo decisions..."
+  python manage.py seed_audit_demo --partner demo
+fi
 echo "Partner API docs: http://127.0.0.1:${PORT}/api/docs/  - a demo partner key (write, admin; shown once):"
 python manage.py create_api_key --partner demo --scope write --scope admin --name "run.sh demo key" --quiet-key
 echo "Worker and beat logs: var/log/worker.log, var/log/beat.log. Ctrl-C stops everything."

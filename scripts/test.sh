@@ -4,14 +4,35 @@
 # the service tests; with CI=true a missing service is an error, never a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+CI=${CI:-}
+
+# The browser tests drive the Debian Chromium (Playwright's own download does not work on these
+# machines) and inject axe-core from npm; install both when they are missing and we may.
+ensure_browser_tools() {
+  local missing=()
+  [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] || missing+=(chromium)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "Installing ${missing[*]} for the browser tests."
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  elif [ "${CI,,}" = "true" ]; then
+    echo "CI=true but ${missing[*]} is missing and cannot be installed (needs root and apt-get)." >&2; exit 1
+  else
+    echo "${missing[*]} not installed: the browser tests will be skipped."
+  fi
+}
+ensure_browser_tools
 bash scripts/bootstrap.sh
 source .venv/bin/activate
 
 export SECRET_KEY=${SECRET_KEY:-test-only-secret-key-not-for-production}
 export DECISION_HMAC_KEY=${DECISION_HMAC_KEY:-test-only-decision-key}
 export DEBUG=false
+# The webhook tests deliver to receivers on loopback (refused by default outside DEBUG).
+export WEBHOOK_ALLOW_PRIVATE_URLS=${WEBHOOK_ALLOW_PRIVATE_URLS:-true}
 export VAR_DIR=${VAR_DIR:-$PWD/var/test}
-CI=${CI:-}
 
 ensure_services() {
   if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1; then

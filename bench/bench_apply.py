@@ -1,0 +1,364 @@
+"""Bench: submit-to-decision latency of the owner's apply flow, end to end, under an open-loop load.
+
+    python bench/bench_apply.py [--rate 20] [--seconds 60] [--keep]
+
+Uses a dedicated database (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/
+lending_bench_apply), recreated unless --keep, and its own Redis database (BENCH_BROKER_URL, default
+redis://127.0.0.1:6379/11, flushed). It simulates a small demo marketplace (history up to yesterday),
+trains and activates a model, gives each of --owners business owners a demo merchant, then starts
+the real thing: gunicorn (2 workers) serving the site and a Celery worker (prefork, 2 processes) on
+Redis. Every owner logs in over HTTP. The load generator then POSTs the application form (the
+amount the form suggests) at --rate per second for --seconds, on a fixed schedule (open loop: a
+request goes out at its time whether or not earlier ones have been answered; latency counts from the
+scheduled moment, so a stalled server cannot hide its backlog).
+
+Latency of one application = the moment its decision was stored (the decided transition's
+timestamp, written by the worker in the decision's transaction) minus the moment its POST was due;
+both from this machine's clock. Printed: p50, p95, p99, max, achieved throughput, the parts (HTTP
+submit, queue wait, decision), the worker's share of the time (the decision's own timings over the
+end-to-end latency), submitted vs decided, and applications with more than one decision (must be 0).
+Targets: p50 < 100 ms and p99 < 300 ms at 20 applications per second sustained for 60 s.
+
+Everything (load generator, gunicorn, the worker, PostgreSQL, Redis) shares this machine's cores, so
+run it when nothing else is: other work shows up as queue wait in the parts line, and the load
+average before the run is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/lending_bench_apply"
+DEFAULT_BROKER = "redis://127.0.0.1:6379/11"
+PASSWORD = "bench-owner-310"
+UUID = re.compile(r"/applications/([0-9a-f-]{36})/")
+
+
+def _recreate(url: str) -> None:
+    import psycopg
+    from dj_database_url import parse
+
+    cfg = parse(url)
+    with psycopg.connect(
+        host=cfg["HOST"] or "127.0.0.1",
+        port=cfg["PORT"] or 5432,
+        user=cfg["USER"] or "postgres",
+        dbname="postgres",
+        autocommit=True,
+    ) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{cfg["NAME"]}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
+
+
+def _percentile(ordered: list[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _prepare(args) -> list[str]:
+    """World, model and owners in the bench database; returns the owners' emails."""
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from accounts.models import Business, User
+    from accounts.roles import APPLICANT
+    from accounts.services import roles_sync, user_create_with_role
+    from underwriting.models import ModelVersion
+    from underwriting.simulator import simulate_marketplace
+
+    call_command("migrate", verbosity=0)
+    roles_sync()
+    partner = settings.DEMO_MERCHANTS_PARTNER
+    if not ModelVersion.objects.filter(is_active=True).exists():
+        print(f"simulating {args.merchants} merchants (history up to yesterday) and training a model ...", flush=True)
+        yesterday = (timezone.now() - timedelta(days=1)).date()
+        simulate_marketplace(merchants=args.merchants, months=24, seed=7, end_date=yesterday, partner_slug=partner)
+        call_command("train_model", partner=partner, seed=1, verbosity=0, quiet=True)
+    emails = [f"bench-owner-{i:03d}@owners.example.com" for i in range(args.owners)]
+    free = Business.objects.filter(partner__slug=partner, owner__isnull=True).order_by("external_id")
+    for email in emails:
+        user = user_create_with_role(email=email, password=PASSWORD, role=APPLICANT)
+        if not Business.objects.filter(owner=user).exists():
+            business = free.first()
+            if business is None:
+                raise SystemExit("not enough demo merchants for the owners; raise --merchants")
+            business.owner = user
+            business.save(update_fields=["owner", "updated_at"])
+    assert User.objects.filter(email__in=emails).count() == len(emails)
+    return emails
+
+
+def _start(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
+    handle = open(log, "w")  # noqa: SIM115 - the process owns it until it exits
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
+
+
+def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"gunicorn exited with {proc.returncode}; see {log}")
+        try:
+            if requests.get(f"{url}/login/", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"gunicorn did not answer in {timeout} s; see {log}")
+
+
+def _wait_worker(proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"celery worker exited with {proc.returncode}; see {log}")
+        if "ready." in log.read_text():
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"celery worker not ready in {timeout} s; see {log}")
+
+
+class Owner:
+    """A logged-in owner: the session cookie, a CSRF token and the apply form's URL and values."""
+
+    def __init__(self, base: str, email: str):
+        import requests
+
+        session = requests.Session()
+        session.get(f"{base}/login/", timeout=10)
+        response = session.post(
+            f"{base}/login/",
+            data={"username": email, "password": PASSWORD, "csrfmiddlewaretoken": session.cookies["csrftoken"]},
+            timeout=10,
+        )
+        if "sessionid" not in session.cookies:
+            raise SystemExit(f"{email} could not log in (HTTP {response.status_code})")
+        form = session.get(f"{base}/apply/", timeout=30)
+        self.url = form.url
+        amount = re.search(r'name="amount" value="([^"]*)"', form.text)
+        term = re.search(r'name="term_months" value="([^"]*)"', form.text)
+        self.data = {
+            "amount": amount.group(1) if amount and amount.group(1) else "5000.00",
+            "term_months": term.group(1) if term else "12",
+            "purpose": "working_capital",
+            "csrfmiddlewaretoken": session.cookies["csrftoken"],
+        }
+        self.cookies = {"sessionid": session.cookies["sessionid"], "csrftoken": session.cookies["csrftoken"]}
+
+
+_local = threading.local()
+
+
+def _submit(owner: Owner, due_wall: float, due_mono: float) -> dict:
+    import requests
+
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = _local.session = requests.Session()
+    sent = time.monotonic()
+    try:
+        response = session.post(owner.url, data=owner.data, cookies=owner.cookies, allow_redirects=False, timeout=30)
+    except requests.RequestException as exc:
+        return {"due": due_wall, "late_ms": (sent - due_mono) * 1000, "error": type(exc).__name__}
+    answered = time.monotonic()
+    match = UUID.search(response.headers.get("Location", ""))
+    return {
+        "due": due_wall,
+        "late_ms": (sent - due_mono) * 1000,
+        "http_ms": (answered - due_mono) * 1000,
+        "status": response.status_code,
+        "public_id": match.group(1) if match else None,
+        "error": None if match else f"HTTP {response.status_code}",
+    }
+
+
+def _load(owners: list[Owner], rate: float, seconds: float, threads: int) -> tuple[list[dict], float]:
+    """Open loop: request i is due at start + i / rate; the dispatcher never waits for answers."""
+    total = round(rate * seconds)
+    futures = []
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        start_mono = time.monotonic() + 0.2
+        start_wall = time.time() + (start_mono - time.monotonic())
+        for i in range(total):
+            due_mono = start_mono + i / rate
+            delay = due_mono - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            futures.append(pool.submit(_submit, owners[i % len(owners)], start_wall + i / rate, due_mono))
+        sent_for = time.monotonic() - start_mono
+    return [f.result() for f in futures], sent_for
+
+
+def _report(args, results: list[dict], sent_for: float, wait_seconds: float) -> int:
+    from django.db.models import Count
+
+    from loans.models import Application, ApplicationStatus, ApplicationTransition
+    from underwriting.models import Decision
+
+    submitted = [r for r in results if r["public_id"]]
+    failed = [r for r in results if not r["public_id"]]
+    ids = [r["public_id"] for r in submitted]
+    decided_states = [ApplicationStatus.APPROVED, ApplicationStatus.COUNTER_OFFERED, ApplicationStatus.DECLINED]
+
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        if Application.objects.filter(public_id__in=ids, decision__isnull=True).count() == 0:
+            break
+        time.sleep(0.5)
+    rows = {
+        str(a["public_id"]): a
+        for a in Application.objects.filter(public_id__in=ids).values(
+            "pk", "public_id", "created_at", "decided_at", "status", "decision__timings", "decision__outcome"
+        )
+    }
+    transitions = {}
+    for t in ApplicationTransition.objects.filter(application_id__in=[a["pk"] for a in rows.values()]).values(
+        "application_id", "to_status", "at"
+    ):
+        transitions.setdefault(t["application_id"], {})[t["to_status"]] = t["at"]
+    doubled = (
+        Decision.objects.filter(application_ref__in=ids).values("application_ref").annotate(n=Count("id")).filter(n__gt=1)
+    )
+
+    def ms(a: datetime, b: float) -> float:
+        return (a.timestamp() - b) * 1000
+
+    e2e, web, queue, decide, engine, shares, outcomes = [], [], [], [], [], [], {}
+    for r in submitted:
+        row = rows.get(r["public_id"])
+        if row is None or row["decided_at"] is None:
+            continue
+        steps = transitions.get(row["pk"], {})
+        stored = next((steps[s] for s in decided_states if s in steps), row["decided_at"])
+        total = ms(stored, r["due"])
+        e2e.append(total)
+        web.append(ms(row["created_at"], r["due"]))
+        if ApplicationStatus.DECIDING in steps:
+            queue.append((steps[ApplicationStatus.DECIDING] - row["created_at"]).total_seconds() * 1000)
+            decide.append((stored - steps[ApplicationStatus.DECIDING]).total_seconds() * 1000)
+        worker_ms = float((row["decision__timings"] or {}).get("total_ms", 0.0))
+        engine.append(worker_ms)
+        shares.append(worker_ms / total if total > 0 else 0.0)
+        outcomes[row["decision__outcome"]] = outcomes.get(row["decision__outcome"], 0) + 1
+
+    print()
+    print(f"offered {args.rate:g}/s for {args.seconds:g} s (sent over {sent_for:.1f} s, open loop); "
+          f"gunicorn {args.web_workers} workers x {args.web_threads} threads, celery prefork x {args.concurrency}")
+    print(f"submitted {len(submitted)} (failed {len(failed)}{': ' + ', '.join(sorted({str(f['error']) for f in failed})) if failed else ''}), "
+          f"decided {len(e2e)}, not decided {len(submitted) - len(e2e)}, applications with two decisions {doubled.count()}")
+    if not e2e:
+        print("no decisions: nothing to measure")
+        return 1
+    ordered = sorted(e2e)
+    first_due = min(r["due"] for r in submitted)
+    last_stored = max(
+        (next((transitions[rows[r['public_id']]['pk']][s] for s in decided_states
+               if s in transitions.get(rows[r['public_id']]['pk'], {})), rows[r["public_id"]]["decided_at"]))
+        for r in submitted if r["public_id"] in rows and rows[r["public_id"]]["decided_at"]
+    )
+    span = last_stored.timestamp() - first_due
+    p50, p95, p99 = (_percentile(ordered, q) for q in (0.50, 0.95, 0.99))
+    print(f"submit-to-decision latency (ms): p50 {p50:.1f}, p95 {p95:.1f}, p99 {p99:.1f}, max {ordered[-1]:.1f}")
+    print(f"achieved throughput: {len(e2e) / span:.2f} decisions/s over {span:.1f} s "
+          f"(first submission due to last decision stored)")
+    http = sorted(r["http_ms"] for r in submitted)
+    late = max(r["late_ms"] for r in results)
+    print(f"parts, median ms: HTTP submit answered {statistics.median(http):.1f} (p99 {_percentile(http, 0.99):.1f}), "
+          f"row stored {statistics.median(web):.1f}, queue wait {statistics.median(queue) if queue else float('nan'):.1f}, "
+          f"deciding {statistics.median(decide) if decide else float('nan'):.1f}, engine total_ms {statistics.median(engine):.1f}; "
+          f"dispatcher max lateness {late:.1f}")
+    print(f"worker's share of the time: {sum(engine) / sum(e2e):.1%} overall "
+          f"(decision timings total_ms / end-to-end), median per application {statistics.median(shares):.1%}")
+    print("outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
+    ok = p50 < 100 and p99 < 300 and len(e2e) == len(submitted) and not failed and doubled.count() == 0
+    print(f"targets p50 < 100 ms, p99 < 300 ms, nothing lost, no double decision: {'met' if ok else 'NOT met'}")
+    return 0 if ok else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=20.0, help="applications per second (default 20)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="how long to keep the rate (default 60)")
+    parser.add_argument("--keep", action="store_true", help="reuse the bench database, its model and owners")
+    parser.add_argument("--merchants", type=int, default=300, help="size of the simulated world (default 300)")
+    parser.add_argument("--owners", type=int, default=40, help="logged-in owners taking turns (default 40)")
+    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--web-threads", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=2, help="celery worker processes (default 2)")
+    parser.add_argument("--threads", type=int, default=64, help="load generator threads (default 64)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("BENCH_PORT", "18150")))
+    parser.add_argument("--warmup", type=int, default=20, help="applications sent (and not counted) first")
+    args = parser.parse_args()
+
+    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
+    broker = os.environ.get("BENCH_BROKER_URL", DEFAULT_BROKER)
+    if not args.keep:
+        _recreate(url)
+    os.environ.update(DATABASE_URL=url, CELERY_BROKER_URL=broker, DEBUG="false")
+    os.environ.setdefault("SECRET_KEY", "bench-only")
+    os.environ.setdefault("DECISION_HMAC_KEY", "bench-only")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("MODEL_STORE", str(ROOT / "var" / "bench" / "models"))
+    os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    import redis
+
+    emails = _prepare(args)
+    redis.Redis.from_url(broker).flushdb()
+    logs = ROOT / "var" / "bench"
+    logs.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, PYTHONUNBUFFERED="1", LOG_LEVEL="WARNING")
+    base = f"http://127.0.0.1:{args.port}"
+    web_log, worker_log = logs / "bench-apply-gunicorn.log", logs / "bench-apply-worker.log"
+    web = _start(
+        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{args.port}",
+         "--workers", str(args.web_workers), "--threads", str(args.web_threads), "--worker-class", "gthread",
+         "--error-logfile", "-"],
+        env, web_log,
+    )
+    worker = _start(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=prefork",
+         f"--concurrency={args.concurrency}", "--without-mingle", "--without-gossip", "--loglevel=INFO",
+         "-n", f"bench-apply-{os.getpid()}@%h"],
+        env, worker_log,
+    )
+    try:
+        _wait_http(base, web, web_log)
+        _wait_worker(worker, worker_log)
+        print(f"load average before the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+              f"on {os.cpu_count()} CPUs", flush=True)
+        owners = [Owner(base, email) for email in emails]
+        # Warm-up: every gunicorn worker and every celery process loads code and the model once.
+        warm, _ = _load(owners, rate=10, seconds=args.warmup / 10, threads=8)
+        time.sleep(3)
+        print(f"warm-up: {sum(1 for r in warm if r['public_id'])} applications; measuring ...", flush=True)
+        results, sent_for = _load(owners, args.rate, args.seconds, args.threads)
+        return _report(args, results, sent_for, wait_seconds=60)
+    finally:
+        for proc in (web, worker):
+            proc.terminate()
+        for proc in (web, worker):
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
