@@ -14,14 +14,14 @@ mkdir -p var/log
 
 python manage.py migrate --no-input -v0
 python manage.py sync_roles >/dev/null
-if ! python manage.py shell -c 'from accounts.models import PartnerBank, Business; import sys; sys.exit(0 if Business.objects.filter(partner__slug="demo").exists() else 1)' 2>/dev/null; then
+if ! python manage.py shell --no-imports -c 'from accounts.models import PartnerBank, Business; import sys; sys.exit(0 if Business.objects.filter(partner__slug="demo").exists() else 1)' 2>/dev/null; then
   echo "Simulating a demo marketplace ($DEMO_MERCHANTS merchants x 24 months)..."
   # History up to yesterday (UTC), so an application made today is decided on fresh data.
   END_DATE=$(python -c 'import datetime as d; print(d.datetime.now(d.UTC).date() - d.timedelta(days=1))')
   python manage.py simulate_marketplace --merchants "$DEMO_MERCHANTS" --months 24 --seed 310 --partner demo \
     --end-date "$END_DATE"
 fi
-if ! python manage.py shell -c 'from underwriting.models import ModelVersion; import sys; sys.exit(0 if ModelVersion.objects.filter(is_active=True).exists() else 1)' 2>/dev/null; then
+if ! python manage.py shell --no-imports -c 'from underwriting.models import ModelVersion; import sys; sys.exit(0 if ModelVersion.objects.filter(is_active=True).exists() else 1)' 2>/dev/null; then
   echo "Training and activating a model on the demo loan book..."
   python manage.py train_model --partner demo --seed 310
 fi
@@ -40,7 +40,7 @@ echo
 echo "310 Lending is running at http://127.0.0.1:${PORT}/  (audit console: http://127.0.0.1:${PORT}/admin/)"
 echo "Demo logins:"
 python manage.py setup_demo --partner demo
-if ! python manage.py shell -c 'from underwriting.models import Decision; import sys; sys.exit(0 if Decision.objects.exists() else 1)' 2>/dev/null; then
+if ! python manage.py shell --no-imports -c 'from underwriting.models import Decision; import sys; sys.exit(0 if Decision.objects.exists() else 1)' 2>/dev/null; then
   echo "Filling the audit console and risk dashboard with demo decisions..."
   python manage.py seed_audit_demo --partner demo
 fi
