@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -28,7 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from bench_apply import _percentile, _recreate, _start, _wait_worker  # noqa: E402
+from harness import percentile, recreate_database, start_stack  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/lending_bench_api"
 DEFAULT_BROKER = "redis://127.0.0.1:6379/12"
@@ -58,20 +57,6 @@ def _prepare(args) -> tuple[str, list[str]]:
     merchants = list(Business.objects.filter(partner=partner).order_by("external_id").values_list("external_id", flat=True))
     return key, merchants
 
-
-def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
-    import requests
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"gunicorn exited with {proc.returncode}; see {log}")
-        try:
-            requests.get(f"{url}/api/schema/", timeout=5)
-            return
-        except requests.RequestException:
-            time.sleep(0.2)
-    raise SystemExit(f"gunicorn did not answer in {timeout} s; see {log}")
 
 
 def _submit(base: str, key: str, merchant: str, due_mono: float) -> dict:
@@ -130,7 +115,7 @@ def main() -> int:
     url = os.environ.get("BENCH_API_DATABASE_URL", DEFAULT_URL)
     broker = os.environ.get("BENCH_API_BROKER_URL", DEFAULT_BROKER)
     if not args.keep:
-        _recreate(url)
+        recreate_database(url)
     os.environ.update(DATABASE_URL=url, CELERY_BROKER_URL=broker, DEBUG="false")
     os.environ.setdefault("SECRET_KEY", "bench-only")
     os.environ.setdefault("DECISION_HMAC_KEY", "bench-only")
@@ -146,39 +131,17 @@ def main() -> int:
 
     key, merchants = _prepare(args)
     redis.Redis.from_url(broker).flushdb()
-    logs = ROOT / "var" / "bench"
-    logs.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, PYTHONUNBUFFERED="1", LOG_LEVEL="WARNING")
     base = f"http://127.0.0.1:{args.port}"
-    web_log, worker_log = logs / "bench-api-gunicorn.log", logs / "bench-api-worker.log"
-    web = _start(
-        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{args.port}",
-         "--workers", str(args.web_workers), "--threads", str(args.web_threads), "--worker-class", "gthread",
-         "--error-logfile", "-"],
-        env, web_log,
-    )
-    worker = _start(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=prefork",
-         f"--concurrency={args.concurrency}", "--without-mingle", "--without-gossip", "--loglevel=INFO",
-         "-n", f"bench-api-{os.getpid()}@%h"],
-        env, worker_log,
-    )
+    stack = start_stack(name="bench-api", port=args.port, web_workers=args.web_workers,
+                        web_threads=args.web_threads, concurrency=args.concurrency, ready_path="/api/schema/")
     try:
-        _wait_http(base, web, web_log)
-        _wait_worker(worker, worker_log)
         print(f"load average before the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs",
               flush=True)
         _load(base, key, merchants, rate=10, seconds=args.warmup / 10, threads=8)
         time.sleep(2)
         results, span = _load(base, key, merchants, args.rate, args.seconds, args.threads)
     finally:
-        for proc in (web, worker):
-            proc.terminate()
-        for proc in (web, worker):
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stack.stop()
 
     errors = [r for r in results if r["error"]]
     decided = sorted(r["ms"] for r in results if not r["error"] and r["decided"])
@@ -194,7 +157,7 @@ def main() -> int:
           f"errors {len(errors)}{': ' + ', '.join(sorted({e['error'] for e in errors})) if errors else ''}")
     if not decided:
         return 1
-    p50, p95, p99 = (_percentile(decided, q) for q in (0.5, 0.95, 0.99))
+    p50, p95, p99 = (percentile(decided, q) for q in (0.5, 0.95, 0.99))
     print(f"request-to-decision latency (ms): p50 {p50:.1f}, p95 {p95:.1f}, p99 {p99:.1f}, max {decided[-1]:.1f}")
     print(f"throughput: {len(decided) / span:.2f} decided answers/s over {span:.1f} s")
     print("outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))

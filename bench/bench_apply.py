@@ -30,7 +30,6 @@ import argparse
 import os
 import re
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -39,30 +38,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from harness import percentile, recreate_database, start_stack  # noqa: E402
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/lending_bench_apply"
 DEFAULT_BROKER = "redis://127.0.0.1:6379/11"
 PASSWORD = "bench-owner-310"
 UUID = re.compile(r"/applications/([0-9a-f-]{36})/")
 
 
-def _recreate(url: str) -> None:
-    import psycopg
-    from dj_database_url import parse
-
-    cfg = parse(url)
-    with psycopg.connect(
-        host=cfg["HOST"] or "127.0.0.1",
-        port=cfg["PORT"] or 5432,
-        user=cfg["USER"] or "postgres",
-        dbname="postgres",
-        autocommit=True,
-    ) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{cfg["NAME"]}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
-
-
-def _percentile(ordered: list[float], q: float) -> float:
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def _prepare(args) -> list[str]:
@@ -99,36 +83,7 @@ def _prepare(args) -> list[str]:
     return emails
 
 
-def _start(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
-    handle = open(log, "w")  # noqa: SIM115 - the process owns it until it exits
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
 
-
-def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
-    import requests
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"gunicorn exited with {proc.returncode}; see {log}")
-        try:
-            if requests.get(f"{url}/login/", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"gunicorn did not answer in {timeout} s; see {log}")
-
-
-def _wait_worker(proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"celery worker exited with {proc.returncode}; see {log}")
-        if "ready." in log.read_text():
-            return
-        time.sleep(0.2)
-    raise SystemExit(f"celery worker not ready in {timeout} s; see {log}")
 
 
 class Owner:
@@ -270,13 +225,13 @@ def _report(args, results: list[dict], sent_for: float, wait_seconds: float) -> 
         for r in submitted if r["public_id"] in rows and rows[r["public_id"]]["decided_at"]
     )
     span = last_stored.timestamp() - first_due
-    p50, p95, p99 = (_percentile(ordered, q) for q in (0.50, 0.95, 0.99))
+    p50, p95, p99 = (percentile(ordered, q) for q in (0.50, 0.95, 0.99))
     print(f"submit-to-decision latency (ms): p50 {p50:.1f}, p95 {p95:.1f}, p99 {p99:.1f}, max {ordered[-1]:.1f}")
     print(f"achieved throughput: {len(e2e) / span:.2f} decisions/s over {span:.1f} s "
           f"(first submission due to last decision stored)")
     http = sorted(r["http_ms"] for r in submitted)
     late = max(r["late_ms"] for r in results)
-    print(f"parts, median ms: HTTP submit answered {statistics.median(http):.1f} (p99 {_percentile(http, 0.99):.1f}), "
+    print(f"parts, median ms: HTTP submit answered {statistics.median(http):.1f} (p99 {percentile(http, 0.99):.1f}), "
           f"row stored {statistics.median(web):.1f}, queue wait {statistics.median(queue) if queue else float('nan'):.1f}, "
           f"deciding {statistics.median(decide) if decide else float('nan'):.1f}, engine total_ms {statistics.median(engine):.1f}; "
           f"dispatcher max lateness {late:.1f}")
@@ -306,7 +261,7 @@ def main() -> int:
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
     broker = os.environ.get("BENCH_BROKER_URL", DEFAULT_BROKER)
     if not args.keep:
-        _recreate(url)
+        recreate_database(url)
     os.environ.update(DATABASE_URL=url, CELERY_BROKER_URL=broker, DEBUG="false")
     os.environ.setdefault("SECRET_KEY", "bench-only")
     os.environ.setdefault("DECISION_HMAC_KEY", "bench-only")
@@ -321,26 +276,10 @@ def main() -> int:
 
     emails = _prepare(args)
     redis.Redis.from_url(broker).flushdb()
-    logs = ROOT / "var" / "bench"
-    logs.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, PYTHONUNBUFFERED="1", LOG_LEVEL="WARNING")
     base = f"http://127.0.0.1:{args.port}"
-    web_log, worker_log = logs / "bench-apply-gunicorn.log", logs / "bench-apply-worker.log"
-    web = _start(
-        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{args.port}",
-         "--workers", str(args.web_workers), "--threads", str(args.web_threads), "--worker-class", "gthread",
-         "--error-logfile", "-"],
-        env, web_log,
-    )
-    worker = _start(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=prefork",
-         f"--concurrency={args.concurrency}", "--without-mingle", "--without-gossip", "--loglevel=INFO",
-         "-n", f"bench-apply-{os.getpid()}@%h"],
-        env, worker_log,
-    )
+    stack = start_stack(name="bench-apply", port=args.port, web_workers=args.web_workers,
+                        web_threads=args.web_threads, concurrency=args.concurrency, ready_path="/login/")
     try:
-        _wait_http(base, web, web_log)
-        _wait_worker(worker, worker_log)
         print(f"load average before the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
               f"on {os.cpu_count()} CPUs", flush=True)
         owners = [Owner(base, email) for email in emails]
@@ -351,13 +290,7 @@ def main() -> int:
         results, sent_for = _load(owners, args.rate, args.seconds, args.threads)
         return _report(args, results, sent_for, wait_seconds=60)
     finally:
-        for proc in (web, worker):
-            proc.terminate()
-        for proc in (web, worker):
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stack.stop()
 
 
 if __name__ == "__main__":

@@ -23,25 +23,13 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from harness import recreate_database  # noqa: E402
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/lending_bench_decision"
 END = date(2026, 10, 31)
 DAYS = 730
 
-
-def _recreate(url: str) -> None:
-    import psycopg
-    from dj_database_url import parse
-
-    cfg = parse(url)
-    with psycopg.connect(
-        host=cfg["HOST"] or "127.0.0.1",
-        port=cfg["PORT"] or 5432,
-        user=cfg["USER"] or "postgres",
-        dbname="postgres",
-        autocommit=True,
-    ) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{cfg["NAME"]}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
 
 
 def _write_merchant(folder: Path, merchant_id: str, transactions: int, seed: int) -> tuple[Path, Path]:
@@ -105,7 +93,7 @@ def main() -> int:
 
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
     if not args.keep:
-        _recreate(url)
+        recreate_database(url)
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("SECRET_KEY", "bench-only")
     os.environ.setdefault("DECISION_HMAC_KEY", "bench-only")

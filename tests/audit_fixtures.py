@@ -11,8 +11,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from django.core.management import call_command
-from django.db import transaction
 from django.test import override_settings
 
 from accounts.models import Business
@@ -22,33 +20,12 @@ from accounts.services import roles_sync, user_create_with_role
 AS_OF = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
 PASSWORDS = {APPLICANT: "applicant-pass-310", LOAN_OFFICER: "officer-pass-310", RISK_OPERATOR: "risk-pass-310"}
 
-_artifact_cache: dict = {}
-
-
-class _Rollback(Exception):
-    pass
 
 
 @pytest.fixture(scope="session")
-def audit_artifact(django_db_setup, django_db_blocker, tmp_path_factory):
-    """(store, artifact path) of a model trained on a 300-merchant simulated world."""
-    if "path" not in _artifact_cache:
-        store = tmp_path_factory.mktemp("audit-models")
-        from underwriting.simulator import simulate_marketplace
-
-        with django_db_blocker.unblock(), override_settings(MODEL_STORE=str(store)):
-            from underwriting.models import ModelVersion
-
-            try:
-                with transaction.atomic():
-                    simulate_marketplace(merchants=300, months=24, seed=5, partner_slug="audit-train")
-                    call_command("train_model", partner="audit-train", seed=3, quiet=True)
-                    _artifact_cache["path"] = ModelVersion.objects.get(is_active=True).artifact_path
-                    raise _Rollback
-            except _Rollback:
-                pass
-        _artifact_cache["store"] = store
-    return _artifact_cache["store"], _artifact_cache["path"]
+def audit_artifact(trained_artifact):
+    """(store, artifact path): the session's trained model (tests/conftest.py)."""
+    return trained_artifact
 
 
 @pytest.fixture

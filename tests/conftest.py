@@ -109,3 +109,33 @@ def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):
             return value
         time.sleep(interval)
     pytest.fail(f"condition not met within {timeout} s")
+
+
+class _Rollback(Exception):
+    pass
+
+
+@pytest.fixture(scope="session")
+def trained_artifact(django_db_setup, django_db_blocker, tmp_path_factory):
+    """(model store, artifact path) of a model trained on a 300-merchant simulated world (seed 5,
+    LightGBM seed 3), once per session. The training world is rolled back; the artifact stays on disk
+    for tests to register into worlds of their own."""
+    from django.core.management import call_command
+    from django.db import transaction
+    from django.test import override_settings
+
+    from underwriting.models import ModelVersion
+    from underwriting.simulator import simulate_marketplace
+
+    store = tmp_path_factory.mktemp("models")
+    path = None
+    with django_db_blocker.unblock(), override_settings(MODEL_STORE=str(store)):
+        try:
+            with transaction.atomic():
+                simulate_marketplace(merchants=300, months=24, seed=5, partner_slug="model-train")
+                call_command("train_model", partner="model-train", seed=3, quiet=True)
+                path = ModelVersion.objects.get(is_active=True).artifact_path
+                raise _Rollback
+        except _Rollback:
+            pass
+    return store, path

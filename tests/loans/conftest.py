@@ -5,38 +5,18 @@ after its last transactions (as the live demo is)."""
 from datetime import timedelta
 
 import pytest
-from django.core.management import call_command
-from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 
 from accounts.models import Business
 from tests.factories import UserFactory
 from underwriting.modeling.registry import clear_active_model_cache, model_version_register
-from underwriting.models import ModelVersion
-
-
-class _Rollback(Exception):
-    pass
 
 
 @pytest.fixture(scope="session")
-def loans_model_artifact(django_db_setup, django_db_blocker, tmp_path_factory):
-    """A model trained on 300 simulated merchants; the training world is rolled back, the artifact
-    (a directory on disk) stays for the session."""
-    from underwriting.simulator import simulate_marketplace
-
-    store = tmp_path_factory.mktemp("loan-models")
-    with django_db_blocker.unblock(), override_settings(MODEL_STORE=str(store)):
-        try:
-            with transaction.atomic():
-                simulate_marketplace(merchants=300, months=24, seed=5, partner_slug="loans-train")
-                call_command("train_model", partner="loans-train", seed=3, quiet=True)
-                path = ModelVersion.objects.get(is_active=True).artifact_path
-                raise _Rollback
-        except _Rollback:
-            pass
-    return store, path
+def loans_model_artifact(trained_artifact):
+    """The session's trained model (tests/conftest.py)."""
+    return trained_artifact
 
 
 def _make_world(artifact, merchants: int = 40):

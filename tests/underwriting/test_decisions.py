@@ -26,26 +26,10 @@ from underwriting.product import annuity_instalment
 AS_OF = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)  # the day after the simulated history ends
 
 
-class _Rollback(Exception):
-    pass
-
-
 @pytest.fixture(scope="module")
-def artifact(django_db_setup, django_db_blocker, tmp_path_factory):
-    """A model trained on a simulated world; the world itself is rolled back, the artifact stays."""
-    store = tmp_path_factory.mktemp("models")
-    from underwriting.simulator import simulate_marketplace
-
-    with django_db_blocker.unblock(), override_settings(MODEL_STORE=str(store)):
-        try:
-            with transaction.atomic():
-                simulate_marketplace(merchants=300, months=24, seed=5, partner_slug="decision-train")
-                call_command("train_model", partner="decision-train", seed=3, quiet=True)
-                path = ModelVersion.objects.get(is_active=True).artifact_path
-                raise _Rollback
-        except _Rollback:
-            pass
-    return store, path
+def artifact(trained_artifact):
+    """The session's trained model (tests/conftest.py)."""
+    return trained_artifact
 
 
 @pytest.fixture

@@ -1,0 +1,115 @@
+"""Shared pieces of the end-to-end benches: a recreated database, percentiles, and a live stack of a
+gunicorn web server plus a Celery worker started as real processes (logs under var/bench/)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def recreate_database(url: str) -> None:
+    """Drops and creates the database named in `url` (a bench's own, never the app's)."""
+    import psycopg
+    from dj_database_url import parse
+
+    cfg = parse(url)
+    with psycopg.connect(
+        host=cfg["HOST"] or "127.0.0.1",
+        port=cfg["PORT"] or 5432,
+        user=cfg["USER"] or "postgres",
+        dbname="postgres",
+        autocommit=True,
+    ) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{cfg["NAME"]}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    """The q-quantile of an ascending list (nearest rank)."""
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def start_process(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
+    handle = open(log, "w")  # noqa: SIM115 - the process owns it until it exits
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
+
+
+def wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    """Until `url` answers without a server error (the web process loaded the app)."""
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"gunicorn exited with {proc.returncode}; see {log}")
+        try:
+            if requests.get(url, timeout=5).status_code < 500:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"gunicorn did not answer in {timeout} s; see {log}")
+
+
+def wait_worker(proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"celery worker exited with {proc.returncode}; see {log}")
+        if "ready." in log.read_text():
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"celery worker not ready in {timeout} s; see {log}")
+
+
+@dataclass
+class Stack:
+    web: subprocess.Popen
+    worker: subprocess.Popen
+    web_log: Path
+    worker_log: Path
+
+    def stop(self) -> None:
+        for proc in (self.web, self.worker):
+            proc.terminate()
+        for proc in (self.web, self.worker):
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def start_stack(*, name: str, port: int, web_workers: int, web_threads: int, concurrency: int,
+                ready_path: str) -> Stack:
+    """gunicorn (gthread) on 127.0.0.1:`port` and a prefork Celery worker, with this process's
+    environment (database, broker, keys); returns once both are ready."""
+    logs = ROOT / "var" / "bench"
+    logs.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, PYTHONUNBUFFERED="1", LOG_LEVEL="WARNING")
+    web_log, worker_log = logs / f"{name}-gunicorn.log", logs / f"{name}-worker.log"
+    web = start_process(
+        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
+         "--workers", str(web_workers), "--threads", str(web_threads), "--worker-class", "gthread",
+         "--error-logfile", "-"],
+        env, web_log,
+    )
+    worker = start_process(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=prefork",
+         f"--concurrency={concurrency}", "--without-mingle", "--without-gossip", "--loglevel=INFO",
+         "-n", f"{name}-{os.getpid()}@%h"],
+        env, worker_log,
+    )
+    stack = Stack(web, worker, web_log, worker_log)
+    try:
+        wait_http(f"http://127.0.0.1:{port}{ready_path}", web, web_log)
+        wait_worker(worker, worker_log)
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
