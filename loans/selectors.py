@@ -137,8 +137,8 @@ def business_suggested_amount(
     evaluate again (the requested amount is itself a feature, so PD moves a little with it). Same
     rollups, same as_of day, same model: the real decision then approves the suggestion. With no
     active model, the capacity estimate alone is shown."""
-    from underwriting.engine import business_context, evaluate
-    from underwriting.features import LoanRequest, compute_features, feature_names
+    from underwriting.decisions import decision_evaluate
+    from underwriting.engine import business_context
     from underwriting.history_loader import load_history
     from underwriting.modeling.registry import active_model
     from underwriting.policy_services import policy_active
@@ -163,20 +163,9 @@ def business_suggested_amount(
     model = active_model()
     if model is None:
         return Suggestion(amount, term_months, "capacity", "Based on what your recent sales can repay.")
-    names = feature_names()
     for _ in range(4):
-        values = compute_features([history], [LoanRequest(amount=float(amount), term_months=term_months)],
-                                  peers=model.peers)[0]
-        result = evaluate(
-            feature_names=names,
-            feature_values=values,
-            context=context,
-            amount=amount,
-            term_months=term_months,
-            as_of=as_of.date(),
-            policy=policy,
-            model=model,
-        )
+        *_, result = decision_evaluate(history=history, is_blocked=business.is_blocked, amount=amount,
+                                       term_months=term_months, as_of=as_of, policy=policy, model=model)
         if result.outcome == "approved":
             return Suggestion(amount, term_months, "model", "The largest amount we expect to approve today.")
         if result.outcome == "counter_offer" and result.offered_amount < amount:

@@ -105,6 +105,35 @@ def _active_model():
     return model, ModelVersion.objects.filter(version=model.version).values_list("pk", flat=True).get()
 
 
+def decision_evaluate(
+    *,
+    history,
+    is_blocked: bool,
+    amount: Decimal,
+    term_months: int,
+    as_of: datetime,
+    policy,
+    model,
+    timings: dict | None = None,
+) -> tuple[list[str], np.ndarray, BusinessContext, DecisionResult]:
+    """Features, context and the engine's result for a request, storing nothing: the decision's own
+    path (decision_make) and read-only previews (the suggested amount) run exactly this.
+    Returns (feature names, feature values, context, result); fills `timings` when given."""
+    t = time.perf_counter()
+    values = compute_features([history], [LoanRequest(amount=float(amount), term_months=int(term_months))],
+                              peers=model.peers)[0]
+    context = business_context(history=history, is_blocked=is_blocked)
+    if timings is not None:
+        timings["features_ms"] = _ms(t)
+    t = time.perf_counter()
+    names = feature_names()
+    result = evaluate(feature_names=names, feature_values=values, context=context, amount=amount,
+                      term_months=term_months, as_of=as_of.date(), policy=policy, model=model)
+    if timings is not None:
+        timings["engine_ms"] = _ms(t)
+    return names, values, context, result
+
+
 def decision_make(
     *,
     business: Business,
@@ -131,25 +160,9 @@ def decision_make(
     history = load_history(business=business, as_of=as_of)
     timings["load_ms"] = _ms(t)
 
-    t = time.perf_counter()
-    values = compute_features([history], [LoanRequest(amount=float(amount), term_months=int(term_months))],
-                              peers=model.peers)[0]
-    context = business_context(history=history, is_blocked=business.is_blocked)
-    timings["features_ms"] = _ms(t)
-
-    t = time.perf_counter()
-    names = feature_names()
-    result = evaluate(
-        feature_names=names,
-        feature_values=values,
-        context=context,
-        amount=amount,
-        term_months=term_months,
-        as_of=as_of.date(),
-        policy=policy,
-        model=model,
-    )
-    timings["engine_ms"] = _ms(t)
+    names, values, context, result = decision_evaluate(
+        history=history, is_blocked=business.is_blocked, amount=amount, term_months=term_months, as_of=as_of,
+        policy=policy, model=model, timings=timings)
     timings["total_ms"] = _ms(started)
 
     try:
