@@ -66,6 +66,23 @@ def test_agreeing_needs_no_note_and_reviews_are_never_edited(decisions, audit_us
     assert list(decision.reviews.order_by("created_at", "id").values_list("verdict", flat=True)) == ["agree", "note"]
 
 
+def test_the_database_rejects_updates_and_deletes_of_reviews(decisions, audit_users):
+    from django.db import DatabaseError, transaction
+
+    # given a review on record
+    review = review_record(decision=decisions[0], reviewer=audit_users[LOAN_OFFICER], verdict="disagree",
+                           note="The limit looks too generous for this cash flow.")
+
+    # when anyone rewrites or deletes it, even bypassing the app
+    for attempt in (lambda: Review.objects.filter(pk=review.pk).update(note="nothing to see"),
+                    lambda: Review.objects.filter(pk=review.pk).delete()):
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+            attempt()
+
+    # then it is unchanged
+    assert Review.objects.get(pk=review.pk).note == "The limit looks too generous for this cash flow."
+
+
 def test_only_staff_roles_record_reviews(decisions, audit_users):
     with pytest.raises(PermissionDenied):
         review_record(decision=decisions[0], reviewer=audit_users[APPLICANT], verdict="agree")
