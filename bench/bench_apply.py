@@ -39,7 +39,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from harness import percentile, recreate_database, start_stack  # noqa: E402
+from harness import django_setup, percentile, recreate_database, start_stack  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/lending_bench_apply"
 DEFAULT_BROKER = "redis://127.0.0.1:6379/11"
@@ -262,16 +262,7 @@ def main() -> int:
     broker = os.environ.get("BENCH_BROKER_URL", DEFAULT_BROKER)
     if not args.keep:
         recreate_database(url)
-    os.environ.update(DATABASE_URL=url, CELERY_BROKER_URL=broker, DEBUG="false")
-    os.environ.setdefault("SECRET_KEY", "bench-only")
-    os.environ.setdefault("DECISION_HMAC_KEY", "bench-only")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("MODEL_STORE", str(ROOT / "var" / "bench" / "models"))
-    os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    django_setup(database_url=url, broker_url=broker, ALLOWED_HOSTS="127.0.0.1,localhost")
     import redis
 
     emails = _prepare(args)

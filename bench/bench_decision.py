@@ -24,7 +24,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from harness import recreate_database  # noqa: E402
+from harness import django_setup, recreate_database  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/lending_bench_decision"
 END = date(2026, 10, 31)
@@ -94,15 +94,7 @@ def main() -> int:
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
     if not args.keep:
         recreate_database(url)
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("SECRET_KEY", "bench-only")
-    os.environ.setdefault("DECISION_HMAC_KEY", "bench-only")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("MODEL_STORE", str(ROOT / "var" / "bench" / "models"))
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    django_setup(database_url=url)
     from django.core.management import call_command
 
     from accounts.models import Business

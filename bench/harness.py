@@ -113,3 +113,19 @@ def start_stack(*, name: str, port: int, web_workers: int, web_threads: int, con
         stack.stop()
         raise
     return stack
+
+
+def django_setup(*, database_url: str, broker_url: str | None = None, **defaults: str) -> None:
+    """Points Django at the bench's database (and broker) with bench-only keys, then sets it up.
+    `defaults` are further environment defaults (an operator's own value wins)."""
+    os.environ["DATABASE_URL"] = database_url
+    if broker_url is not None:
+        os.environ.update(CELERY_BROKER_URL=broker_url, DEBUG="false")
+    for name, value in {"SECRET_KEY": "bench-only", "DECISION_HMAC_KEY": "bench-only",
+                        "DJANGO_SETTINGS_MODULE": "config.settings",
+                        "MODEL_STORE": str(ROOT / "var" / "bench" / "models"), **defaults}.items():
+        os.environ.setdefault(name, value)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
