@@ -17,6 +17,7 @@ from decimal import Decimal
 
 import numpy as np
 
+from .engine import model_matrix
 from .features import LoanRequest, compute_features, feature_names
 from .history_loader import load_histories
 from .policy import PolicyParams
@@ -61,10 +62,6 @@ def businesses_score(*, business_ids: Sequence[int], as_of: datetime | date, amo
     params = policy if policy is not None else policy_active()[1]
     ids = np.asarray([int(b) for b in business_ids], dtype=np.int64)
     names = feature_names()
-    position = {name: i for i, name in enumerate(names)}
-    # The model's columns in its own order (a feature the model has but the code no longer computes is
-    # missing, as in model_row).
-    take = np.array([position.get(name, -1) for name in model.feature_names], dtype=np.int64)
     request = LoanRequest(amount=float(amount), term_months=int(term_months))
     pd = np.empty(ids.size, dtype=np.float64)
     seconds = {"load": 0.0, "features": 0.0, "pd": 0.0}
@@ -83,8 +80,7 @@ def businesses_score(*, business_ids: Sequence[int], as_of: datetime | date, amo
         X = compute_features(histories, [request] * len(histories), peers=model.peers)
         seconds["features"] += time.perf_counter() - t
         t = time.perf_counter()
-        M = np.where(take >= 0, X[:, np.maximum(take, 0)], np.nan)
-        pd[lo:lo + part.size] = model.pd(M)
+        pd[lo:lo + part.size] = model.pd(model_matrix(model, names, X))
         seconds["pd"] += time.perf_counter() - t
     seconds["total"] = time.perf_counter() - started
     return BatchScores(business_ids=ids, pd=pd, score=scores_from_pd(pd, params), model_version=model.version,

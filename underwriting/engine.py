@@ -274,15 +274,19 @@ class DecisionResult:
         return asdict(self)
 
 
-def model_row(model, feature_names: Sequence[str], feature_values: np.ndarray) -> np.ndarray:
-    """The model's input row, in its own feature order, from a snapshot of named values (a feature
-    the snapshot lacks is missing, NaN, exactly as LightGBM saw missing values in training)."""
+def model_matrix(model, feature_names: Sequence[str], feature_values: np.ndarray) -> np.ndarray:
+    """The model's input rows, in its own feature order, from rows of named values (n, len(names)) or
+    one row: a feature the values lack is missing, NaN, exactly as LightGBM saw missing values in
+    training."""
     position = {name: i for i, name in enumerate(feature_names)}
-    values = np.asarray(feature_values, dtype=np.float64)
-    return np.array(
-        [[values[position[name]] if name in position else np.nan for name in model.feature_names]],
-        dtype=np.float64,
-    )
+    take = np.array([position.get(name, -1) for name in model.feature_names], dtype=np.int64)
+    values = np.atleast_2d(np.asarray(feature_values, dtype=np.float64))
+    return np.where(take >= 0, values[:, np.maximum(take, 0)], np.nan)
+
+
+def model_row(model, feature_names: Sequence[str], feature_values: np.ndarray) -> np.ndarray:
+    """model_matrix of one snapshot: a (1, F) row."""
+    return model_matrix(model, feature_names, feature_values)
 
 
 _SPECS_CACHE: dict[str, list] = {}
