@@ -24,6 +24,7 @@ from underwriting.models import LoanRecord, LoanRecordSource, LoanRecordStatus
 from underwriting.monitoring import dashboard_summary, summaries_catch_up, vintage_default_rates
 
 from .models import Loan
+from .services import platform_loan_id
 
 RANGES = {"7d": 7, "30d": 30, "90d": 90, "365d": 365}
 DEFAULT_RANGE = "30d"
@@ -64,7 +65,7 @@ def calibration_by_band() -> list[dict]:
     loans = (Loan.objects.filter(application__decision__isnull=False)
              .values_list("public_id", "application__decision__pd", "application__decision__score_band"))
     for public_id, pd, band in loans:
-        record = records.get(f"310-{public_id.hex}")
+        record = records.get(platform_loan_id(public_id))
         if record is None or pd is None:
             continue  # not disbursed yet: no credit record, no outcome to observe
         b = bands.setdefault(band, {"band": band, "loans": 0, "pd_sum": 0.0, "defaults": 0})

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts.models import Business, PartnerBank, User
 
-from .models import Application, ApplicationStatus, Loan, LoanInstalment
+from .models import Application, Loan, LoanInstalment
 
 DEFAULT_TERM_MONTHS = 12
 
@@ -85,17 +85,6 @@ def business_get_for_owner(*, user: User, public_id) -> Business:
     if uid is None or not getattr(user, "is_authenticated", False):
         raise Business.DoesNotExist
     return Business.objects.select_related("partner").get(owner=user, public_id=uid)
-
-
-def application_pending_for_business(*, business: Business) -> Application | None:
-    """The application of this business still being decided, if any."""
-    return (
-        Application.objects.filter(
-            business=business, status__in=[ApplicationStatus.SUBMITTED, ApplicationStatus.DECIDING]
-        )
-        .order_by("-created_at")
-        .first()
-    )
 
 
 # ---- the suggested amount ------------------------------------------------------------------------

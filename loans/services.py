@@ -190,12 +190,15 @@ def application_validate(*, business: Business, amount, term_months, purpose: st
         )
     if purpose not in Purpose.values:
         errors["purpose"] = "Choose what the money is for."
-    if business.is_blocked:
-        # The engine would decline it as a knock-out anyway; still decided and recorded, so not here.
-        pass
+    # A blocked business is not refused here: the engine declines it as a knock-out, decided and recorded.
     if errors:
         raise ValidationError(errors)
     return value, term_months
+
+
+def platform_loan_id(public_id) -> str:
+    """The id under which a platform loan stands in the business's credit record."""
+    return f"310-{public_id.hex}"
 
 
 @transaction.atomic
@@ -473,7 +476,7 @@ def loan_disburse(*, loan: Loan, actor: str, disbursed_at: datetime | None = Non
     # DOMAIN.md: loans write servicing facts into the business's credit record (underwriting owns it).
     credit_record_loan_open(
         business=loan.business,
-        loan_id=f"310-{loan.public_id.hex}",
+        loan_id=platform_loan_id(loan.public_id),
         originated_on=disbursed_on,
         amount=loan.principal,
         term_months=loan.term_months,

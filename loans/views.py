@@ -45,25 +45,30 @@ def _loan_or_404(request, public_id) -> Loan:
         raise Http404("No such loan") from None
 
 
-def _apply_target(user) -> Business | None:
+def _apply_target(owned, summaries: dict) -> Business | None:
     """The business an owner applies with: the most recently active one with linked history."""
-    for business in business_list_for_owner(user=user).order_by("-updated_at"):
-        if business_history_summary(business_id=business.pk).transaction_count:
+    for business in sorted(owned, key=lambda b: b.updated_at, reverse=True):
+        if summaries[business.pk].transaction_count:
             return business
     return None
+
+
+def _owned_with_history(user) -> tuple[list[Business], dict]:
+    owned = list(business_list_for_owner(user=user))
+    return owned, {b.pk: business_history_summary(business_id=b.pk) for b in owned}
 
 
 def home(request):
     if not request.user.is_authenticated:
         return render(request, "loans/home.html", {"businesses": []})
+    owned, summaries = _owned_with_history(request.user)
+    apply_business = _apply_target(owned, summaries)
     businesses = []
-    apply_business = _apply_target(request.user)
-    for business in business_list_for_owner(user=request.user):
-        history = business_history_summary(business_id=business.pk)
+    for business in owned:
         suggestion = None
         if business == apply_business:
             suggestion = selectors.business_suggested_amount(business=business)
-        businesses.append({"business": business, "history": history, "suggestion": suggestion,
+        businesses.append({"business": business, "history": summaries[business.pk], "suggestion": suggestion,
                            "can_apply": business == apply_business})
     applications = list(selectors.application_list_for_owner(user=request.user)[:5])
     return render(
@@ -166,7 +171,7 @@ def _mark_errors(form) -> None:
 
 @login_required
 def apply_start(request):
-    business = _apply_target(request.user)
+    business = _apply_target(*_owned_with_history(request.user))
     if business is None:
         messages.info(request, "Link your business's transaction history first; the decision is made from it.")
         return redirect("home")

@@ -165,9 +165,13 @@ class DecisionAdmin(ReadOnlyAdmin):
         return "" if obj.pd is None else f"{100 * obj.pd:.2f}%"
 
     def get_queryset(self, request):
-        # The list never needs the snapshot columns (a few KB a row): defer them.
-        return super().get_queryset(request).defer(
-            "feature_names", "feature_values", "shap_values", "context", "schedule")
+        qs = super().get_queryset(request)
+        match = request.resolver_match
+        if match is not None and match.url_name == "underwriting_decision_changelist":
+            # The list never needs the snapshot columns (a few KB a row): defer them.
+            return qs.defer("feature_names", "feature_values", "shap_values", "context", "schedule")
+        # The audit page shows every column and both versions.
+        return qs.select_related("policy_version", "model_version", "business", "partner")
 
     def get_urls(self):
         urls = super().get_urls()

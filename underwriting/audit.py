@@ -42,11 +42,6 @@ def feature_rows(decision: Decision) -> list[dict]:
     return rows
 
 
-def plain_label(name: str) -> str:
-    spec = _CATALOG.get(name)
-    return f"{spec.description} ({FAMILIES.get(spec.family, spec.family)})" if spec else name
-
-
 def waterfall_svg(decision: Decision) -> str | None:
     """The decision's SHAP waterfall (None for a knock-out: the model did not run)."""
     if not decision.shap_values or decision.shap_base is None:

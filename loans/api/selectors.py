@@ -4,6 +4,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from accounts.models import Business, PartnerBank
+from loans import selectors as loans_selectors
 from loans.models import Application, Loan
 from loans.partner_models import WebhookDelivery, WebhookEndpoint
 from underwriting.models import Transaction
@@ -30,11 +31,9 @@ def transaction_list_for_partner(*, partner: PartnerBank) -> QuerySet[Transactio
 
 
 def application_list_for_partner(*, partner: PartnerBank) -> QuerySet[Application]:
-    return (
-        Application.objects.filter(partner=partner)
-        .select_related("business", "decision", "decision__model_version", "decision__policy_version", "loan")
-        .order_by("-created_at", "-id")
-    )
+    # The partner scoping is loans.selectors'; the API's answers also show versions and the loan.
+    return loans_selectors.application_list_for_partner(partner=partner).select_related(
+        "decision__model_version", "decision__policy_version", "loan")
 
 
 def application_get_for_partner(*, partner: PartnerBank, public_id) -> Application:
@@ -42,11 +41,7 @@ def application_get_for_partner(*, partner: PartnerBank, public_id) -> Applicati
 
 
 def loan_get_for_partner(*, partner: PartnerBank, public_id) -> Loan:
-    return _get(
-        Loan.objects.filter(partner=partner).select_related("application", "business")
-        .prefetch_related("instalments"),
-        public_id=public_id,
-    )
+    return _get(loans_selectors.loan_list_for_partner(partner=partner), public_id=public_id)
 
 
 def webhook_endpoint_list_for_partner(*, partner: PartnerBank) -> QuerySet[WebhookEndpoint]:
