@@ -233,9 +233,10 @@ class DecisionAuditAdmin(DecisionAdmin):
                 form.add_error("note", str(exc))
             else:
                 self.message_user(request, "Your review is recorded.", messages.SUCCESS)
-                nxt = review_queue().exclude(pk=decision.pk).values_list("pk", flat=True).first()
-                if request.POST.get("next") == "queue" and nxt:
-                    return HttpResponseRedirect(reverse("admin:underwriting_decision_change", args=[nxt]))
+                if request.POST.get("next") == "queue":
+                    nxt = review_queue().exclude(pk=decision.pk).values_list("pk", flat=True).first()
+                    if nxt:
+                        return HttpResponseRedirect(reverse("admin:underwriting_decision_change", args=[nxt]))
                 return HttpResponseRedirect(reverse("admin:underwriting_decision_change", args=[decision.pk]))
         # Show the page again with the errors; nothing was written.
         context = {**self.admin_site.each_context(request), "opts": self.model._meta,
