@@ -37,7 +37,3 @@ def api_key_authenticate(*, raw_key: str, now) -> ApiKey | None:
     if not hmac.compare_digest(digest, api_key.key_hash) or not api_key.is_active_at(now):
         return None
     return api_key
-
-
-def api_key_list_for_partner(*, partner: PartnerBank) -> QuerySet[ApiKey]:
-    return ApiKey.objects.filter(partner=partner).order_by("-created_at")

@@ -123,7 +123,7 @@ class DeliveryStatus(models.TextChoices):
 
 
 class WebhookDelivery(models.Model):
-    """One event to one endpoint. Sent by the beat-run task (loans.tasks.webhook_deliveries_send), never
+    """One event to one endpoint. Sent by the beat-run task (loans.webhooks_tasks.webhook_deliveries_send), never
     by a long countdown on the broker."""
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)

@@ -123,14 +123,14 @@ def webhook_event_emit(*, event_type: str, application, now: dt.datetime | None 
             partner_id=application.partner_id, event_type=event_type, payload=payload, created_at=now
         )
         endpoints = WebhookEndpoint.objects.filter(partner_id=application.partner_id, is_enabled=True)
-        WebhookDelivery.objects.bulk_create(
+        deliveries = WebhookDelivery.objects.bulk_create(
             [
                 WebhookDelivery(event=event, endpoint=ep, created_at=now, next_attempt_at=now)
                 for ep in endpoints
                 if ep.wants(event_type)
             ]
         )
-    if WebhookDelivery.objects.filter(event=event).exists():
+    if deliveries:
         # Deliver soon rather than at the next beat tick; the beat task still covers a lost message.
         transaction.on_commit(_kick_sender)
     return event
@@ -347,14 +347,3 @@ def _disable(endpoint: WebhookEndpoint, *, now: dt.datetime, reason: str) -> Non
     endpoint.save(update_fields=["is_enabled", "disabled_at", "disabled_reason", "updated_at"])
     # Nothing more will be sent there: its other pending deliveries are closed as failed.
     WebhookDelivery.objects.filter(endpoint=endpoint, status=DeliveryStatus.PENDING).update(status=DeliveryStatus.FAILED, completed_at=now, next_attempt_at=None)
-
-
-@transaction.atomic
-def webhook_endpoint_enable(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
-    endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
-    endpoint.is_enabled = True
-    endpoint.disabled_at = None
-    endpoint.disabled_reason = ""
-    endpoint.failing_since = None
-    endpoint.save()
-    return endpoint

@@ -147,9 +147,7 @@ def history_import_rows(
         for kind, rows in lists.items():
             if rows is None:
                 continue
-            columns: list[str] = []
-            for row in rows:
-                columns.extend(c for c in row if c not in columns)
+            columns = list(dict.fromkeys(c for row in rows for c in row))  # first-seen order
             path = Path(folder) / f"{kind}.csv"
             with open(path, "w", encoding="utf-8", newline="") as fh:
                 writer = csv.writer(fh)

@@ -174,6 +174,9 @@ def test_lists_filter_by_status_outcome_and_created_range_and_page_by_cursor(dem
     assert ids(outcome="approved") == [str(decided.public_id)]
     assert ids(created_before=decided.created_at.isoformat()) == []
     assert ids(created_after=decided.created_at.isoformat())[-1] == str(decided.public_id)
+    # from the first pending one on: the decided (older) application is left out
+    first_pending = Application.objects.get(public_id=pending[0]).created_at
+    assert ids(created_after=first_pending.isoformat()) == list(reversed(pending))
     first = demo.get("/api/v1/applications", limit=2).json()
     second = demo.client.get(first["next"]).json()
     assert len(first["results"]) == 2 and len(second["results"]) == 2
