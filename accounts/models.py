@@ -3,6 +3,8 @@ import uuid
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 
+from config.clock import ClockDateTimeField
+
 
 class UserManager(BaseUserManager):
     use_in_migrations = True
@@ -49,7 +51,7 @@ class PartnerBank(models.Model):
     slug = models.SlugField(max_length=50, unique=True)
     name = models.CharField(max_length=200)
     currency = models.CharField(max_length=3, default="CNY", help_text="ISO 4217; one per partner.")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["slug"]
@@ -84,8 +86,8 @@ class Business(models.Model):
     is_blocked = models.BooleanField(
         default=False, help_text="On the partner's or platform's blocked list (a knock-out rule)."
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
+    updated_at = ClockDateTimeField(auto_now=True)
 
     class Meta:
         verbose_name_plural = "businesses"
@@ -118,7 +120,7 @@ class ApiKey(models.Model):
     prefix = models.CharField(max_length=16, unique=True, editable=False)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     scopes = models.JSONField(default=list, help_text="Any of read, write, admin; write and admin imply read.")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

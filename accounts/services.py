@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
+
+from config import clock
 
 from .models import ApiKey, ApiScope, PartnerBank, User
 from .roles import ROLE_PERMISSIONS, STAFF_ROLES
@@ -92,7 +93,7 @@ def api_key_create(
     unknown = [s for s in scopes if s not in ApiScope.values]
     if not scopes or unknown:
         raise ValidationError({"scopes": f"Give one or more of {', '.join(ApiScope.values)} (got {scopes})."})
-    if expires_at is not None and expires_at <= timezone.now():
+    if expires_at is not None and expires_at <= clock.now():
         raise ValidationError({"expires_at": "The expiry must be in the future."})
     name = name.strip() or "API key"
     prefix = secrets.token_hex(4)
@@ -109,7 +110,7 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     """Revokes a key at once; revoking twice keeps the first time."""
     api_key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
     if api_key.revoked_at is None:
-        api_key.revoked_at = timezone.now()
+        api_key.revoked_at = clock.now()
         api_key.save(update_fields=["revoked_at"])
     return api_key
 

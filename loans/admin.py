@@ -16,9 +16,9 @@ from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
 
+from config import clock
 from underwriting.admin import DecisionAdmin, ReadOnlyAdmin
 from underwriting.audit import csv_lines
 from underwriting.models import Decision
@@ -110,7 +110,7 @@ def export_reviews_csv(modeladmin, request, queryset):
     rows = review_csv_rows(queryset.select_related("reviewer", "application", "decision__business",
                                                    "decision__partner").order_by("id").iterator(chunk_size=2000))
     response = StreamingHttpResponse(csv_lines(rows), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="reviews-{timezone.now():%Y%m%d-%H%M}.csv"'
+    response["Content-Disposition"] = f'attachment; filename="reviews-{clock.now():%Y%m%d-%H%M}.csv"'
     return response
 
 

@@ -16,9 +16,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 from django.urls import path
-from django.utils import timezone
 
 from accounts.models import PartnerBank
+from config import clock
 from underwriting.charts import bar_chart_svg, line_chart_svg
 from underwriting.models import LoanRecord, LoanRecordSource, LoanRecordStatus
 from underwriting.monitoring import dashboard_summary, summaries_catch_up, vintage_default_rates
@@ -39,7 +39,7 @@ class Window:
 
 
 def _window(params) -> Window:
-    today = timezone.now().date()
+    today = clock.today()
     key = params.get("range", DEFAULT_RANGE)
     if key == "custom":
         try:

@@ -1,9 +1,9 @@
 from decimal import Decimal, InvalidOperation
 
 from django import forms
-from django.utils import timezone
 
 from accounts.forms import AccessibleFormMixin
+from config import clock
 
 from .models import Purpose
 
@@ -23,7 +23,7 @@ class BusinessForm(AccessibleFormMixin, forms.Form):
 
     def clean_established_on(self):
         value = self.cleaned_data["established_on"]
-        if value > timezone.now().date():
+        if value > clock.today():
             raise forms.ValidationError("The date the business started cannot be in the future.")
         return value
 

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 
 from accounts.models import Business, PartnerBank
+from config.clock import ClockDateTimeField
 
 
 class ApplicationStatus(models.TextChoices):
@@ -77,8 +78,8 @@ class Application(models.Model):
     attempts = models.PositiveIntegerField(default=0, help_text="Decision attempts that failed so far.")
     last_error = models.TextField(blank=True, default="")
     last_attempt_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
+    updated_at = ClockDateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -175,8 +176,8 @@ class Loan(models.Model):
         max_length=24, choices=LoanStatus.choices, default=LoanStatus.AWAITING_DISBURSEMENT
     )
     disbursed_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
+    updated_at = ClockDateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -8,8 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.utils import timezone
-
+from config import clock
 from underwriting.product import amortisation_schedule
 
 from .models import Application, ApplicationStatus
@@ -111,7 +110,7 @@ def offer_schedule(decision) -> list[ScheduleRowView]:
         principal=decision.offered_amount,
         apr=decision.apr / Decimal(100),
         term_months=decision.term_months,
-        disbursed_on=timezone.now().date(),
+        disbursed_on=clock.today(),
     )
     return [
         ScheduleRowView(r.number, r.due_on, r.payment, r.principal, r.interest, r.balance_after)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.utils import timezone
 
 from accounts.models import User
+from config import clock
 from underwriting.models import Decision
 
 from .models import Application
@@ -42,5 +42,5 @@ def review_record(*, decision: Decision, reviewer: User, verdict: str, note: str
         reviewer=reviewer,
         verdict=verdict,
         note=note,
-        created_at=timezone.now(),
+        created_at=clock.now(),
     )

@@ -10,9 +10,9 @@ from decimal import ROUND_DOWN, Decimal
 from uuid import UUID
 
 from django.db.models import Prefetch, QuerySet
-from django.utils import timezone
 
 from accounts.models import Business, PartnerBank, User
+from config import clock
 
 from .models import Application, Loan, LoanInstalment
 
@@ -132,7 +132,7 @@ def business_suggested_amount(
     from underwriting.modeling.registry import active_model
     from underwriting.policy_services import policy_active
 
-    as_of = as_of or timezone.now()
+    as_of = as_of or clock.now()
     _, policy = policy_active()
     term_months = min(max(term_months, policy.min_term_months), policy.max_term_months)
     history = load_history(business=business, as_of=as_of)

@@ -20,9 +20,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
-from django.utils import timezone
 
 from accounts.models import Business, PartnerBank, User
+from config import clock
 from underwriting.decisions import decision_make
 from underwriting.models import Decision, DecisionOutcome
 from underwriting.policy_services import policy_active
@@ -123,7 +123,7 @@ def application_transition(
     if to_status not in TRANSITIONS[locked.status]:
         _refresh(application, locked)
         raise IllegalTransition(locked, to_status)
-    now = timezone.now()
+    now = clock.now()
     from_status = locked.status
     locked.status = to_status
     for name, value in (changes or {}).items():
@@ -225,7 +225,7 @@ def application_submit(
         term_months=term,
         purpose=purpose,
         status=S.SUBMITTED,
-        as_of=timezone.now(),
+        as_of=clock.now(),
     )
     ApplicationTransition.objects.create(
         application=application,
@@ -293,7 +293,7 @@ def application_decide(*, application_id: int) -> Application:
             )
             application = _apply_decision(application, decision)
     except Exception as exc:
-        now = timezone.now()
+        now = clock.now()
         error = f"{type(exc).__name__}: {exc}"
         logger.warning("decision of application %s failed (%s); it stays in deciding", application_id, error)
         with transaction.atomic():
@@ -350,7 +350,7 @@ def application_withdraw(
 def _check_offer_open(application: Application, to_status: str) -> None:
     if to_status not in TRANSITIONS[application.status]:
         raise IllegalTransition(application, to_status)
-    if application.offer_expires_at is not None and application.offer_expires_at <= timezone.now():
+    if application.offer_expires_at is not None and application.offer_expires_at <= clock.now():
         raise OfferExpired(
             application,
             to_status,
@@ -396,7 +396,7 @@ def offer_accept(*, application: Application, actor: str, user: User | None = No
         reason=f"Offer of {decision.offered_amount} over {decision.term_months} months accepted.",
     )
     _refresh(application, locked)
-    loan = _loan_create(application=locked, decision=decision, disbursed_on=timezone.now().date())
+    loan = _loan_create(application=locked, decision=decision, disbursed_on=clock.today())
     _emit("offer.accepted", locked)
     if _simulates_disbursement(locked.partner):
         loan = loan_disburse(loan=loan, actor=ACTOR_SIMULATED_DISBURSEMENT)
@@ -454,7 +454,7 @@ def loan_disburse(*, loan: Loan, actor: str, disbursed_at: datetime | None = Non
     clamped to month end), the application becomes `disbursed`, and the loan enters the business's
     credit record so the next decision sees the exposure."""
     loan = Loan.objects.select_for_update(of=("self",)).select_related("application").get(pk=loan.pk)
-    disbursed_at = disbursed_at or timezone.now()
+    disbursed_at = disbursed_at or clock.now()
     application_transition(
         application=loan.application,
         to_status=S.DISBURSED,
@@ -490,7 +490,7 @@ def loan_disburse(*, loan: Loan, actor: str, disbursed_at: datetime | None = Non
 
 def offers_expire(*, now: datetime | None = None) -> int:
     """Expires every open offer past its validity. Returns how many expired."""
-    now = now or timezone.now()
+    now = now or clock.now()
     expired = 0
     due = Application.objects.filter(
         status__in=[S.APPROVED, S.COUNTER_OFFERED], offer_expires_at__lte=now
@@ -515,7 +515,7 @@ def applications_requeue_stuck(*, older_than_seconds: int = 60) -> int:
     """Re-queues the decision of every application left in submitted/deciding for longer than
     `older_than_seconds` (a lost message, a dead worker, a broker outage, no active model). Touches
     each so the next sweep waits another interval. Returns how many were re-queued."""
-    now = timezone.now()
+    now = clock.now()
     stuck = list(
         Application.objects.select_for_update(skip_locked=True)
         .filter(status__in=[S.SUBMITTED, S.DECIDING], updated_at__lt=now - timedelta(seconds=older_than_seconds))
@@ -558,7 +558,7 @@ def business_create_for_owner(
         sector=sector.strip(),
         region=region.strip(),
         established_on=established_on,
-        onboarded_on=timezone.now().date(),
+        onboarded_on=clock.today(),
         owner=owner,
     )
     business.full_clean()

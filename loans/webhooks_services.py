@@ -26,9 +26,9 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
-from django.utils import timezone
 
 from accounts.models import PartnerBank
+from config import clock
 
 from .partner_models import (
     DeliveryStatus,
@@ -79,7 +79,7 @@ def webhook_verify(*, secret: str, headers: dict[str, str], body: str, now: dt.d
         msg_id, ts, sigs = lowered["webhook-id"], int(lowered["webhook-timestamp"]), lowered["webhook-signature"]
     except (KeyError, ValueError) as exc:
         raise WebhookVerificationError("missing or malformed webhook headers") from exc
-    now_ts = (now or timezone.now()).timestamp()
+    now_ts = (now or clock.now()).timestamp()
     if abs(now_ts - ts) > TIMESTAMP_TOLERANCE_SECONDS:
         raise WebhookVerificationError("timestamp outside the tolerance")
     expected = webhook_sign(secret=secret, msg_id=msg_id, timestamp=ts, body=body).split(",", 1)[1]
@@ -115,7 +115,7 @@ def webhook_event_emit(*, event_type: str, application, now: dt.datetime | None 
     wants this type, in the caller's transaction: the event exists exactly when the change committed."""
     if event_type not in WebhookEventType.values:
         raise ValueError(f"unknown webhook event type {event_type!r}")
-    now = now or timezone.now()
+    now = now or clock.now()
     with transaction.atomic():
         payload = json.loads(json.dumps(_event_payload(event_type=event_type, application=application, created_at=now),
                                         default=_json_default))
@@ -265,7 +265,7 @@ def webhook_deliveries_send(
     rng: random.Random | None = None,
 ) -> int:
     """Sends every due delivery once (one attempt each) and schedules the next. Returns attempts made."""
-    now = now or timezone.now()
+    now = now or clock.now()
     sender = sender or http_post
     made = 0
     for delivery_id in _claim_due(now=now, limit=limit):

@@ -16,8 +16,9 @@ python manage.py migrate --no-input -v0
 python manage.py sync_roles >/dev/null
 if ! python manage.py shell --no-imports -c 'from accounts.models import PartnerBank, Business; import sys; sys.exit(0 if Business.objects.filter(partner__slug="demo").exists() else 1)' 2>/dev/null; then
   echo "Simulating a demo marketplace ($DEMO_MERCHANTS merchants x 24 months)..."
-  # History up to yesterday (UTC), so an application made today is decided on fresh data.
-  END_DATE=$(python -c 'import datetime as d; print(d.datetime.now(d.UTC).date() - d.timedelta(days=1))')
+  # History up to yesterday (UTC, by the project clock: CLOCK_AT may pin it, docs/time.md), so an
+  # application made today is decided on fresh data.
+  END_DATE=$(python manage.py shell --no-imports -c 'import datetime; from config import clock; print(clock.today() - datetime.timedelta(days=1))')
   python manage.py simulate_marketplace --merchants "$DEMO_MERCHANTS" --months 24 --seed 310 --partner demo \
     --end-date "$END_DATE"
 fi

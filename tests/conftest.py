@@ -12,8 +12,41 @@ from pathlib import Path
 
 import pytest
 
+from config.clock import Pin
+from tests.clock import DEFAULT_AT, real_time, travel_to
+
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+# ---- the clock (tests/clock.py, docs/time.md) ------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def _default_pin() -> Pin:
+    return Pin(at=DEFAULT_AT, anchor=real_time())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_clock(_default_pin):
+    """Session fixtures (trained models, worlds) are built at the default instant too."""
+    with travel_to(_default_pin):
+        yield
+
+
+@pytest.fixture(scope="session")
+def clock_pin(request, _default_pin) -> Pin:
+    """The instant this test runs at (DEFAULT_AT, or one of PINNED_DATES with @pinned_dates), ticking
+    from the real moment the pin is made; servers and workers started for the test get it too."""
+    if hasattr(request, "param"):
+        return Pin(at=request.param, anchor=real_time())
+    return _default_pin
+
+
+@pytest.fixture(autouse=True)
+def _test_clock(clock_pin):
+    with travel_to(clock_pin):
+        yield
 
 
 def _missing(reason: str):
@@ -52,7 +85,7 @@ def redis_broker():
 
 
 @pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker, redis_broker):
+def celery_worker_process(django_db_setup, django_db_blocker, redis_broker, clock_pin):
     """A real `celery worker` process on the Redis broker, reading and writing the test database.
 
     Tests that use it must also use `transactional_db` so their rows are committed and visible
@@ -71,6 +104,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, redis_broker):
         f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     )
     env["CELERY_BROKER_URL"] = redis_broker
+    env.update(clock_pin.env())
     from django.conf import settings
 
     log_path = Path(settings.VAR_DIR) / "test-worker.log"

@@ -20,9 +20,10 @@ from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirec
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
+
+from config import clock
 
 from .audit import csv_lines, decision_audit, decision_csv_rows, waterfall_svg
 from .audit_services import PromotionError, model_version_promote
@@ -79,7 +80,7 @@ class CreatedFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         for key, _, days in self.OPTIONS:
             if self.value() == key:
-                start = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days)
+                start = clock.now().replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days)
                 return queryset.filter(created_at__gte=start)
         return queryset
 
@@ -124,7 +125,7 @@ def export_decisions_csv(modeladmin, request, queryset):
     rows = decision_csv_rows(queryset.select_related("partner", "business", "model_version", "policy_version")
                              .order_by("id").iterator(chunk_size=2000))
     response = StreamingHttpResponse(csv_lines(rows), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="decisions-{timezone.now():%Y%m%d-%H%M}.csv"'
+    response["Content-Disposition"] = f'attachment; filename="decisions-{clock.now():%Y%m%d-%H%M}.csv"'
     return response
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.utils import timezone
 
 from accounts.models import User
+from config import clock
 
 from .modeling.artifact import ArtifactError
 from .modeling.registry import RegistryError, model_version_activate
@@ -42,5 +42,5 @@ def model_version_promote(*, model_version: ModelVersion, promoted_by: User, rea
         previous_version=previous,
         activated_by=promoted_by,
         reason=reason,
-        activated_at=activated.activated_at or timezone.now(),
+        activated_at=activated.activated_at or clock.now(),
     )

@@ -18,9 +18,9 @@ import numpy as np
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from accounts.models import Business
+from config import clock
 
 from . import chain
 from .engine import BusinessContext, DecisionResult, business_context, evaluate
@@ -236,7 +236,7 @@ def _append(
         limit=result.limit,
         reasons=result.reasons,
         timings=timings,
-        created_at=timezone.now(),
+        created_at=clock.now(),
         previous_hmac=head.last_hmac,
     )
     decision.hmac = chain.sign(key=_hmac_key(), content=decision_content(decision), previous=head.last_hmac)

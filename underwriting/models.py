@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import models
 
 from accounts.models import Business, PartnerBank
+from config.clock import ClockDateTimeField
 
 
 class Direction(models.IntegerChoices):
@@ -159,7 +160,7 @@ class LoanRecord(models.Model):
     status = models.CharField(max_length=16, choices=LoanRecordStatus.choices, null=True, blank=True)  # noqa: DJ001
     defaulted_on = models.DateField(null=True, blank=True)
     days_past_due = models.PositiveIntegerField(default=0)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = ClockDateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
@@ -197,7 +198,7 @@ class ImportRun(models.Model):
     partner = models.ForeignKey(PartnerBank, on_delete=models.PROTECT, related_name="+")
     source = models.CharField(max_length=16, default="cli")
     status = models.CharField(max_length=16, choices=ImportStatus.choices, default=ImportStatus.RUNNING)
-    started_at = models.DateTimeField(auto_now_add=True)
+    started_at = ClockDateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     files = models.JSONField(default=dict, blank=True)
     counts = models.JSONField(default=dict, blank=True)
@@ -223,7 +224,7 @@ class ModelVersion(models.Model):
     version = models.CharField(max_length=64, unique=True)
     artifact_path = models.CharField(max_length=512)
     checksum = models.CharField(max_length=64, help_text="SHA-256 of the artifact's manifest.json.")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
     trained_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -264,7 +265,7 @@ class PolicyVersion(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
     is_active = models.BooleanField(default=False)
     activated_at = models.DateTimeField(null=True, blank=True)
 

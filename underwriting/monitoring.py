@@ -24,6 +24,8 @@ from pathlib import Path
 from django.db import transaction
 from django.db.models import Sum
 
+from config import clock
+
 from . import chain
 from .modeling.reference import bin_index
 from .models import (
@@ -484,9 +486,8 @@ def vintage_default_rates(*, source: str | None = None, months: int = 24, today:
     defaults so far (status defaulted or 90+ days past due), and their rate."""
     from django.db.models import Count, Q
     from django.db.models.functions import TruncMonth
-    from django.utils import timezone
 
-    today = today or timezone.now().date()
+    today = today or clock.today()
     first = _month(today.replace(day=1) - timedelta(days=31 * (months - 1)))
     loans = LoanRecord.objects.filter(originated_on__gte=first)
     if source:

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import models
 
 from accounts.models import PartnerBank
+from config.clock import ClockDateTimeField
 
 __all__ = ["DecisionDailyDrift", "DecisionDailySummary", "DecisionSummaryWatermark", "ModelActivation"]
 
@@ -75,7 +76,7 @@ class DecisionSummaryWatermark(models.Model):
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     last_decision_id = models.BigIntegerField(default=0)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = ClockDateTimeField(auto_now=True)
 
     def __str__(self) -> str:
         return f"summaries through decision {self.last_decision_id}"

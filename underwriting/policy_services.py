@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+
+from config import clock
 
 from .models import PolicyVersion
 from .policy import PolicyError, PolicyParams
@@ -55,7 +56,7 @@ def policy_version_create(
     if not note or not note.strip():
         raise PolicyError(["note: say why this policy version exists"])
     _lock_versions()
-    now = timezone.now()
+    now = clock.now()
     if activate:
         PolicyVersion.objects.filter(is_active=True).update(is_active=False)
     return PolicyVersion.objects.create(
@@ -79,7 +80,7 @@ def policy_version_activate(*, version: int) -> PolicyVersion:
     PolicyParams.from_dict(row.params)  # refuse a row whose params no longer validate
     if not row.is_active:
         PolicyVersion.objects.filter(is_active=True).update(is_active=False)
-        row.is_active, row.activated_at = True, timezone.now()
+        row.is_active, row.activated_at = True, clock.now()
         row.save(update_fields=["is_active", "activated_at"])
     return row
 

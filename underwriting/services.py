@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 from django.db import connection, transaction
-from django.utils import timezone
 
 from accounts.models import Business, PartnerBank
+from config import clock
 
 from .ingest.dialect import dialect_for
 from .ingest.pipeline import LOCK_NAMESPACE, ImportAborted, run_import
@@ -80,14 +80,14 @@ def history_import(
             run.counts = {kind: counts.as_dict() for kind, counts in outcome.files.items()}
             run.error_count = outcome.error_count
             run.errors_sample = [e.as_dict() for e in outcome.errors[:RUN_ERRORS_KEPT]]
-            run.finished_at = timezone.now()
+            run.finished_at = clock.now()
             run.save()
     except ImportAborted as aborted:
         run.status = ImportStatus.FAILED
         run.counts = {kind: {"path": c.path, "read": c.read} for kind, c in aborted.files.items()}
         run.error_count = aborted.error_count
         run.errors_sample = [e.as_dict() for e in aborted.errors[:RUN_ERRORS_KEPT]]
-        run.finished_at = timezone.now()
+        run.finished_at = clock.now()
         run.save()
         raise HistoryImportError(aborted.errors, aborted.error_count, run.public_id) from None
     except BaseException:
@@ -107,7 +107,7 @@ def history_import(
 def _mark_failed(run: ImportRun) -> None:
     # Best effort: the connection may be the thing that failed, and the original error matters more.
     try:
-        ImportRun.objects.filter(pk=run.pk).update(status=ImportStatus.FAILED, finished_at=timezone.now())
+        ImportRun.objects.filter(pk=run.pk).update(status=ImportStatus.FAILED, finished_at=clock.now())
     except Exception:
         logger.exception("could not mark import run %s as failed", run.public_id)
 

@@ -3,7 +3,8 @@
 from datetime import timedelta
 
 from celery import shared_task
-from django.utils import timezone
+
+from config import clock
 
 from .models import ImportRun, ImportStatus
 
@@ -19,9 +20,9 @@ def rebuild_business_rollups(business_id: int) -> int:
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def expire_stale_import_runs(max_age_hours: int = 24) -> int:
     """An import whose process died stays 'running' forever; mark it failed so the audit trail is honest."""
-    cutoff = timezone.now() - timedelta(hours=max_age_hours)
+    cutoff = clock.now() - timedelta(hours=max_age_hours)
     return ImportRun.objects.filter(status=ImportStatus.RUNNING, started_at__lt=cutoff).update(
-        status=ImportStatus.FAILED, finished_at=timezone.now()
+        status=ImportStatus.FAILED, finished_at=clock.now()
     )
 
 

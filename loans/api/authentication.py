@@ -1,11 +1,11 @@
 """`Authorization: Bearer p310_...`: the caller is a partner, through one of its API keys."""
 
-from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from accounts.selectors import api_key_authenticate
 from accounts.services import api_key_touch
+from config import clock
 
 
 class PartnerPrincipal:
@@ -32,7 +32,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         scheme, _, raw = header.partition(" ")
         if scheme.lower() != self.keyword.lower() or not raw.strip():
             raise exceptions.AuthenticationFailed("Use 'Authorization: Bearer <API key>'.")
-        now = timezone.now()
+        now = clock.now()
         api_key = api_key_authenticate(raw_key=raw.strip(), now=now)
         if api_key is None:
             raise exceptions.AuthenticationFailed("The API key is invalid, revoked or expired.")

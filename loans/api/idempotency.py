@@ -18,10 +18,10 @@ from functools import wraps
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
+from config import clock
 from loans.partner_models import IdempotencyRecord, IdempotencyStatus
 
 from .errors import ApiProblem
@@ -113,7 +113,7 @@ def idempotent(handler):
         IdempotencyRecord.objects.filter(pk=record.pk).update(
             status=IdempotencyStatus.COMPLETED, response_status=response.status_code, response_body=body,
             response_headers={h: response[h] for h in KEPT_HEADERS if response.has_header(h)},
-            completed_at=timezone.now(),
+            completed_at=clock.now(),
         )
         return response
 
@@ -122,7 +122,7 @@ def idempotent(handler):
 
 def idempotency_records_purge(*, now: dt.datetime | None = None) -> int:
     """Deletes records past their retention, and in-flight ones whose process evidently died."""
-    now = now or timezone.now()
+    now = now or clock.now()
     kept = dt.timedelta(hours=settings.API_IDEMPOTENCY_TTL_HOURS)
     done, _ = IdempotencyRecord.objects.filter(created_at__lt=now - kept).delete()
     stale, _ = IdempotencyRecord.objects.filter(

@@ -5,11 +5,11 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.utils import timezone
 
 from accounts.models import ApiKey
 from accounts.selectors import api_key_authenticate
 from accounts.services import api_key_create, api_key_revoke
+from config import clock
 from tests.factories import PartnerFactory
 
 pytestmark = pytest.mark.django_db
@@ -35,7 +35,7 @@ def test_a_key_is_stored_only_as_its_sha256_with_a_visible_prefix():
 def test_authentication_finds_the_active_key_and_refuses_anything_else():
     partner = PartnerFactory(slug="north")
     created = api_key_create(partner=partner, name="k", scopes=["read"])
-    now = timezone.now()
+    now = clock.now()
 
     assert api_key_authenticate(raw_key=created.raw_key, now=now) == created.api_key
     assert api_key_authenticate(raw_key=created.raw_key[:-1] + ("A" if created.raw_key[-1] != "A" else "B"), now=now) is None
@@ -45,7 +45,7 @@ def test_authentication_finds_the_active_key_and_refuses_anything_else():
 
 def test_an_expired_key_stops_working_at_its_expiry():
     partner = PartnerFactory(slug="north")
-    expires = timezone.now() + timedelta(hours=1)
+    expires = clock.now() + timedelta(hours=1)
     created = api_key_create(partner=partner, name="k", scopes=["read"], expires_at=expires)
 
     assert api_key_authenticate(raw_key=created.raw_key, now=expires - timedelta(seconds=1)) is not None
@@ -60,7 +60,7 @@ def test_a_revoked_key_stops_working_and_revoking_again_keeps_the_first_time():
     second = api_key_revoke(api_key=created.api_key).revoked_at
 
     assert first == second
-    assert api_key_authenticate(raw_key=created.raw_key, now=timezone.now()) is None
+    assert api_key_authenticate(raw_key=created.raw_key, now=clock.now()) is None
 
 
 @pytest.mark.parametrize("scopes", [[], ["root"], ["read", "superuser"]])
@@ -76,7 +76,7 @@ def test_an_expiry_in_the_past_is_refused():
     partner = PartnerFactory(slug="north")
 
     with pytest.raises(ValidationError):
-        api_key_create(partner=partner, name="k", scopes=["read"], expires_at=timezone.now() - timedelta(seconds=1))
+        api_key_create(partner=partner, name="k", scopes=["read"], expires_at=clock.now() - timedelta(seconds=1))
 
 
 def test_create_api_key_command_prints_the_key_once_and_stores_its_hash():
@@ -87,7 +87,7 @@ def test_create_api_key_command_prints_the_key_once_and_stores_its_hash():
 
     key = ApiKey.objects.get()
     raw = next(line for line in out.getvalue().splitlines() if line.startswith("p310_"))
-    assert api_key_authenticate(raw_key=raw, now=timezone.now()) == key
+    assert api_key_authenticate(raw_key=raw, now=clock.now()) == key
     assert key.scopes == ["write"]
     assert "shown only once" in out.getvalue()
 
@@ -114,7 +114,7 @@ def test_the_admin_creates_a_key_shows_it_once_and_revokes_it(client):
     shown = [str(m) for m in get_messages(response.wsgi_request) if "p310_" in str(m)]
     assert len(shown) == 1
     raw = next(word for word in shown[0].split() if word.startswith("p310_"))
-    assert api_key_authenticate(raw_key=raw, now=timezone.now()) == key
+    assert api_key_authenticate(raw_key=raw, now=clock.now()) == key
     assert key.scopes == ["admin", "read"] and key.created_by == admin
     change = f"/admin/accounts/apikey/{key.pk}/change/"
     assert raw in client.get(change).content.decode()  # the one time it is shown, after the redirect
@@ -124,4 +124,4 @@ def test_the_admin_creates_a_key_shows_it_once_and_revokes_it(client):
 
     key.refresh_from_db()
     assert key.revoked_at is not None
-    assert api_key_authenticate(raw_key=raw, now=timezone.now()) is None
+    assert api_key_authenticate(raw_key=raw, now=clock.now()) is None

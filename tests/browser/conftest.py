@@ -28,7 +28,9 @@ from pathlib import Path
 
 import pytest
 
+from config import clock
 from tests.browser.support import AXE_JS, DESKTOP
+from tests.clock import travel_to
 from tests.conftest import ROOT, _missing
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -96,7 +98,6 @@ class _Rollback(Exception):
 def _outcome_today(business, amount, term_months) -> str:
     """What the engine decides for `business` now, without keeping the decision."""
     from django.db import transaction
-    from django.utils import timezone
 
     from underwriting.decisions import decision_make
 
@@ -104,7 +105,7 @@ def _outcome_today(business, amount, term_months) -> str:
     try:
         with transaction.atomic():
             outcome = decision_make(
-                business=business, amount=amount, term_months=term_months, as_of=timezone.now()
+                business=business, amount=amount, term_months=term_months, as_of=clock.now()
             ).outcome
             raise _Rollback
     except _Rollback:
@@ -124,12 +125,11 @@ def _flush_database() -> None:
 
 
 @pytest.fixture(scope="package")
-def browser_world(django_db_setup, django_db_blocker, celery_worker_process, tmp_path_factory):
+def browser_world(django_db_setup, django_db_blocker, celery_worker_process, tmp_path_factory, clock_pin):
     from django.conf import settings
     from django.core.management import call_command
     from django.db import connection
     from django.test import override_settings
-    from django.utils import timezone
 
     from accounts.models import Business
     from accounts.services import roles_sync
@@ -138,13 +138,16 @@ def browser_world(django_db_setup, django_db_blocker, celery_worker_process, tmp
     from underwriting.simulator import simulate_marketplace
 
     store = tmp_path_factory.mktemp("browser-models")
-    with django_db_blocker.unblock():
+    # Built at the pinned instant the server and the worker run at (package fixtures start before the
+    # test's own clock does).
+    with travel_to(clock_pin), \
+            django_db_blocker.unblock():
         if connection.vendor != "postgresql":
             _missing("the browser tests need PostgreSQL")
         _flush_database()
         roles_sync()
         # History up to yesterday: an owner who links history today has it up to date.
-        yesterday = (timezone.now() - timedelta(days=1)).date()
+        yesterday = clock.today() - timedelta(days=1)
         with override_settings(MODEL_STORE=str(store)):
             simulate_marketplace(
                 merchants=300, months=24, seed=5, end_date=yesterday, partner_slug=settings.DEMO_MERCHANTS_PARTNER
@@ -213,7 +216,7 @@ def _database_url() -> str:
 
 
 @pytest.fixture(scope="package")
-def server(browser_world, redis_broker, django_db_blocker):
+def server(browser_world, redis_broker, django_db_blocker, clock_pin):
     """A gunicorn process serving the site (and its static files) on the test database."""
     from django.conf import settings
 
@@ -227,6 +230,7 @@ def server(browser_world, redis_broker, django_db_blocker):
         DEBUG="false",
         ALLOWED_HOSTS="127.0.0.1,localhost",
         PYTHONUNBUFFERED="1",
+        **clock_pin.env(),
     )
     log_path = Path(settings.VAR_DIR) / "test-server.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)

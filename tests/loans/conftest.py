@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 from django.test import override_settings
-from django.utils import timezone
 
 from accounts.models import Business
+from config import clock
 from tests.factories import UserFactory
 from underwriting.modeling.registry import clear_active_model_cache, model_version_register
 
@@ -23,7 +23,7 @@ def _make_world(artifact, merchants: int = 40):
     from underwriting.simulator import simulate_marketplace
 
     _store, path = artifact
-    yesterday = timezone.now().date() - timedelta(days=1)
+    yesterday = clock.today() - timedelta(days=1)
     simulate_marketplace(merchants=merchants, months=24, seed=11, partner_slug="demo", end_date=yesterday)
     model_version_register(artifact=path, activate=True)
     clear_active_model_cache()

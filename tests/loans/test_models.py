@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
+from config import clock
 from loans.models import Application, Loan, LoanInstalment
 from tests.factories import BusinessFactory
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 def _application(**overrides):
     business = BusinessFactory()
     values = {"partner": business.partner, "business": business, "channel": "web", "amount": Decimal("5000.00"),
-                  "term_months": 12, "purpose": "inventory", "as_of": timezone.now()}
+                  "term_months": 12, "purpose": "inventory", "as_of": clock.now()}
     values.update(overrides)
     return Application.objects.create(**values)
 

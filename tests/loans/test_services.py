@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 from django.test import override_settings
-from django.utils import timezone
 
 from accounts.models import Business
+from config import clock
 from loans import services
 from loans.models import (
     Application,
@@ -54,7 +54,7 @@ def test_submit_stores_the_application_with_its_as_of_and_queues_the_decision_af
 ):
     # given a business of the demo channel
     business = BusinessFactory(partner=PartnerFactory(slug="demo"))
-    before = timezone.now()
+    before = clock.now()
 
     # when it applies
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -64,7 +64,7 @@ def test_submit_stores_the_application_with_its_as_of_and_queues_the_decision_af
     application.refresh_from_db()
     assert (application.status, application.amount, application.term_months) == (S.SUBMITTED, Decimal("12000.00"), 12)
     assert application.partner_id == business.partner_id
-    assert before <= application.as_of <= timezone.now()
+    assert before <= application.as_of <= clock.now()
     assert _history(application) == [("", S.SUBMITTED, ACTOR)]
     assert len(callbacks) == 1
 
@@ -213,7 +213,7 @@ def test_accepting_an_offer_creates_the_loan_with_the_offered_terms_and_pays_out
     business, amount = approvable
     application = services.application_decide(application_id=_submit(business, amount).pk)
     decision = application.decision
-    today = timezone.now().date()
+    today = clock.today()
 
     loan = services.offer_accept(application=application, actor=ACTOR)
 
@@ -322,16 +322,16 @@ def _stored_offer(*, partner_slug: str, amount: str, apr: str, term: int) -> App
     ref = uuid.uuid4()
     decision = Decision.objects.create(
         partner=business.partner, business=business, application_ref=ref,
-        as_of=timezone.now(), requested_amount=Decimal(amount), requested_term_months=term,
+        as_of=clock.now(), requested_amount=Decimal(amount), requested_term_months=term,
         outcome="approved", decided_by="model", offered_amount=Decimal(amount), term_months=term,
         apr=Decimal(apr), effective_apr=Decimal(apr), origination_fee=Decimal("0.00"),
         instalment=schedule.instalment, total_repayable=schedule.total_repayable, schedule=schedule.as_dict(),
-        policy_version=policy_active()[0], created_at=timezone.now(), previous_hmac="0" * 64, hmac=ref.hex * 2,
+        policy_version=policy_active()[0], created_at=clock.now(), previous_hmac="0" * 64, hmac=ref.hex * 2,
     )
     return Application.objects.create(
         public_id=ref, partner=business.partner, business=business, channel="api", amount=Decimal(amount),
         term_months=term, purpose="inventory", status=S.APPROVED, as_of=decision.as_of, decision=decision,
-        offer_expires_at=timezone.now() + dt.timedelta(days=30),
+        offer_expires_at=clock.now() + dt.timedelta(days=30),
     )
 
 
@@ -387,7 +387,7 @@ def test_a_loan_cannot_be_disbursed_twice():
 def test_offers_past_their_validity_expire_and_can_no_longer_be_accepted():
     expired = _stored_offer(partner_slug="north-bank", amount="5000.00", apr="20.00", term=6)
     fresh = _stored_offer(partner_slug="south-bank", amount="5000.00", apr="20.00", term=6)
-    Application.objects.filter(pk=expired.pk).update(offer_expires_at=timezone.now() - dt.timedelta(seconds=1))
+    Application.objects.filter(pk=expired.pk).update(offer_expires_at=clock.now() - dt.timedelta(seconds=1))
     expired.refresh_from_db()
 
     # an owner racing the sweeper is refused, with nothing changed
@@ -413,7 +413,7 @@ def test_the_sweeper_requeues_applications_stuck_in_submitted_or_deciding(django
     withdrawn = _submit(business, "8000")
     services.application_transition(application=stuck_deciding, to_status=S.DECIDING, actor="system:worker")
     services.application_withdraw(application=withdrawn, actor=ACTOR)
-    long_ago = timezone.now() - dt.timedelta(minutes=5)
+    long_ago = clock.now() - dt.timedelta(minutes=5)
     Application.objects.exclude(pk=recent.pk).update(updated_at=long_ago)
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:

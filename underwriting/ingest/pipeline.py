@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.db import connection
-from django.utils import timezone
 
 from accounts.models import PartnerBank
+from config import clock
 
 from .csvio import SUSPECT_BYTES, file_size, open_text, rejected_path_for
 from .dialect import Dialect, dialect_for
@@ -92,7 +92,7 @@ def run_import(
                 cursor,
                 d,
                 partner_id=partner.pk,
-                now=connection.ops.adapt_datetimefield_value(timezone.now()),
+                now=connection.ops.adapt_datetimefield_value(clock.now()),
                 skip_invalid=skip_invalid,
             )
             outcome = Outcome(files={})

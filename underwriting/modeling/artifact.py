@@ -28,10 +28,12 @@ import platform
 import shutil
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+
+from config import clock
 
 from .train import TrainedModel, apply_calibration
 
@@ -111,7 +113,7 @@ def library_versions() -> dict:
 
 def next_version(store: Path, today: datetime | None = None) -> str:
     """m-YYYYMMDD-NNNN: the next free sequence number of the UTC day in this store."""
-    day = (today or datetime.now(UTC)).strftime("%Y%m%d")
+    day = (today or clock.now()).strftime("%Y%m%d")
     prefix = f"m-{day}-"
     taken = [int(p.name[len(prefix):]) for p in store.glob(prefix + "*") if p.name[len(prefix):].isdigit()]
     return f"{prefix}{max(taken, default=0) + 1:04d}"
@@ -158,7 +160,7 @@ def write_artifact(model: TrainedModel, *, store: Path | str | None = None, vers
     try:
         from .report import write_charts, write_report
 
-        created_at = datetime.now(UTC)
+        created_at = clock.now()
         _write(tmp / MODEL_FILE, model.model_string.encode("utf-8"))
         write_charts(model, tmp)
         # A version label may be taken by a concurrent writer between choosing and renaming: the

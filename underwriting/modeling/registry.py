@@ -20,8 +20,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
+from config import clock
 from underwriting.models import ModelVersion
 
 from .artifact import LoadedModel, load_artifact
@@ -102,7 +102,7 @@ def model_version_activate(*, model_version: ModelVersion, activated_by=None, no
         return target
     ModelVersion.objects.filter(pk__in=[r.pk for r in rows if r.pk != target.pk]).update(is_active=False)
     target.is_active = True
-    target.activated_at = timezone.now()
+    target.activated_at = clock.now()
     target.activated_by = activated_by
     target.activation_note = note.strip()
     target.save(update_fields=["is_active", "activated_at", "activated_by", "activation_note"])

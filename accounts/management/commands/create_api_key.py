@@ -2,11 +2,11 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
 from accounts.models import ApiScope
 from accounts.selectors import UnknownPartner, partner_get_by_slug
 from accounts.services import api_key_create
+from config import clock
 
 
 class Command(BaseCommand):
@@ -32,7 +32,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         if expires_in_days is not None and expires_in_days <= 0:
             raise CommandError("--expires-in-days must be positive.")
-        expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
+        expires_at = clock.now() + timedelta(days=expires_in_days) if expires_in_days else None
         try:
             created = api_key_create(
                 partner=tenant, name=name or f"{'+'.join(sorted(set(scope)))} key", scopes=scope,

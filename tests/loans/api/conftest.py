@@ -77,7 +77,7 @@ def _free_port() -> int:
     raise RuntimeError("no free port in 18200-18299")
 
 
-def _serve(env_overrides: dict, workers: int = 2, threads: int = 8):
+def _serve(env_overrides: dict, clock_pin, workers: int = 2, threads: int = 8):
     """Starts gunicorn on the test database; returns (url, process, log)."""
     from django.conf import settings
     from django.db import connection
@@ -89,7 +89,7 @@ def _serve(env_overrides: dict, workers: int = 2, threads: int = 8):
     env["DATABASE_URL"] = (
         f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     )
-    env.update({"ALLOWED_HOSTS": "127.0.0.1,localhost", "CONN_MAX_AGE": "0", **env_overrides})
+    env.update({"ALLOWED_HOSTS": "127.0.0.1,localhost", "CONN_MAX_AGE": "0", **clock_pin.env(), **env_overrides})
     port = _free_port()
     log_path = Path(settings.VAR_DIR) / f"test-api-server-{port}.log"
     log = open(log_path, "w")  # noqa: SIM115 - closed by _stop
@@ -126,17 +126,17 @@ def _stop(proc, log) -> None:
 
 
 @pytest.fixture(scope="session")
-def api_server(django_db_setup, django_db_blocker):
+def api_server(django_db_setup, django_db_blocker, clock_pin):
     """gunicorn serving the app on the test database (2 workers x 8 threads, like a small production
     box). Tests using it need `transactional_db` so the server sees their rows."""
-    url, proc, log = _serve({"API_RATE_LIMIT": "100000/minute"})
+    url, proc, log = _serve({"API_RATE_LIMIT": "100000/minute"}, clock_pin)
     yield url
     _stop(proc, log)
 
 
 @pytest.fixture
-def throttled_server(django_db_setup):
+def throttled_server(django_db_setup, clock_pin):
     """The same with a 30/minute limit and 2 single-threaded workers."""
-    url, proc, log = _serve({"API_RATE_LIMIT": "30/minute"}, workers=2, threads=1)
+    url, proc, log = _serve({"API_RATE_LIMIT": "30/minute"}, clock_pin, workers=2, threads=1)
     yield url
     _stop(proc, log)

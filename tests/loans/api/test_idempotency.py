@@ -3,9 +3,9 @@
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 
 from accounts.models import Business
+from config import clock
 from loans.api.idempotency import idempotency_records_purge
 from loans.partner_models import IdempotencyRecord, IdempotencyStatus
 
@@ -105,5 +105,5 @@ def test_records_are_kept_24_hours_then_purged(alpha):
 def test_an_in_flight_record_of_a_dead_process_is_purged_after_ten_minutes(alpha):
     IdempotencyRecord.objects.create(partner=alpha.partner, key="k", method="POST", path="/x", fingerprint="f")
 
-    assert idempotency_records_purge(now=timezone.now() + timedelta(minutes=9)) == 0
-    assert idempotency_records_purge(now=timezone.now() + timedelta(minutes=11)) == 1
+    assert idempotency_records_purge(now=clock.now() + timedelta(minutes=9)) == 0
+    assert idempotency_records_purge(now=clock.now() + timedelta(minutes=11)) == 1

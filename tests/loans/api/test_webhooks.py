@@ -11,9 +11,9 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from config import clock
 from loans.models import Application, Channel
 from loans.partner_models import (
     DeliveryStatus,
@@ -41,7 +41,7 @@ T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 def _application(merchant) -> Application:
     return Application.objects.create(
         partner=merchant.partner, business=merchant, channel=Channel.API, amount=Decimal("12000.00"),
-        term_months=12, purpose="inventory", as_of=timezone.now(),
+        term_months=12, purpose="inventory", as_of=clock.now(),
     )
 
 

@@ -5,9 +5,9 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
 from accounts.roles import APPLICANT, LOAN_OFFICER, RISK_OPERATOR
+from config import clock
 from loans.dashboard import calibration_by_band
 from loans.models import ApplicationStatus, Channel, Purpose
 from loans.services import application_decide, application_submit, loan_disburse, offer_accept
@@ -51,7 +51,7 @@ def test_the_dashboard_shows_volumes_rates_latency_drift_and_outcomes(client, au
 def test_the_time_range_selects_the_days_shown(client, audit_world, audit_users):
     decide(audit_world[0])
     client.force_login(audit_users[RISK_OPERATOR])
-    today = timezone.now().date()
+    today = clock.today()
 
     past = client.get(URL, {"range": "custom", "start": "2020-01-01", "end": "2020-01-31"}).content.decode()
     bad = client.get(URL, {"range": "custom", "start": "2020-02-01", "end": "2020-01-01"})
