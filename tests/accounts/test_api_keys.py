@@ -10,6 +10,7 @@ from accounts.models import ApiKey
 from accounts.selectors import api_key_authenticate
 from accounts.services import api_key_create, api_key_revoke
 from config import clock
+from tests.clock import pinned_dates
 from tests.factories import PartnerFactory
 
 pytestmark = pytest.mark.django_db
@@ -43,6 +44,7 @@ def test_authentication_finds_the_active_key_and_refuses_anything_else():
     assert api_key_authenticate(raw_key="garbage", now=now) is None
 
 
+@pinned_dates
 def test_an_expired_key_stops_working_at_its_expiry():
     partner = PartnerFactory(slug="north")
     expires = clock.now() + timedelta(hours=1)

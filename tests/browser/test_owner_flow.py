@@ -19,6 +19,7 @@ from tests.browser.support import (
     same_document,
     wait_for_decision,
 )
+from tests.clock import pinned_dates
 
 pytestmark = pytest.mark.services
 
@@ -40,6 +41,7 @@ def _public_id(url: str) -> str:
     return re.search(UUID, url).group(0)
 
 
+@pinned_dates
 def test_a_new_owner_signs_up_links_history_applies_and_accepts_the_offer(
     page, server, browser_world, screenshot_dir
 ):

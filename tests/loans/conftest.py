@@ -65,3 +65,36 @@ def approvable(world):
         if suggestion.basis == "model":
             return business, suggestion.amount
     pytest.fail("no merchant of the test world is approvable")
+
+
+class _Rollback(Exception):
+    pass
+
+
+def outcome_now(business, amount, term_months: int) -> str:
+    """What the engine decides for `business` now (a real decision, rolled back: nothing is kept)."""
+    from decimal import Decimal
+
+    from django.db import transaction
+
+    from config import clock
+    from underwriting.decisions import decision_make
+
+    outcome = ""
+    try:
+        with transaction.atomic():
+            outcome = decision_make(business=business, amount=Decimal(amount), term_months=term_months,
+                                    as_of=clock.now()).outcome
+            raise _Rollback
+    except _Rollback:
+        pass
+    return outcome
+
+
+def merchant_with_outcome(businesses, outcome: str, amount, term_months: int):
+    """The first of `businesses` the engine gives `outcome` for this request now: tests pick their
+    merchant by the outcome they need, never by position (another day, another world)."""
+    for business in businesses:
+        if outcome_now(business, amount, term_months) == outcome:
+            return business
+    pytest.fail(f"no merchant of the test world is {outcome} for {amount} over {term_months} months")

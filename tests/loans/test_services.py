@@ -5,6 +5,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.core.exceptions import ValidationError
 from django.test import override_settings
 
@@ -20,6 +21,7 @@ from loans.models import (
     LoanStatus,
 )
 from loans.partner_models import WebhookEvent
+from tests.clock import pinned_dates
 from tests.factories import BusinessFactory, PartnerFactory
 from underwriting.modeling.registry import clear_active_model_cache
 from underwriting.models import Decision, LoanRecord, LoanRecordSource, ModelVersion
@@ -97,6 +99,7 @@ def test_submit_refuses_requests_outside_the_product_with_a_message_per_field_an
 # ---- deciding ----------------------------------------------------------------------------------------
 
 
+@pinned_dates
 def test_decide_moves_submitted_to_deciding_to_approved_and_records_each_step(approvable):
     business, amount = approvable
     application = _submit(business, amount)
@@ -209,6 +212,7 @@ def test_a_knocked_out_application_is_declined_with_its_rule_and_cannot_be_accep
 # ---- the applicant's moves ---------------------------------------------------------------------------
 
 
+@pinned_dates
 def test_accepting_an_offer_creates_the_loan_with_the_offered_terms_and_pays_out_on_the_demo_channel(approvable):
     business, amount = approvable
     application = services.application_decide(application_id=_submit(business, amount).pk)
@@ -369,6 +373,7 @@ def test_a_loan_of_10000_at_18_percent_over_12_months_repays_916_80_a_month_and_
 
 
 @pytest.mark.django_db
+@pinned_dates
 def test_a_loan_cannot_be_disbursed_twice():
     application = _stored_offer(partner_slug="north-bank", amount="10000.00", apr="18.00", term=12)
     loan = services.offer_accept(application=application, actor="partner:north-bank")
@@ -383,28 +388,66 @@ def test_a_loan_cannot_be_disbursed_twice():
 # ---- expiry and the sweeper ------------------------------------------------------------------------
 
 
+@pinned_dates
 @pytest.mark.django_db
-def test_offers_past_their_validity_expire_and_can_no_longer_be_accepted():
-    expired = _stored_offer(partner_slug="north-bank", amount="5000.00", apr="20.00", term=6)
-    fresh = _stored_offer(partner_slug="south-bank", amount="5000.00", apr="20.00", term=6)
-    Application.objects.filter(pk=expired.pk).update(offer_expires_at=clock.now() - dt.timedelta(seconds=1))
-    expired.refresh_from_db()
+def test_offers_expire_at_the_end_of_their_validity_and_can_no_longer_be_accepted():
+    # given an offer made now (30 days' validity) and another made a day later
+    made = clock.now().replace(microsecond=0)
+    with time_machine.travel(made, tick=False):
+        expiring = _stored_offer(partner_slug="north-bank", amount="5000.00", apr="20.00", term=6)
+    with time_machine.travel(made + dt.timedelta(days=1), tick=False):
+        fresh = _stored_offer(partner_slug="south-bank", amount="5000.00", apr="20.00", term=6)
+    assert expiring.offer_expires_at == made + dt.timedelta(days=30)
 
-    # an owner racing the sweeper is refused, with nothing changed
-    with pytest.raises(services.OfferExpired):
-        services.offer_accept(application=expired, actor=ACTOR)
-    assert Loan.objects.count() == 0
+    # a second before the end of its validity nothing expires
+    with time_machine.travel(made + dt.timedelta(days=30, seconds=-1), tick=False):
+        assert services.offers_expire() == 0
 
-    assert services.offers_expire() == 1
+    with time_machine.travel(made + dt.timedelta(days=30), tick=False):
+        # an owner racing the sweeper is refused, with nothing changed
+        with pytest.raises(services.OfferExpired, match="expired on"):
+            services.offer_accept(application=expiring, actor=ACTOR)
+        assert Loan.objects.count() == 0
 
-    expired.refresh_from_db()
-    fresh.refresh_from_db()
-    assert (expired.status, fresh.status) == (S.EXPIRED, S.APPROVED)
-    assert _history(expired)[-1] == (S.APPROVED, S.EXPIRED, "system:sweeper")
-    assert services.offers_expire() == 0
+        assert services.offers_expire() == 1
+
+        expiring.refresh_from_db()
+        fresh.refresh_from_db()
+        assert (expiring.status, fresh.status) == (S.EXPIRED, S.APPROVED)
+        assert _history(expiring)[-1] == (S.APPROVED, S.EXPIRED, "system:sweeper")
+        assert services.offers_expire() == 0
+
+
+# A loan paid out on each pinned day falls due on the same day of the following months, clamped to the
+# month's end (docs/pricing.md).
+FIRST_DUE_DATES = {
+    dt.date(2027, 1, 31): [dt.date(2027, 2, 28), dt.date(2027, 3, 31), dt.date(2027, 4, 30)],
+    dt.date(2028, 2, 29): [dt.date(2028, 3, 29), dt.date(2028, 4, 29), dt.date(2028, 5, 29)],
+    dt.date(2027, 12, 31): [dt.date(2028, 1, 31), dt.date(2028, 2, 29), dt.date(2028, 3, 31)],
+}
+
+
+@pinned_dates
+@pytest.mark.django_db
+def test_a_loan_paid_out_today_falls_due_on_the_same_day_each_month_with_exact_money():
+    # given an offer of 3,000.00 at 24% over 3 months from a partner that disburses itself
+    application = _stored_offer(partner_slug="north-bank", amount="3000.00", apr="24.00", term=3)
+    loan = services.offer_accept(application=application, actor="partner:north-bank")
+
+    # when the partner pays it out today
+    loan = services.loan_disburse(loan=loan, actor="partner:north-bank")
+
+    # then the instalments are exact to the cent and fall due on this day of each month, clamped
+    rows = list(LoanInstalment.objects.filter(loan=loan).order_by("number"))
+    assert [r.due_on for r in rows] == FIRST_DUE_DATES[clock.today()]
+    assert [r.amount for r in rows] == [Decimal("1040.26"), Decimal("1040.26"), Decimal("1040.27")]
+    assert [r.interest for r in rows] == [Decimal("60.00"), Decimal("40.39"), Decimal("20.40")]
+    assert (loan.total_interest, loan.total_repayable) == (Decimal("120.79"), Decimal("3120.79"))
+    assert loan.disbursed_at.date() == clock.today()
 
 
 @pytest.mark.django_db
+@pinned_dates
 def test_the_sweeper_requeues_applications_stuck_in_submitted_or_deciding(django_capture_on_commit_callbacks):
     business = BusinessFactory()
     stuck_submitted = _submit(business, "5000")

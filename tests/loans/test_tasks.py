@@ -10,6 +10,7 @@ from loans import services
 from loans.models import Application, ApplicationStatus
 from loans.selectors import business_suggested_amount
 from loans.tasks import decide_application
+from tests.clock import pinned_dates
 from tests.conftest import wait_for
 from underwriting.modeling.registry import clear_active_model_cache
 from underwriting.models import Decision, ModelVersion
@@ -30,6 +31,7 @@ def _status(application_id):
     return Application.objects.values_list("status", "attempts").get(pk=application_id)
 
 
+@pinned_dates
 def test_a_submitted_application_is_decided_by_the_worker_once(committed_world, celery_worker_process):
     # given a merchant the model approves, and a worker on the Redis broker
     business, amount = _approvable(committed_world)

@@ -10,6 +10,7 @@ from loans.models import Application, ApplicationStatus, Loan
 from loans.partner_models import WebhookDelivery, WebhookEvent
 from loans.services import application_decide
 from loans.webhooks_services import webhook_endpoint_create
+from tests.clock import pinned_dates
 from tests.loans.api.conftest import Caller, make_caller
 
 
@@ -37,6 +38,7 @@ def _decided(caller, merchant, amount):
     return application
 
 
+@pinned_dates
 def test_a_submitted_application_is_stored_with_its_as_of_and_a_location(demo, world):
     merchant = world[0]
 
@@ -100,6 +102,7 @@ def test_the_decision_is_served_whole_and_exactly_as_recorded(demo, approvable):
     assert WebhookDelivery.objects.get(event=event).endpoint == endpoint
 
 
+@pinned_dates
 def test_accepting_the_offer_creates_the_loan_with_its_schedule(demo, approvable):
     merchant, amount = approvable
     application = _decided(demo, merchant, amount)

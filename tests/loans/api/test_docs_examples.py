@@ -14,6 +14,7 @@ from standardwebhooks.webhooks import Webhook
 
 from accounts.services import api_key_create
 from loans.partner_models import WebhookEndpoint
+from tests.clock import pinned_dates
 from tests.conftest import _missing, wait_for
 from tests.loans.api.test_webhooks import Receiver
 
@@ -26,6 +27,7 @@ def _bash_blocks(text: str) -> list[str]:
     return re.findall(r"^```bash\n(.*?)^```", text, flags=re.S | re.M)
 
 
+@pinned_dates
 def test_the_walkthrough_in_docs_api_md_runs_as_written(api_server, committed_world, celery_worker_process):
     if shutil.which("jq") is None or shutil.which("curl") is None:
         _missing("the docs examples need curl and jq")

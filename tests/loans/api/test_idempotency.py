@@ -8,6 +8,7 @@ from accounts.models import Business
 from config import clock
 from loans.api.idempotency import idempotency_records_purge
 from loans.partner_models import IdempotencyRecord, IdempotencyStatus
+from tests.clock import pinned_dates
 
 pytestmark = pytest.mark.django_db
 
@@ -94,6 +95,7 @@ def test_a_rejected_request_leaves_no_record_so_the_key_can_be_retried(alpha):
     assert record.response_status == 201
 
 
+@pinned_dates
 def test_records_are_kept_24_hours_then_purged(alpha):
     alpha.post("/api/v1/merchants", BODY, key="k-1")
     created = IdempotencyRecord.objects.get().created_at
@@ -102,6 +104,7 @@ def test_records_are_kept_24_hours_then_purged(alpha):
     assert idempotency_records_purge(now=created + timedelta(hours=24, seconds=1)) == 1
 
 
+@pinned_dates
 def test_an_in_flight_record_of_a_dead_process_is_purged_after_ten_minutes(alpha):
     IdempotencyRecord.objects.create(partner=alpha.partner, key="k", method="POST", path="/x", fingerprint="f")
 

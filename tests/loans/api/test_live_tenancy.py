@@ -17,8 +17,10 @@ from loans.models import Application, Loan
 from loans.partner_models import IdempotencyRecord, WebhookDelivery, WebhookEndpoint
 from loans.services import application_decide
 from loans.webhooks_services import HttpResult, webhook_deliveries_send, webhook_endpoint_create
+from tests.clock import pinned_dates
 from tests.conftest import wait_for
 from tests.factories import BusinessFactory, PartnerFactory
+from tests.loans.conftest import merchant_with_outcome
 from underwriting.models import Transaction
 
 pytestmark = pytest.mark.services
@@ -49,9 +51,10 @@ def _snapshot(partner):
     }
 
 
+@pinned_dates
 def test_every_route_with_another_partners_key_reads_and_changes_nothing(api_server, committed_world):
     victim_partner = committed_world[0].partner
-    merchant = committed_world[0]
+    merchant = merchant_with_outcome(committed_world, "approved", "5000.00", 12)
     victim = Live(api_server, api_key_create(partner=victim_partner, name="v", scopes=["write", "admin"]).raw_key)
     intruder_partner = PartnerFactory(slug="intruder")
     intruder_merchant = BusinessFactory(partner=intruder_partner, external_id="I-1")
