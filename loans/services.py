@@ -19,11 +19,12 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 
 from accounts.models import Business, PartnerBank, User
 from config import clock
 from underwriting.decisions import decision_make
+from underwriting.exposure import SCOPE_WORDS
 from underwriting.models import Decision, DecisionOutcome
 from underwriting.policy_services import policy_active
 from underwriting.product import CENT, amortisation_schedule, money
@@ -35,6 +36,7 @@ from underwriting.services import (
     history_import,
 )
 
+from .exposure import exposure_read, parties_lock
 from .models import (
     Application,
     ApplicationStatus,
@@ -91,6 +93,26 @@ class IllegalTransition(Exception):
 
 class OfferExpired(IllegalTransition):
     """The offer's validity has ended (the sweeper will record the expiry)."""
+
+
+class ExposureLimitReached(IllegalTransition):
+    """Accepting would take the business or its related parties over a policy cap (open loans or total
+    exposure, docs/exposure.md): refused, nothing changed; the offer stays as it was."""
+
+
+class ApplicationInProgress(Exception):
+    """The business already has an application being decided or an offer open (docs/exposure.md):
+    a new one is refused, nothing is stored. `existing` is that application."""
+
+    def __init__(self, existing: Application):
+        self.existing = existing
+        if existing.status in (S.SUBMITTED, S.DECIDING):
+            what = "an application that is still being decided"
+        else:
+            what = f"an open offer (valid until {existing.offer_expires_at:%d %B %Y})"
+        super().__init__(
+            f"This business already has {what}. Accept, reject or withdraw it before applying again."
+        )
 
 
 def owner_actor(user: User) -> str:
@@ -201,7 +223,6 @@ def platform_loan_id(public_id) -> str:
     return f"310-{public_id.hex}"
 
 
-@transaction.atomic
 def application_submit(
     *,
     business: Business,
@@ -212,10 +233,27 @@ def application_submit(
     applicant: User | None = None,
     actor: str,
 ) -> Application:
-    """Stores an application with its `as_of` (now) and queues its decision once the row is committed."""
+    """Stores an application with its `as_of` (now) and queues its decision once the row is committed.
+
+    Validation runs first, outside the locking transaction: on a fresh database it records the default
+    policy version, and that write must not be held open while waiting for a business's lock (two
+    submissions would wait on each other)."""
     if channel not in Channel.values:
         raise ValueError(f"unknown channel {channel!r}")
     value, term = application_validate(business=business, amount=amount, term_months=term_months, purpose=purpose)
+    with transaction.atomic():
+        return _application_store(business=business, value=value, term=term, purpose=purpose, channel=channel,
+                                  applicant=applicant, actor=actor)
+
+
+def _application_store(*, business: Business, value: Decimal, term: int, purpose: str, channel: str,
+                       applicant: User | None, actor: str) -> Application:
+    # One application at a time per business: the row lock makes a second, concurrent submission wait
+    # for the first to commit, and then see it.
+    Business.objects.select_for_update().filter(pk=business.pk).values_list("pk", flat=True).get()
+    in_progress = application_in_progress(business=business)
+    if in_progress is not None:
+        raise ApplicationInProgress(in_progress)
     application = Application.objects.create(
         partner_id=business.partner_id,
         business=business,
@@ -239,6 +277,19 @@ def application_submit(
     application_id = application.pk
     transaction.on_commit(lambda: _enqueue_decision(application_id))
     return application
+
+
+def application_in_progress(*, business: Business) -> Application | None:
+    """The business's application that is being decided or whose offer is still open, if any."""
+    return (
+        Application.objects.filter(business=business)
+        .filter(
+            Q(status__in=[S.SUBMITTED, S.DECIDING])
+            | Q(status__in=[S.APPROVED, S.COUNTER_OFFERED], offer_expires_at__gt=clock.now())
+        )
+        .order_by("-created_at", "-id")
+        .first()
+    )
 
 
 def _enqueue_decision(application_id: int) -> None:
@@ -266,6 +317,7 @@ def application_decide(*, application_id: int) -> Application:
     Not one atomic block on purpose: the move to `deciding` and a failed attempt's count and error
     must survive the failure they record; the decision and its state change commit together.
     """
+    policy_active()  # records the default policy, if none yet, before any lock is taken (see submit)
     with transaction.atomic():
         application = Application.objects.select_for_update().get(pk=application_id)
         if application.status == S.SUBMITTED:
@@ -284,12 +336,17 @@ def application_decide(*, application_id: int) -> Application:
             )
             if application.status != S.DECIDING:
                 return application
+            # Exposure at this instant, under a lock on the business and its related parties, held
+            # until the decision (and the offer it may open) commits: docs/exposure.md.
+            parties = parties_lock(business=application.business)
+            exposure = exposure_read(parties=parties, now=clock.now(), exclude_application_id=application.pk)
             decision = decision_make(
                 business=application.business,
                 amount=application.amount,
                 term_months=application.term_months,
                 as_of=application.as_of,
                 application_ref=application.public_id,
+                exposure=exposure,
             )
             application = _apply_decision(application, decision)
     except Exception as exc:
@@ -388,6 +445,7 @@ def offer_accept(*, application: Application, actor: str, user: User | None = No
     )
     _check_offer_open(locked, S.ACCEPTED)
     decision = locked.decision
+    _check_exposure_caps(locked, decision.offered_amount)
     application_transition(
         application=locked,
         to_status=S.ACCEPTED,
@@ -402,6 +460,33 @@ def offer_accept(*, application: Application, actor: str, user: User | None = No
         loan = loan_disburse(loan=loan, actor=ACTOR_SIMULATED_DISBURSEMENT)
         _refresh(application, Application.objects.get(pk=locked.pk))
     return loan
+
+
+def _check_exposure_caps(application: Application, amount: Decimal) -> None:
+    """Re-reads exposure now, under a lock on the business and its related parties, and refuses the
+    acceptance if the loan would break a cap of the active policy (docs/exposure.md)."""
+    _, policy = policy_active()
+    parties = parties_lock(business=application.business)
+    exposure = exposure_read(parties=parties, now=clock.now(), exclude_application_id=application.pk)
+    if exposure.open_platform_loans >= policy.max_open_loans:
+        raise ExposureLimitReached(
+            application, S.ACCEPTED,
+            f"There is already {exposure.open_platform_loans} open loan(s) with us for {_scope_words(exposure)}; "
+            f"at most {policy.max_open_loans} at a time, so this offer cannot be accepted now.",
+        )
+    party = exposure.binding(amount=amount)
+    if party is not None and party.total + amount > policy.exposure_cap:
+        raise ExposureLimitReached(
+            application, S.ACCEPTED,
+            f"With this loan, {SCOPE_WORDS[party.scope]} would owe or have on offer "
+            f"{party.total + amount:,.2f} {application.partner.currency}, above the maximum of "
+            f"{policy.exposure_cap:,.2f}; this offer cannot be accepted now.",
+        )
+
+
+def _scope_words(exposure) -> str:
+    worst = max(exposure.parties, key=lambda p: p.open_platform_loans)
+    return SCOPE_WORDS[worst.scope]
 
 
 def _loan_create(*, application: Application, decision: Decision, disbursed_on: date) -> Loan:

@@ -188,6 +188,7 @@ def apply(request, public_id):
         "max_term": policy.max_term_months,
         "amount_help": f"In {business.partner.currency}, from {policy.min_amount:,.0f} to {policy.max_amount:,.0f}.",
     }
+    in_progress = None
     if request.method == "POST":
         form = ApplicationForm(request.POST, **form_kwargs)
         if form.is_valid():
@@ -205,6 +206,9 @@ def apply(request, public_id):
                 for field, errors in exc.message_dict.items():
                     form.add_error(field if field in form.fields else None, errors)
                 _mark_errors(form)
+            except services.ApplicationInProgress as exc:
+                form.add_error(None, str(exc))
+                in_progress = exc.existing
             else:
                 # No suggestion is computed on this path: it would only add to the time to a decision.
                 return redirect("loans:application", public_id=application.public_id)
@@ -222,7 +226,7 @@ def apply(request, public_id):
     return render(
         request,
         "loans/apply.html",
-        {"business": business, "form": form, "suggestion": suggestion, "policy": policy},
+        {"business": business, "form": form, "suggestion": suggestion, "policy": policy, "in_progress": in_progress},
     )
 
 

@@ -24,6 +24,7 @@ from config import clock
 
 from . import chain
 from .engine import BusinessContext, DecisionResult, business_context, evaluate
+from .exposure import Exposure
 from .features import LoanRequest, compute_features, feature_names
 from .history_loader import load_history
 from .models import Decision, DecisionChainHead, ModelVersion, PolicyVersion
@@ -114,6 +115,7 @@ def decision_evaluate(
     as_of: datetime,
     policy,
     model,
+    exposure: Exposure | None = None,
     timings: dict | None = None,
 ) -> tuple[list[str], np.ndarray, BusinessContext, DecisionResult]:
     """Features, context and the engine's result for a request, storing nothing: the decision's own
@@ -122,7 +124,7 @@ def decision_evaluate(
     t = time.perf_counter()
     values = compute_features([history], [LoanRequest(amount=float(amount), term_months=int(term_months))],
                               peers=model.peers)[0]
-    context = business_context(history=history, is_blocked=is_blocked)
+    context = business_context(history=history, is_blocked=is_blocked, exposure=exposure)
     if timings is not None:
         timings["features_ms"] = _ms(t)
     t = time.perf_counter()
@@ -141,9 +143,13 @@ def decision_make(
     term_months: int,
     as_of: datetime,
     application_ref: UUID | None = None,
+    exposure: Exposure | None = None,
 ) -> Decision:
     """Decide a request for `business` as of `as_of` and append the decision to the chain.
 
+    `exposure`: what the business and its related parties owe or have on offer now, read by the
+    caller under a row lock on those businesses (docs/exposure.md); it goes into the decision's
+    context, so the caps it drives replay from the record.
     Safe to call twice for one application: the second call returns the stored decision.
     Raises NoActiveModel when no model is active (the caller retries later).
     """
@@ -162,7 +168,7 @@ def decision_make(
 
     names, values, context, result = decision_evaluate(
         history=history, is_blocked=business.is_blocked, amount=amount, term_months=term_months, as_of=as_of,
-        policy=policy, model=model, timings=timings)
+        policy=policy, model=model, exposure=exposure, timings=timings)
     timings["total_ms"] = _ms(started)
 
     try:

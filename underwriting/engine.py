@@ -15,6 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 
+from .exposure import SCOPE_WORDS, Exposure
 from .features import FEATURES
 from .features.history import (
     CURRENT,
@@ -23,12 +24,11 @@ from .features.history import (
     KIND,
     OUT,
     MerchantHistory,
-    add_months,
     day_date,
 )
 from .policy import PolicyParams
 from .pricing import price_breakdown, score_band, score_from_pd, size_limit
-from .product import amortisation_schedule, effective_apr, origination_fee
+from .product import ZERO, amortisation_schedule, effective_apr, estimated_outstanding, origination_fee
 from .reasons import reasons_from_contributions
 
 CENT = Decimal("0.01")
@@ -40,6 +40,7 @@ KO_TOO_YOUNG = "KO_TOO_YOUNG"
 KO_BLOCKED = "KO_BLOCKED"
 KO_ARREARS = "KO_ARREARS"
 KO_FRAUD_SIGNAL = "KO_FRAUD_SIGNAL"
+KO_OPEN_LOANS = "KO_OPEN_LOANS"
 
 APPROVED, COUNTER_OFFER, DECLINED = "approved", "counter_offer", "declined"
 
@@ -65,6 +66,11 @@ class BusinessContext:
     avg_monthly_net_inflow: Decimal
     monthly_debt_service: Decimal
     inflow_spike_ratio: float | None
+    # Read live at the decision's instant (None in decisions made before exposure was read live, in
+    # backtests and batch scores): open platform loans of the business and its related parties, and
+    # the whole reading (Exposure.as_dict()).
+    open_platform_loans: int | None = None
+    exposure: dict | None = None
 
     def as_dict(self) -> dict:
         out = asdict(self)
@@ -84,9 +90,14 @@ CLASSIFIED_KINDS = [KIND[k] for k in ("sale", "supplier_payment", "payroll", "re
 
 
 def business_context(
-    *, history: MerchantHistory, is_blocked: bool, recent_default_days: int = 365
+    *, history: MerchantHistory, is_blocked: bool, exposure: Exposure | None = None, recent_default_days: int = 365
 ) -> BusinessContext:
-    """Derive the rule and sizing inputs from the same point-in-time history the features use."""
+    """Derive the rule and sizing inputs from the same point-in-time history the features use.
+
+    `exposure` is what the business and its related parties owe or have on offer at the instant of
+    the decision (underwriting/exposure.py), read by the lending workflow under a row lock; without it
+    (backtests, batch scores) the existing exposure is estimated from the credit record on as_of's day
+    and the open-loans rule is not applied."""
     as_of_day = history.as_of_day
     daily = history.daily
     history_days = int(as_of_day - daily.day[0]) if daily.day.size else 0
@@ -132,14 +143,18 @@ def business_context(
 
     loans = history.loans
     current = loans.status == CURRENT
-    exposure = 0.0
-    for orig, amount, term in zip(
-        loans.originated_on[current], loans.amount[current], loans.term_months[current], strict=True
-    ):
-        # Outstanding principal falls roughly linearly over the term; counting it as still fully
-        # drawn would overstate the exposure of a nearly repaid loan.
-        elapsed = _months_between(day_date(int(orig)), history.as_of)
-        exposure += float(amount) * max(0.0, 1.0 - elapsed / max(int(term), 1))
+    if exposure is None:
+        # No live reading (a backtest, a batch score): the credit record's loans current on as_of's
+        # day, each at its estimated outstanding principal.
+        existing = sum(
+            (estimated_outstanding(amount=_money(amount), originated_on=day_date(int(orig)),
+                                   term_months=int(term), on=history.as_of)
+             for orig, amount, term in zip(loans.originated_on[current], loans.amount[current],
+                                           loans.term_months[current], strict=True)),
+            ZERO,
+        )
+    else:
+        existing = exposure.total
     dpd = loans.days_past_due[current]
     known = dpd[~np.isnan(dpd)]
     defaulted_recently = (loans.status == DEFAULTED) & (loans.defaulted_on >= as_of_day - recent_default_days)
@@ -150,19 +165,14 @@ def business_context(
         open_loans=int(current.sum()),
         max_days_past_due=float(known.max()) if known.size else None,
         recent_defaults=int(defaulted_recently.sum()),
-        existing_exposure=_money(exposure),
+        existing_exposure=_money(existing),
         monthly_revenue=_money(max(monthly_revenue, 0.0)),
         avg_monthly_net_inflow=_money(net_inflow),
         monthly_debt_service=_money(monthly_debt_service),
         inflow_spike_ratio=None if spike is None else round(float(spike), 6),
+        open_platform_loans=None if exposure is None else exposure.open_platform_loans,
+        exposure=None if exposure is None else exposure.as_dict(),
     )
-
-
-def _months_between(start: date, end: date) -> int:
-    months = (end.year - start.year) * 12 + end.month - start.month
-    if add_months(start, months) > end:
-        months -= 1
-    return max(months, 0)
 
 
 @dataclass(frozen=True)
@@ -217,14 +227,16 @@ def knockout_rules(
     )
     dpd = context.max_days_past_due or 0.0
     in_arrears = dpd > policy.max_days_past_due or context.recent_defaults > 0
-    rules.append(
-        RuleResult(
-            KO_ARREARS,
-            not in_arrears,
-            f"Existing loans: {context.open_loans} open, most days past due {dpd:.0f} "
-            f"(at most {policy.max_days_past_due} allowed), {context.recent_defaults} recent default(s).",
-        )
-    )
+    if context.open_platform_loans is None:  # decided before exposure was read live: its own words
+        arrears = (f"Existing loans: {context.open_loans} open, most days past due {dpd:.0f} "
+                   f"(at most {policy.max_days_past_due} allowed), {context.recent_defaults} recent default(s).")
+    else:
+        arrears = (f"Credit record before today: {context.open_loans} loan(s) running, most days past due "
+                   f"{dpd:.0f} (at most {policy.max_days_past_due} allowed), {context.recent_defaults} "
+                   "default(s) in the last year.")
+    rules.append(RuleResult(KO_ARREARS, not in_arrears, arrears))
+    if context.open_platform_loans is not None:
+        rules.append(_open_loans_rule(context, policy))
     spike = context.inflow_spike_ratio
     rules.append(
         RuleResult(
@@ -240,6 +252,20 @@ def knockout_rules(
         )
     )
     return rules
+
+
+def _open_loans_rule(context: BusinessContext, policy: PolicyParams) -> RuleResult:
+    """At most `max_open_loans` platform loans at a time for the business, its owner's businesses and
+    the businesses of its company registration (docs/exposure.md)."""
+    parties = Exposure.from_dict(context.exposure or {}).parties
+    worst = max(parties, key=lambda p: p.open_platform_loans, default=None)
+    count = context.open_platform_loans
+    where = SCOPE_WORDS[worst.scope] if worst is not None and worst.open_platform_loans else "this business"
+    return RuleResult(
+        KO_OPEN_LOANS,
+        count < policy.max_open_loans,
+        f"{count} open loan(s) with us for {where}; at most {policy.max_open_loans} at a time.",
+    )
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-__all__ = ["SCOPES", "Exposure", "PartyExposure", "ZERO"]
+__all__ = ["SCOPES", "ZERO", "Exposure", "PartyExposure"]
 
 ZERO = Decimal("0.00")
 BUSINESS, OWNER, REGISTRATION = "business", "owner", "registration"

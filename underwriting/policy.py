@@ -57,7 +57,10 @@ class PolicyParams:
     # Limit sizing.
     max_instalment_share: Decimal = Decimal("0.35")
     revenue_multiple: Decimal = Decimal("1.5")
+    # Exposure (docs/exposure.md): both apply to the business, to all businesses of its owner and to
+    # all businesses of its company registration number, within its partner.
     exposure_cap: Decimal = Decimal("500000.00")
+    max_open_loans: int = 1
     max_expected_loss: Decimal = Decimal("5000.00")
     amount_step: Decimal = Decimal("100.00")
     # Score scaling and bands.
@@ -94,6 +97,7 @@ class PolicyParams:
         "max_instalment_share": (Decimal(0), Decimal(1), False),
         "revenue_multiple": (Decimal(0), Decimal(24), False),
         "exposure_cap": (Decimal("0.01"), None, True),
+        "max_open_loans": (1, 100, True),
         "max_expected_loss": (Decimal("0.01"), None, True),
         "amount_step": (Decimal("0.01"), None, True),
         "score_base": (0, 10000, True),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from config import clock
 
@@ -30,10 +30,17 @@ class UnknownPolicyVersion(LookupError):
     pass
 
 
+POLICY_LOCK = (310, 2)  # pg_advisory_xact_lock key of policy version writes
+
+
 def _lock_versions() -> None:
-    # Locking every row serialises creators and activators: versions are few (one per policy change),
-    # and a concurrent creator would otherwise compute the same next number or leave two rows active
-    # for an instant. SQLite ignores FOR UPDATE but serialises writers itself.
+    # Serialises creators and activators: a concurrent creator would otherwise compute the same next
+    # number or leave two rows active for an instant. Locking the rows is not enough on a fresh
+    # database (there are none: two first creators then deadlock on the unique indexes), hence the
+    # advisory lock. SQLite ignores both but serialises writers itself.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", POLICY_LOCK)
     list(PolicyVersion.objects.select_for_update().order_by("pk").values_list("pk", flat=True))
 
 
@@ -104,8 +111,11 @@ def policy_active() -> tuple[PolicyVersion, PolicyParams]:
     if row is None:
         try:
             with transaction.atomic():
-                row = policy_version_create(params=PolicyParams().to_dict(), note=DEFAULTS_NOTE)
+                _lock_versions()
+                # Another process may have recorded them while this one waited: theirs is as good.
+                row = PolicyVersion.objects.filter(is_active=True).first() or policy_version_create(
+                    params=PolicyParams().to_dict(), note=DEFAULTS_NOTE
+                )
         except IntegrityError:
-            # Another process recorded the defaults at the same moment; theirs is as good as ours.
             row = PolicyVersion.objects.get(is_active=True)
     return row, row.policy

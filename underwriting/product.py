@@ -20,6 +20,7 @@ __all__ = [
     "annuity_instalment",
     "due_date",
     "effective_apr",
+    "estimated_outstanding",
     "money",
     "monthly_irr",
     "origination_fee",
@@ -73,6 +74,22 @@ def due_date(disbursed_on: dt.date, number: int) -> dt.date:
     month_index = disbursed_on.month - 1 + number
     year, month = disbursed_on.year + month_index // 12, month_index % 12 + 1
     return dt.date(year, month, min(disbursed_on.day, calendar.monthrange(year, month)[1]))
+
+
+def months_elapsed(start: dt.date, end: dt.date) -> int:
+    """Whole months from `start` to `end` (0 when `end` is earlier), by the due-date calendar."""
+    months = (end.year - start.year) * 12 + end.month - start.month
+    if months > 0 and due_date(start, months) > end:
+        months -= 1
+    return max(months, 0)
+
+
+def estimated_outstanding(*, amount: Decimal, originated_on: dt.date, term_months: int, on: dt.date) -> Decimal:
+    """The principal an imported loan still owes on `on`, when the book says only that it is current:
+    straight-line over its term (counting it as fully drawn would overstate a nearly repaid loan, and
+    the book has no repayments to do better). Rounded half-up to the cent."""
+    remaining = max(0, int(term_months) - months_elapsed(originated_on, on)) if term_months > 0 else 0
+    return money(Decimal(amount) * remaining / max(int(term_months), 1))
 
 
 @dataclass(frozen=True, slots=True)

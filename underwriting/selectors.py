@@ -4,7 +4,8 @@ from decimal import Decimal
 
 from django.db.models import Max, Min, Sum
 
-from .models import DailyRollup, Direction, TransactionKind
+from .models import DailyRollup, Direction, LoanRecord, LoanRecordSource, LoanRecordStatus, TransactionKind
+from .product import ZERO, estimated_outstanding
 
 
 @dataclass(frozen=True)
@@ -45,3 +46,24 @@ def business_history_summary(*, business_id: int) -> HistorySummary:
         inflow_90d=_to_units(inflow),
         outflow_90d=_to_units(outflow),
     )
+
+
+@dataclass(frozen=True)
+class ImportedExposure:
+    outstanding: Decimal
+    current_loans: int
+
+
+def credit_record_imported_exposure(*, business_ids: list[int], on: date) -> dict[int, ImportedExposure]:
+    """Per business: the imported loans its credit record says are still current (platform loans are
+    the lending workflow's to count), at their estimated outstanding principal on `on`."""
+    out = {pk: ImportedExposure(ZERO, 0) for pk in business_ids}
+    rows = LoanRecord.objects.filter(
+        business_id__in=business_ids, source=LoanRecordSource.IMPORTED, status=LoanRecordStatus.CURRENT,
+        originated_on__lte=on,
+    ).values_list("business_id", "amount", "originated_on", "term_months")
+    for business_id, amount, originated_on, term_months in rows:
+        owed = estimated_outstanding(amount=amount, originated_on=originated_on, term_months=term_months, on=on)
+        current = out[business_id]
+        out[business_id] = ImportedExposure(current.outstanding + owed, current.current_loans + 1)
+    return out

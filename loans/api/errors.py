@@ -40,11 +40,13 @@ class ApiProblem(exceptions.APIException):
     slug = "problem"
     title = "Problem"
 
-    def __init__(self, detail: str, *, status_code: int, slug: str, title: str):
+    def __init__(self, detail: str, *, status_code: int, slug: str, title: str, extensions: dict | None = None):
         super().__init__(detail)
         self.status_code = status_code
         self.slug = slug
         self.title = title
+        # RFC 9457 extension members (e.g. the id of the application a conflict is about).
+        self.extensions = extensions or {}
 
 
 _BY_CLASS: list[tuple[type, str, str]] = [
@@ -86,21 +88,23 @@ def flatten_errors(detail, prefix: str = "") -> list[dict]:
 
 
 def problem_body(*, status_code: int, slug: str, title: str, detail: str, instance: str | None,
-                 errors: list[dict] | None = None) -> dict:
+                 errors: list[dict] | None = None, extensions: dict | None = None) -> dict:
     body = {"type": problem_type(slug), "title": title, "status": status_code, "detail": detail}
     if instance:
         body["instance"] = instance
     if errors is not None:
         body["errors"] = errors
+    body.update(extensions or {})
     return body
 
 
 def problem_response(*, status_code: int, slug: str, title: str, detail: str, request=None,
-                     errors: list[dict] | None = None, headers: dict | None = None) -> Response:
+                     errors: list[dict] | None = None, headers: dict | None = None,
+                     extensions: dict | None = None) -> Response:
     instance = request.path if request is not None else None
     return Response(
         problem_body(status_code=status_code, slug=slug, title=title, detail=detail, instance=instance,
-                     errors=errors),
+                     errors=errors, extensions=extensions),
         status=status_code, headers=headers, content_type=PROBLEM_CONTENT_TYPE,
     )
 
@@ -130,7 +134,8 @@ def problem_exception_handler(exc, context):
     set_rollback()
     if isinstance(exc, ApiProblem):
         return problem_response(status_code=exc.status_code, slug=exc.slug, title=exc.title,
-                                detail=str(exc.detail), request=request, headers=headers)
+                                detail=str(exc.detail), request=request, headers=headers,
+                                extensions=exc.extensions)
     slug, title = "error", "Error"
     for cls, s, t in _BY_CLASS:
         if isinstance(exc, cls):

@@ -258,6 +258,10 @@ class ApplicationsView(_PartnerListView):
             )
         except DjangoValidationError as exc:
             raise _django_validation(exc) from None
+        except loan_services.ApplicationInProgress as exc:
+            raise ApiProblem(str(exc), status_code=409, slug="application-in-progress",
+                             title="An application is already in progress",
+                             extensions={"application": str(exc.existing.public_id)}) from None
         application = _wait_for_decision(
             partner=partner, public_id=application.public_id, seconds=wait.validated_data["wait"]
         )
@@ -306,8 +310,11 @@ def _transition(request, application_id, action):
     try:
         return application, action(application)
     except loan_services.IllegalTransition as exc:
-        slug = "offer-expired" if isinstance(exc, loan_services.OfferExpired) else "invalid-state"
-        raise _conflict(str(exc), slug=slug) from None
+        if isinstance(exc, loan_services.OfferExpired):
+            raise _conflict(str(exc), slug="offer-expired") from None
+        if isinstance(exc, loan_services.ExposureLimitReached):
+            raise _conflict(str(exc), slug="exposure-limit", title="A lending limit would be exceeded") from None
+        raise _conflict(str(exc)) from None
 
 
 class ApplicationWithdrawView(APIView):

@@ -449,11 +449,10 @@ def test_a_loan_paid_out_today_falls_due_on_the_same_day_each_month_with_exact_m
 @pytest.mark.django_db
 @pinned_dates
 def test_the_sweeper_requeues_applications_stuck_in_submitted_or_deciding(django_capture_on_commit_callbacks):
-    business = BusinessFactory()
-    stuck_submitted = _submit(business, "5000")
-    stuck_deciding = _submit(business, "6000")
-    recent = _submit(business, "7000")
-    withdrawn = _submit(business, "8000")
+    partner = PartnerFactory()
+    stuck_submitted, stuck_deciding, recent, withdrawn = (
+        _submit(BusinessFactory(partner=partner), amount) for amount in ("5000", "6000", "7000", "8000")
+    )
     services.application_transition(application=stuck_deciding, to_status=S.DECIDING, actor="system:worker")
     services.application_withdraw(application=withdrawn, actor=ACTOR)
     long_ago = clock.now() - dt.timedelta(minutes=5)

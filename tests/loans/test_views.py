@@ -228,6 +228,30 @@ def test_applying_redirects_to_a_progress_page_that_polls_until_the_decision_exi
     assert "Withdraw application" not in page
 
 
+def test_applying_again_while_an_offer_is_open_shows_why_links_to_it_and_submits_nothing(approvable, owner):
+    # given an owner whose business holds an open offer
+    business, amount = approvable
+    _owned(None, owner, business)
+    client = _client(owner)
+    client.post(f"/business/{business.public_id}/apply/", {"amount": f"{amount}", "term_months": "12",
+                                                           "purpose": "inventory"})
+    offer = Application.objects.get(business=business)
+    services.application_decide(application_id=offer.pk)
+    offer.refresh_from_db()
+
+    # when the owner submits the form again
+    response = client.post(f"/business/{business.public_id}/apply/",
+                           {"amount": f"{amount}", "term_months": "6", "purpose": "inventory"})
+
+    # then the form says why, links to the open offer, and nothing new is stored
+    html = _text(response)
+    assert response.status_code == 200
+    assert (f'<ul class="errorlist form-errors"><li>This business already has an open offer (valid until '
+            f'{offer.offer_expires_at:%d %B %Y}). Accept, reject or withdraw it before applying again.</li>') in html
+    assert f'href="/applications/{offer.public_id}/">See the application in progress</a>' in html
+    assert Application.objects.filter(business=business).count() == 1
+
+
 def test_an_application_form_with_bad_input_shows_errors_next_to_the_fields_and_submits_nothing(approvable, owner):
     business, _ = approvable
     _owned(None, owner, business)

@@ -12,6 +12,7 @@ from loans.services import application_decide
 from loans.webhooks_services import webhook_endpoint_create
 from tests.clock import pinned_dates
 from tests.loans.api.conftest import Caller, make_caller
+from tests.loans.conftest import merchant_with_outcome
 
 
 @pytest.fixture
@@ -140,9 +141,10 @@ def test_rejecting_the_offer_records_it_and_a_later_accept_is_refused(demo, appr
     assert application.transitions.last().reason == "too dear"
 
 
-def test_withdrawing_is_allowed_before_the_decision_only(demo, approvable):
+def test_withdrawing_is_allowed_before_the_decision_only(demo, approvable, world):
     merchant, amount = approvable
-    pending = _submit(demo, merchant, amount).json()["id"]
+    other = next(b for b in world if b != merchant)
+    pending = _submit(demo, other, amount).json()["id"]
     decided = _decided(demo, merchant, amount)
 
     ok = demo.post(f"/api/v1/applications/{pending}/withdraw", {"reason": "found other funding"})
@@ -165,10 +167,11 @@ def test_wait_returns_after_the_given_seconds_when_no_decision_comes(demo, world
     assert _submit(demo, world[0], QUERY_STRING="wait=11").status_code == 400
 
 
-def test_lists_filter_by_status_outcome_and_created_range_and_page_by_cursor(demo, approvable):
+def test_lists_filter_by_status_outcome_and_created_range_and_page_by_cursor(demo, approvable, world):
     merchant, amount = approvable
     decided = _decided(demo, merchant, amount)
-    pending = [_submit(demo, merchant, amount).json()["id"] for _ in range(3)]
+    others = [b for b in world if b != merchant][:3]
+    pending = [_submit(demo, other, amount).json()["id"] for other in others]
 
     def ids(**params):
         return [a["id"] for a in demo.get("/api/v1/applications", **params).json()["results"]]
@@ -204,3 +207,47 @@ def test_another_partner_sees_none_of_it(demo, approvable, db):
     assert other.get("/api/v1/applications").json()["results"] == []
     application.refresh_from_db()
     assert application.status == ApplicationStatus.DISBURSED
+
+
+def test_a_second_application_while_one_is_open_is_409_with_its_id_and_stores_nothing(demo, approvable):
+    # given a merchant with an open offer
+    merchant, amount = approvable
+    open_offer = _decided(demo, merchant, amount)
+    before = Application.objects.count()
+
+    # when the partner applies again for the same merchant
+    response = _submit(demo, merchant, amount)
+
+    # then it is refused with the open application's id, and nothing is stored
+    assert response.status_code == 409
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["type"].endswith("/application-in-progress")
+    assert body["application"] == str(open_offer.public_id)
+    assert "open offer" in body["detail"]
+    assert Application.objects.count() == before
+
+
+def test_an_acceptance_over_the_open_loans_cap_is_409_and_changes_nothing(demo, approvable, world):
+    # given two businesses of one company (same registration number), each with an open offer
+    merchant, amount = approvable
+    sibling = merchant_with_outcome([b for b in world if b != merchant], "approved", "1000.00", 12)
+    world_registration = "91310000MA1K2B3C4D"
+    type(merchant).objects.filter(pk__in=[merchant.pk, sibling.pk]).update(registration_number=world_registration)
+    merchant.refresh_from_db()
+    sibling.refresh_from_db()
+    first = _decided(demo, merchant, amount)
+    second = _decided(demo, sibling, "1000.00")
+    assert (first.status, second.status) == ("approved", "approved"), second.decision.reasons
+
+    # when the first offer is accepted, then the second
+    assert demo.post(f"/api/v1/applications/{first.public_id}/offer/accept").status_code == 201
+    refused = demo.post(f"/api/v1/applications/{second.public_id}/offer/accept")
+
+    # then the second is refused (one open loan per company registration) and nothing changed
+    assert refused.status_code == 409
+    assert refused.json()["type"].endswith("/exposure-limit")
+    assert "same company registration number" in refused.json()["detail"]
+    second.refresh_from_db()
+    assert second.status == "approved"
+    assert Loan.objects.filter(business__registration_number=world_registration).count() == 1
