@@ -463,10 +463,12 @@ def test_rows_from_csv_reads_the_interchange_format(tmp_path):
     assert h.kind.tolist() == ["sale", "supplier_payment"]
     assert h.counterparty.tolist() == [None, None]
     assert h.balance_minor.tolist() == [512_850.0, 282_849.0]
-    everyone = rows_from_csv(path)
-    assert len(everyone) == 3
-    assert everyone.occurred_at[2] == np.datetime64("2024-03-02T00:00:00")
-    assert np.isnan(everyone.balance_minor[2])
+    other = rows_from_csv(path, merchant_id="M2")
+    assert other.occurred_at.tolist() == [np.datetime64("2024-03-02T00:00:00")]
+    assert np.isnan(other.balance_minor[0])
+    # Without a merchant named, a file of several merchants is refused, not mixed into one history
+    with pytest.raises(ValueError, match=r"transactions.csv:5: merchant_id: the file holds several merchants"):
+        rows_from_csv(path)
 
 
 def test_rows_from_csv_names_the_line_and_column_of_a_bad_value(tmp_path):

@@ -678,9 +678,11 @@ def rows_from_csv(path: str | Path, *, merchant_id: str | None = None) -> Histor
     Header names are matched case-insensitively and without surrounding spaces, other columns are
     ignored, blank lines skipped, a UTF-8 byte-order mark tolerated. Amounts are decimals rounded half up
     to the cent; ``occurred_at`` is ISO 8601, converted to UTC (no offset: UTC). With ``merchant_id`` the
-    rows of other merchants are skipped (the file then needs a merchant_id column). A value the format
+    rows of other merchants are skipped (the file then needs a merchant_id column); without it, a file
+    naming several merchants is refused rather than read as one mixed history. A value the format
     rejects raises ValueError naming the line and the column.
     """
+    seen: set[str] = set()
     occurred: list[str] = []
     amounts: list[int] = []
     directions: list[int] = []
@@ -707,6 +709,11 @@ def rows_from_csv(path: str | Path, *, merchant_id: str | None = None) -> Histor
                 raise ValueError(f"{path}:{line}: the row has {len(record)} fields but the header has {len(header)}")
             if merchant_id is not None and record[i_merchant].strip() != merchant_id:
                 continue
+            if merchant_id is None and i_merchant is not None:
+                seen.add(record[i_merchant].strip())
+                if len(seen) > 1:
+                    raise ValueError(f"{path}:{line}: merchant_id: the file holds several merchants "
+                                     f"({', '.join(sorted(seen))}); name the one to read")
             column = "occurred_at"
             try:
                 occurred.append(parse_datetime(_required(record[i_at]))[:19])
