@@ -242,6 +242,13 @@ def test_every_statement_carries_its_unit_and_scale(spec):
                 assert "typical" in text, (spec.name, text)
 
 
+def test_the_catalog_document_is_generated_from_the_catalog():
+    from underwriting.features.docs import render
+
+    assert (Path(__file__).resolve().parents[2] / "docs" / "features.md").read_text() == render(), (
+        "docs/features.md is stale: python -m underwriting.features.docs > docs/features.md")
+
+
 def test_format_value_shows_unit_and_scale_and_keeps_the_old_call_form():
     from underwriting.features.catalog import format_value
 
