@@ -26,6 +26,7 @@ def feature_rows(decision: Decision) -> list[dict]:
     """Every feature of the snapshot: description, family, the value as stored and as a person reads
     it, and its SHAP contribution when the model ran; ordered by |contribution|, then catalog order."""
     shap = dict(zip(_shap_names(decision), decision.shap_values or [], strict=False))
+    currency = decision.partner.currency
     rows = []
     for i, (name, value) in enumerate(zip(decision.feature_names, decision.feature_values, strict=False)):
         spec = _CATALOG.get(name)
@@ -35,7 +36,8 @@ def feature_rows(decision: Decision) -> list[dict]:
             "description": spec.description if spec else "(no longer in the feature catalog)",
             "family": FAMILIES.get(spec.family, spec.family) if spec else "",
             "value": value,
-            "shown": format_value(value, spec.unit) if spec else ("missing" if value is None else f"{value:.6g}"),
+            "shown": (format_value(value, spec.unit, currency) if spec
+                      else ("missing" if value is None else f"{value:.6g}")),
             "contribution": shap.get(name),
         })
     rows.sort(key=lambda r: (-abs(r["contribution"]) if r["contribution"] is not None else 0.0, r["position"]))
@@ -51,9 +53,10 @@ def waterfall_svg(decision: Decision) -> str | None:
     names = _shap_names(decision)
     values = dict(zip(decision.feature_names, decision.feature_values, strict=False))
     labels = {}
+    currency = decision.partner.currency
     for name in names:
         spec = _CATALOG.get(name)
-        shown = format_value(values.get(name), spec.unit) if spec else ""
+        shown = format_value(values.get(name), spec.unit, currency) if spec else ""
         labels[name] = f"{spec.description}: {shown}" if spec else name
     items = waterfall_items(names=names, labels=labels, shap_values=decision.shap_values,
                             values=[values.get(n) for n in names])

@@ -344,9 +344,13 @@ class _RetiredFeature:
     def family_label(self) -> str:
         return self.family.replace("_", " ").capitalize()
 
-    def statement(self, value: float | None, helped: bool = False) -> str:
-        shown = "unknown" if value is None else f"{value:.4g}"
-        return f"{self.description}: {shown}"
+    def statement(self, value: float | None, helped: bool = False, *, currency: str = "",
+                  typical: float | None = None) -> str:
+        # Its unit is no longer known: the raw number, and the typical one beside it when known.
+        shown = "unknown" if value is None or value != value else f"{value:.4g}"
+        if typical is None or typical != typical or shown == "unknown":
+            return f"{self.description}: {shown}"
+        return f"{self.description}: {shown} (typical: {typical:.4g})"
 
 
 def _percent(rate: Decimal) -> Decimal:

@@ -195,6 +195,57 @@ def test_a_request_beyond_the_limit_gets_a_smaller_counter_offer(world):
         assert decision.limit["binding"] == decision.reasons[0]["feature"]
 
 
+def test_reasons_of_declines_and_counter_offers_never_cite_a_fact_against_them(world):
+    """Over the real model and many decisions: a model-based adverse reason always pushed this
+    decision's risk up, and a monotone (or one-way-reading) feature speaks only from the risky side of
+    its typical training value."""
+    from underwriting.engine import model_row, reason_specs
+    from underwriting.modeling.registry import active_model
+    from underwriting.reasons import reading_side, reasons_from_contributions
+
+    # Given counter-offers (requests beyond the limit) and declines (a PD ceiling no one meets) of the
+    # trained model on a simulated world, for several amounts and terms
+    decisions = [_decide(b, amount="450000.00") for b in world]
+    policy_version_create(params={"max_pd": "0.0001"}, note="decline everything the model scores")
+    decisions += [_decide(b, amount=amount, term=term) for b in world
+                  for amount, term in (("20000.00", 12), ("5000.00", 24))]
+    adverse = [d for d in decisions if d.decided_by == "model" and d.outcome in (DECLINED, COUNTER_OFFER)]
+    assert len(adverse) >= 100 and {d.outcome for d in adverse} == {DECLINED, COUNTER_OFFER}
+    model = active_model()
+    typical = model.typical
+    specs = reason_specs(model)
+    assert np.isfinite(typical).mean() > 0.9  # the artifact knows the typical value of nearly every feature
+    checked = changed = 0
+    for decision in adverse:
+        # the stored reasons come from the decision's own SHAP values, each pushing risk up
+        shap = dict(zip(model.feature_names, decision.shap_values, strict=True))
+        for reason in decision.reasons:
+            if reason["contribution"] is not None:
+                assert reason["contribution"] == shap[reason["feature"]] > 0
+        # When the reasons are drawn with the model's typical values and the partner's currency
+        x = model_row(model, decision.feature_names, np.array(decision.feature_values, dtype=np.float64))[0]
+        contributions = model.contributions(x)[0]
+        assert np.array_equal(contributions[:-1], decision.shap_values)
+        reasons = reasons_from_contributions(specs=specs, values=x, contributions=contributions, direction="adverse",
+                                             typical=typical, currency=decision.partner.currency)
+        # Then every one pushed risk up and none reads as good news against its typical value
+        for reason in reasons:
+            i = model.feature_names.index(reason.feature)
+            assert reason.contribution == contributions[i] > 0
+            side = reading_side(specs[i], x[i], typical[i])
+            assert side != -1, reason.text
+            if specs[i].sense and not np.isnan(x[i]) and not np.isnan(typical[i]):
+                assert side == 1, reason.text
+            if specs[i].unit == "money" and reason.value is not None:
+                assert decision.partner.currency in reason.text
+            checked += 1
+        untyped = reasons_from_contributions(specs=specs, values=x, contributions=contributions, direction="adverse")
+        changed += [r.feature for r in untyped] != [r.feature for r in reasons]
+    assert checked >= 3 * len(adverse)
+    # and without the typical values some decisions would have cited a fact on the safe side
+    assert changed > 0
+
+
 def test_an_offer_carries_an_exact_schedule(world):
     offers = [d for d in _scored(world) if d.outcome in (APPROVED, COUNTER_OFFER)]
 

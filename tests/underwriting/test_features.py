@@ -5,6 +5,7 @@ These tests need no database: the feature code takes plain data.
 """
 
 import math
+import re
 import sys
 from dataclasses import replace
 from datetime import date, timedelta
@@ -109,22 +110,158 @@ def test_catalog_integrity():
         assert f.description.strip() and f.family_label
         assert f.monotone in (-1, 0, 1)
         for helped in (False, True):
-            text = f.statement(0.1234, helped=helped)
-            assert text and any(ch.isdigit() for ch in text), (f.name, text)
-            assert "{" not in text
+            for typical in (None, 0.2):
+                text = f.statement(0.1234, helped=helped, currency="EUR", typical=typical)
+                assert text and any(ch.isdigit() for ch in text), (f.name, text)
+                assert "{" not in text and "nan" not in text.lower()
         assert f.statement(float("nan"))  # missing values are stated too
+        assert f.statement(float("nan"), typical=0.2) == f.statement(float("nan"))
+        # a sense for the wording: the monotone sign, or how an unconstrained feature reads
+        assert f.sense == (f.monotone or f.reads)
     # Anomaly features are either unconstrained or risk-raising (scale-invariant ratios).
     assert all(f.monotone in (0, 1) for f in FEATURES if f.family == "anomaly")
-
-
-def test_statements_carry_the_applicants_numbers():
+    # Growth reads as good news and running loans as bad news, whatever the model makes of them.
     spec = {f.name: f for f in FEATURES}
-    assert spec["sales_change_90d"].statement(-0.35) == "Sales fell 35% over the last 90 days"
-    assert spec["sales_change_90d"].statement(0.12, helped=True) == "Sales rose 12% over the last 90 days"
+    assert all(spec[n].sense == -1 for n in ("sales_change_90d", "sales_trend_26w", "sales_vs_peak_12m"))
+    assert spec["prior_loans_current"].sense == 1 and spec["sales_spike_14d"].sense == 0
+
+
+def test_statements_carry_the_applicants_numbers_with_unit_and_scale():
+    spec = {f.name: f for f in FEATURES}
+    # the old call form still works, with the unit in every number
+    assert spec["sales_change_90d"].statement(-0.35) == "Sales fell 35% in the last 90 days against the 90 days before"
+    assert spec["sales_change_90d"].statement(0.12, True) == "Sales rose 12% in the last 90 days against the 90 days before"
     assert spec["refund_rate_90d"].statement(0.072) == "Refunds were 7.2% of sales over the last 90 days"
     assert spec["negative_balance_days_90d"].statement(12.0) == "12 days with a negative balance in the last 90 days"
-    assert spec["revenue_90d"].statement(123456.7, helped=True) == "Business income of 123,457 over the last 90 days"
+    assert spec["negative_balance_days_90d"].statement(1.0, helped=True) == (
+        "Only 1 day with a negative balance in the last 90 days")
     assert spec["business_age_days"].statement(float("nan")) == "The business's founding date is not known"
+    assert spec["revenue_90d"].statement(float("nan")) == (
+        "Not enough data to measure: business inflows over the last 90 days")
+    # money with its currency and two decimals
+    assert spec["revenue_90d"].statement(123456.7, helped=True, currency="CNY") == (
+        "Business income was 123,456.70 CNY over the last 90 days")
+    assert spec["net_inflow_monthly_90d"].statement(28333.0, currency="CNY", typical=41000.0) == (
+        "Income minus outgoings (loan repayments aside) averaged only 28,333.00 CNY a month over the last 90 days, "
+        "below the typical 41,000.00 CNY")
+    # a rating on its scale
+    assert spec["rating_last"].statement(4.13, typical=4.5) == (
+        "The marketplace rating is only 4.13 of 5, below the typical 4.50 of 5")
+    # multiples, ratios and variations say what they are relative to, and how that compares
+    assert spec["sales_spike_14d"].statement(3.2, typical=1.0) == (
+        "Daily sales in the last two weeks ran at 3.2x the level of the 90 days before, far above the typical 1.0x")
+    assert spec["cash_cover_last"].statement(0.42, typical=1.3) == (
+        "The latest account balance came to only 0.42 months of expenses, far below the typical 1.3 months of "
+        "expenses")
+    assert spec["cash_cover_last"].statement(-0.004) == "The latest account balance came to only 0.00 months of expenses"
+    assert spec["daily_sales_cv_90d"].statement(0.85, typical=0.6) == (
+        "Daily sales over the last 90 days typically strayed 85% from their average, above the typical 60%")
+    assert spec["sales_noise_91d"].statement(math.log(1.35)) == (
+        "Weekday pattern aside, daily sales typically strayed 35% from their usual level over the last 13 weeks")
+    assert spec["chargebacks_per_10k_sales_365d"].statement(1.7, currency="EUR") == (
+        "Chargebacks numbered 1.70 per 10,000 EUR of sales over the last 12 months")
+    # changes against the typical change: by size the same way, by direction the other way
+    assert spec["sales_change_90d"].statement(0.11, typical=0.18) == (
+        "Sales rose 11% in the last 90 days against the 90 days before, less than the typical 18%")
+    assert spec["sales_change_90d"].statement(-0.05, typical=0.18) == (
+        "Sales fell 5% in the last 90 days against the 90 days before, while a rise of 18% is typical")
+    assert spec["sales_change_90d"].statement(0.002, typical=0.001) == (
+        "Sales stayed flat in the last 90 days against the 90 days before, as is typical")
+    assert spec["sales_90d_vs_12m"].statement(-0.12, typical=0.03) == (
+        "Daily sales in the last 90 days ran 12% below the daily average of the last 12 months, "
+        "while 3% above is typical")
+    assert spec["sales_trend_26w"].statement(-0.29, typical=-0.11) == (
+        "The sales trend of the last six months is -29% a year, below the typical -11%")
+    assert spec["sales_vs_peak_12m"].statement(-0.4, typical=-0.15) == (
+        "Sales in the last 30 days were 40% below the best 30 days of the last 12 months, far more than the typical 15%")
+    assert spec["rating_change_6m"].statement(-0.3, typical=0.02) == (
+        "The marketplace rating fell 0.30 points (out of 5) in the last three months against six to nine months "
+        "ago, while a rise of 0.02 points is typical")
+    assert spec["balance_change_90d"].statement(-0.5, typical=0.1) == (
+        "The balance fell by 0.50 months of expenses over the last 90 days, "
+        "while a rise of 0.10 months of expenses is typical")
+    # counts and durations by name; equal or nearly equal to typical is said so
+    assert spec["prior_loans_current"].statement(2.0, typical=0.0) == "2 loans still running, more than the typical 0"
+    assert spec["term_months"].statement(12.0, helped=True, typical=12.0) == (
+        "The requested term is 12 months, in line with the typical 12 months")
+    assert spec["refund_rate_90d"].statement(0.0721, typical=0.072) == (
+        "Refunds were 7.2% of sales over the last 90 days, just above the typical 7.2%")
+    # peer features are already a comparison with the sector's typical value
+    assert spec["refund_rate_90d_vs_sector"].statement(math.log(2.5), typical=0.0) == (
+        "Refunds ran at 2.5x the usual rate for the sector over the last 90 days")
+
+
+# Per unit: a representative value, and what its statements must show.
+UNIT_MARKERS = {
+    "money": (45230.0, ["45,230.00 CNY"]),
+    "fraction": (0.072, ["7.2%"]),
+    "change": (-0.35, ["35%"]),
+    "ratio": (1.35, ["1.35x"]),
+    "multiple": (2.4, ["2.4x"]),
+    "days": (12.0, ["12 days"]),
+    "count": (3.0, ["3 "]),
+    "months": (6.0, ["6 months"]),
+    "rating": (4.62, ["4.62 of 5"]),
+    "points": (-0.3, ["0.30 points", "out of 5"]),
+    "per10k": (1.7, ["1.70 per 10,000 CNY of sales"]),
+    "logratio": (0.9, ["2.5x", "usual"]),
+    "variation": (0.85, ["85%"]),
+    "spread": (math.log(1.35), ["35%"]),
+    "cover": (1.8, ["1.8 months of expenses"]),
+}
+
+
+# What a relative number is relative to, right after it.
+RELATIVE_TO = {
+    "fraction": r"% of (the |an |sales|income|monthly income|orders|shipments|rent|payments)",
+    "change": r"\d% (in the last|over the last|below the|against the|a year|\(out of 5\))",
+    "multiple": r"\dx (the|a|an) ",
+    "logratio": r"\dx (the usual|as much as is usual|the share of income usual)",
+    "ratio": r"\dx outgoings",
+    "variation": r"\d% from their average",
+    "spread": r"\d% from their usual level",
+}
+
+
+@pytest.mark.parametrize("spec", FEATURES, ids=lambda f: f.name)
+def test_every_statement_carries_its_unit_and_scale(spec):
+    # Given the representative value of the feature's unit, and a typical value one step away
+    value, markers = UNIT_MARKERS[spec.unit]
+    typical = value * 0.5 if value > 0 else value * 2
+    for helped in (False, True):
+        for known in (None, typical):
+            # When it is stated
+            text = spec.statement(value, helped=helped, currency="CNY", typical=known)
+            # Then the number appears with its unit and scale
+            for marker in markers:
+                assert marker in text, (spec.name, text)
+            if spec.unit in RELATIVE_TO:
+                # a share, change, multiple or variation says what it is relative to
+                assert re.search(RELATIVE_TO[spec.unit], text), (spec.name, text)
+            if known is not None and spec.compares:
+                assert "typical" in text, (spec.name, text)
+
+
+def test_the_catalog_document_is_generated_from_the_catalog():
+    from underwriting.features.docs import render
+
+    assert (Path(__file__).resolve().parents[2] / "docs" / "features.md").read_text() == render(), (
+        "docs/features.md is stale: python -m underwriting.features.docs > docs/features.md")
+
+
+def test_format_value_shows_unit_and_scale_and_keeps_the_old_call_form():
+    from underwriting.features.catalog import format_value
+
+    assert format_value(28333.0, "money", "CNY") == "28,333.00 CNY"
+    assert format_value(28333.0, "money") == "28,333.00"
+    assert format_value(-0.35, "change") == "-35%" and format_value(0.12, "change") == "+12%"
+    assert format_value(0.004, "fraction") == "0.4%" and format_value(0.72, "fraction") == "72%"
+    assert format_value(4.13, "rating") == "4.13 of 5"
+    assert format_value(1.0, "days") == "1 day" and format_value(2.5, "days") == "2.5 days"
+    assert format_value(math.log(2.5), "logratio") == "2.5x"
+    assert format_value(None, "money", "CNY") == format_value(float("nan"), "rating") == "not available"
+    with pytest.raises(ValueError, match="unknown unit"):
+        format_value(1.0, "furlongs")
 
 
 def test_compute_features_shape_and_empty_batch():

@@ -253,6 +253,52 @@ def test_artifact_round_trip_and_shap_additivity(trained, store):
     assert "<h1>Model " + model.version in (path / "report.html").read_text()
 
 
+def test_the_artifact_stores_each_features_typical_value(trained, store):
+    # Given a model trained on synthetic rows with missing values
+    expected = np.nanmedian(synthetic().X[trained.split.train], axis=0)
+
+    # Then the reference holds each feature's median over the train slice, missing values ignored
+    ref = trained.reference["features"]
+    assert [ref[s.name]["median"] for s in SPECS] == pytest.approx(list(expected), abs=0, rel=1e-12)
+    assert trained.typical == pytest.approx(expected, abs=0, rel=1e-12)
+    # and the artifact carries them to the loaded model, in its feature order
+    path = write_artifact(trained, store=store)
+    assert np.array_equal(load_artifact(path).typical, trained.typical)
+
+    # Given the same artifact as written before medians were stored
+    manifest_path = path / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    for entry in manifest["reference"]["features"].values():
+        del entry["median"]
+    manifest_path.write_text(json.dumps(manifest))
+    # Then its typical values are the middle decile edges, which are the medians here
+    old = load_artifact(path)
+    assert all(len(entry["edges"]) == 9 for entry in manifest["reference"]["features"].values())
+    assert old.typical == pytest.approx(expected, abs=0, rel=1e-12)
+
+
+def test_typical_values_fall_back_to_the_middle_decile_edge_only_when_all_nine_are_there():
+    from underwriting.modeling.reference import reference_distributions, typical_values
+
+    edges = [float(e) for e in range(1, 10)]
+    old = {"features": {"full": {"edges": edges, "shares": []}, "few": {"edges": [0.0, 1.0], "shares": []},
+                        "empty": {"edges": [], "shares": []}}}
+    new = {"features": {"full": {"edges": edges, "median": 4.25}, "few": {"edges": [0.0, 1.0], "median": 0.0},
+                        "empty": {"edges": [], "median": None}}}
+    names = ["full", "few", "empty", "unknown"]
+
+    assert np.array_equal(typical_values(old, names), [5.0, np.nan, np.nan, np.nan], equal_nan=True)
+    assert np.array_equal(typical_values(new, names), [4.25, 0.0, np.nan, np.nan], equal_nan=True)
+    assert np.isnan(typical_values(None, ["full"])).all() and typical_values({}, []).shape == (0,)
+    # A fresh reference: the median ignores missing values, and is the middle decile edge when there are nine
+    x = np.r_[np.arange(101.0), [np.nan] * 20]
+    ref = reference_distributions(X=np.c_[x, np.zeros_like(x), np.full_like(x, np.nan)],
+                                  feature_names=["x", "zero", "gone"], pd=np.linspace(0, 0.2, x.size), slice_name="t")
+    assert [ref["features"][n]["median"] for n in ("x", "zero", "gone")] == [50.0, 0.0, None]
+    assert ref["features"]["x"]["edges"][4] == 50.0
+    assert np.array_equal(typical_values(ref, ["gone", "zero", "x"]), [np.nan, 0.0, 50.0], equal_nan=True)
+
+
 def test_a_second_artifact_gets_the_next_version(trained, store):
     first = write_artifact(trained, store=store)
     second = write_artifact(trained, store=store)

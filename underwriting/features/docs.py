@@ -80,9 +80,43 @@ the day changes no feature (`tests/underwriting/test_history_loader.py`).
   B[train])`, `X = peers.apply(X, sectors, B)`) and saved with the model (`to_dict` / `from_dict`);
   decisions pass it back (`compute_features(..., peers=peers)`). Without it these columns are NaN. Sectors with fewer than 30 rows, empty or unknown sectors use the whole
   population's median. Region is deliberately not a feature (geography is a fair-lending proxy risk).
-* Every feature can be stated with the applicant's own number for reason codes:
-  `spec.statement(value)` ("Sales fell 35% over the last 90 days") or `spec.statement(value,
-  helped=True)`; `spec.family_label` groups them ("Sales trend", "Refunds and chargebacks", ...).
+* Every feature can be stated with the applicant's own number for reason codes (next section).
+
+## Reasons
+
+A decision's reasons come from its own SHAP values (`underwriting/reasons.py`,
+`reasons_from_contributions`): a decline or counter-offer lists the families of features that pushed
+this applicant's risk up ("adverse"), an approval the families that pushed it down ("helped"),
+ranked by the family's summed contribution, at most `max_reasons` of them, each stated by one of
+its features:
+
+* **Only the asked direction.** A feature speaks only if its own SHAP value points the asked way: an
+  adverse reason is never a fact that lowered the risk, a helped reason never one that raised it.
+* **Never worded against it.** Each feature has a sense (`spec.sense`): its monotone sign, or for an
+  unconstrained feature how a higher value reads to an owner (`reads`: sales growth reads as good
+  news, loans still running as bad news, a term or a spike against the usual level neither way). A
+  feature with a sense is an adverse reason only when its value is on the risky side of the typical
+  value, a helped reason only on the safe side (the typical value itself is neither). When the
+  family's strongest feature may not speak, its next one that may does, or the family is left out.
+  A missing value can be an adverse reason ("Not enough data to measure ..."), never a help.
+* **The typical value** is each feature's median on the model's training rows, stored in the
+  artifact's reference (`reference["features"][name]["median"]`, `modeling/reference.py`;
+  `typical_values(reference, names)`, or `LoadedModel.typical` in the model's feature order). An
+  artifact trained before medians were stored falls back to its middle decile edge when all nine
+  edges are there, and otherwise has no typical value (no comparison, no side rule).
+* **Units and scale.** `spec.statement(value, helped=False, *, currency="", typical=None)` states
+  the applicant's number with its unit: money with two decimals and the currency code ("28,333.00
+  CNY a month"), ratings "4.13 of 5", shares and changes in % of what the sentence names, multiples
+  against a named reference ("3.2x the level of the 90 days before"), days and months by name. Given
+  the typical value it ends with the comparison: "Sales rose 11% in the last 90 days against the 90
+  days before, less than the typical 18%"; "Daily sales in the last two weeks ran at 3.2x the level
+  of the 90 days before, far above the typical 1.0x". Peer features (`..._vs_sector`) already
+  compare with the sector's typical value and add nothing. `format_value(value, unit, currency)`
+  is the one formatter (the audit console uses it too).
+
+Examples below (money in CNY): the adverse statement with a typical value on the safe side of it,
+the helped statement with the roles swapped; for a feature without a sense, an unusual value against
+a usual one (adverse) and a usual one (helped).
 
 ## Loading histories
 
@@ -128,21 +162,56 @@ def render() -> str:
                  + ", ".join(f"{fam} {counts[fam]}" for fam in FAMILIES) + ".\n")
     for family, label in FAMILIES.items():
         lines.append(f"\n### {label} (`{family}`)\n")
-        lines.append("| # | name | monotone | unit | description | example statement |")
-        lines.append("| --- | --- | --- | --- | --- | --- |")
+        lines.append("| # | name | monotone (reads) | unit | description | adverse example | helped example |")
+        lines.append("| --- | --- | --- | --- | --- | --- | --- |")
         for i, f in enumerate(FEATURES):
             if f.family != family:
                 continue
-            example = f.statement(_example(f.unit))
+            adverse, helped = examples(f)
             peer = " (peer: needs a benchmark)" if f.name in PEER_BASES else ""
-            sign = f"{f.monotone:+d}" if f.monotone else "0"
-            lines.append(f"| {i} | `{f.name}` | {sign} | {f.unit} | {f.description}{peer} | {example} |")
+            sign = f"{f.monotone:+d}" if f.monotone else ("0" if not f.reads else f"0 ({f.reads:+d})")
+            lines.append(f"| {i} | `{f.name}` | {sign} | {f.unit} | {f.description}{peer} | {adverse} | {helped} |")
     return "\n".join(lines) + "\n"
 
 
-def _example(unit: str) -> float:
-    return {"money": 45230.0, "fraction": 0.072, "change": -0.35, "ratio": 1.8, "multiple": 2.4, "days": 12.0,
-            "count": 3.0, "months": 6.0, "rating": 4.62, "per10k": 1.7, "logratio": 0.9}[unit]
+# Per unit, a lower and a higher example value.
+EXAMPLES = {"money": (12450.0, 45230.0), "fraction": (0.021, 0.072), "change": (-0.12, 0.18),
+            "ratio": (0.92, 1.35), "multiple": (0.9, 2.4), "days": (4.0, 35.0), "count": (1.0, 6.0),
+            "months": (6.0, 18.0), "rating": (4.13, 4.62), "points": (-0.3, 0.05), "per10k": (0.4, 1.7),
+            "logratio": (-0.5, 0.9), "variation": (0.35, 0.85), "spread": (0.2, 0.6), "cover": (0.4, 2.5)}
+
+
+# Features whose unit's examples would be unrealistic.
+FEATURE_EXAMPLES = {
+    "sales_vs_peak_12m": (-0.4, -0.15), "declining_months_share_6m": (0.333, 0.667),
+    "worst_month_to_average_12m": (0.45, 0.8), "weekend_sales_share_90d": (0.24, 0.36),
+    "quietest_weekday_share_91d": (0.55, 0.85), "net_margin_90d": (0.04, 0.15),
+    "negative_net_months_share_12m": (0.083, 0.333), "rent_paid_months_share_6m": (0.5, 1.0),
+    "payroll_paid_months_share_6m": (0.5, 1.0), "rent_days_late_avg_12m": (0.5, 6.0),
+    "payroll_days_late_avg_12m": (0.5, 6.0), "tax_days_late_avg_12m": (0.5, 6.0),
+    "obligation_timing_irregularity_12m": (1.0, 5.0), "max_payment_delay_12m": (2.0, 12.0),
+    "top_customer_share_180d": (0.05, 0.3), "top_payee_share_180d": (0.1, 0.4), "processor_share_90d": (0.3, 0.85),
+    "paying_counterparties_180d": (12.0, 85.0), "payee_counterparties_180d": (8.0, 30.0),
+    "inflow_transactions_90d": (240.0, 1850.0), "business_age_days": (400.0, 2900.0),
+    "days_since_onboarding": (200.0, 1100.0), "history_days": (120.0, 700.0),
+    "active_days_share_90d": (0.45, 0.93), "metrics_age_days": (3.0, 40.0), "days_since_last_inflow": (1.0, 9.0),
+    "prior_loans_repaid": (0.0, 3.0), "prior_loans_defaulted": (0.0, 1.0), "prior_loans_current": (0.0, 2.0),
+    "loan_disbursements_180d": (0.0, 2.0), "months_since_last_loan": (5.0, 20.0), "term_months": (12.0, 24.0),
+    "chargebacks_90d": (0.0, 4.0), "sales_spike_14d": (1.0, 3.2), "sales_spike_35d": (1.0, 1.9),
+}
+
+
+def examples(spec, currency: str = "CNY") -> tuple[str, str]:
+    """(adverse, helped) statements of `spec` for its unit's example values: adverse with the value
+    on the risky side of the typical one (the higher value when the feature has no sense), helped
+    with the two swapped."""
+    low, high = FEATURE_EXAMPLES.get(spec.name) or EXAMPLES[spec.unit]
+    if not spec.sense:  # either way can be a reason: an unusual value against a usual one
+        return (spec.statement(high, currency=currency, typical=low),
+                spec.statement(low, helped=True, currency=currency, typical=low))
+    risky, safe = (low, high) if spec.sense < 0 else (high, low)
+    return (spec.statement(risky, currency=currency, typical=safe),
+            spec.statement(safe, helped=True, currency=currency, typical=risky))
 
 
 if __name__ == "__main__":

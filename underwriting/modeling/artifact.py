@@ -215,6 +215,11 @@ class LoadedModel:
             PeerBenchmarks.from_dict(manifest["peers"]) if manifest.get("peers") else None)
         self.booster = booster
         self.n_features = len(self.specs)
+        from .reference import typical_values
+
+        # Each feature's median on the training rows (NaN where unknown), in feature order: the typical
+        # value a decision's reasons compare the applicant's own number with.
+        self.typical: np.ndarray = typical_values(manifest.get("reference"), self.feature_names)
 
     def __repr__(self) -> str:
         return f"<LoadedModel {self.version} ({self.n_features} features)>"

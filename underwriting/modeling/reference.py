@@ -8,6 +8,9 @@ Binning: interior edges at the deciles of the non-missing values (duplicates dro
 with few distinct values gets fewer bins); a value equal to an edge falls in the bin to its right;
 missing values (NaN) get their own bin, last. `bin_index` is the one function that puts a value in a
 bin, for the reference and for live decisions alike.
+
+Each feature also records its median over the non-missing training values ("median"): the typical
+value a decision's reasons compare the applicant's own number with (`typical_values`).
 """
 
 from __future__ import annotations
@@ -62,11 +65,38 @@ def reference_distributions(*, X: np.ndarray, feature_names: list[str], pd: np.n
     features = {}
     for j, name in enumerate(feature_names):
         edges = quantile_edges(X[:, j])
-        features[name] = {"edges": edges, "shares": _shares(bin_counts(edges, X[:, j]))}
+        features[name] = {"edges": edges, "shares": _shares(bin_counts(edges, X[:, j])),
+                          "median": _median(X[:, j])}
     return {
         "slice": slice_name,
         "rows": int(X.shape[0]),
-        "binning": "deciles of the non-missing values; last bin = missing",
+        "binning": "deciles of the non-missing values; last bin = missing; median of the non-missing values",
         "score": {"pd_edges": pd_edges, "shares": _shares(bin_counts(pd_edges, pd))},
         "features": features,
     }
+
+
+def _median(values: np.ndarray) -> float | None:
+    v = values[~np.isnan(values)]
+    return float(np.median(v)) if v.size else None
+
+
+def typical_values(reference: dict | None, feature_names: list[str]) -> np.ndarray:
+    """Each feature's typical value in the training rows (its median; NaN where unknown), in the order
+    of `feature_names`.
+
+    A reference written before medians were stored falls back to the middle decile edge, but only
+    when all nine decile edges are there: with duplicates dropped the position of the median among
+    fewer edges is unknown. A feature the reference does not know, or a missing reference, is NaN."""
+    features = (reference or {}).get("features") or {}
+    out = np.full(len(feature_names), np.nan)
+    for i, name in enumerate(feature_names):
+        entry = features.get(name) or {}
+        if "median" in entry:
+            value = entry["median"]
+        else:
+            edges = entry.get("edges") or []
+            value = edges[len(QUANTILES) // 2] if len(edges) == len(QUANTILES) else None
+        if value is not None:
+            out[i] = float(value)
+    return out

@@ -227,6 +227,13 @@ class TrainedModel:
     def feature_names(self) -> list[str]:
         return [s.name for s in self.specs]
 
+    @property
+    def typical(self) -> np.ndarray:
+        """Each feature's median on the training rows (NaN where unknown), as LoadedModel.typical."""
+        from .reference import typical_values
+
+        return typical_values(self.reference, self.feature_names)
+
     def raw_margin(self, X: np.ndarray) -> np.ndarray:
         return self.booster.predict(np.asarray(X, dtype=np.float64), raw_score=True)
 
