@@ -43,6 +43,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         # Promoting a model records a ModelActivation; creating a policy version adds a PolicyVersion.
         "underwriting.add_modelactivation",
         "underwriting.add_policyversion",
+        # Paying out a loan that waits for a person (an owner's own uploaded history, docs/provenance.md)
+        # on the platform's own channel.
+        "loans.confirm_disbursement",
     ],
 }
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -23,7 +23,8 @@ from underwriting.admin import DecisionAdmin, ReadOnlyAdmin
 from underwriting.audit import csv_lines
 from underwriting.models import Decision
 
-from .models import Application, ApplicationTransition, Loan, LoanInstalment
+from . import services
+from .models import Application, ApplicationTransition, Loan, LoanInstalment, LoanStatus
 from .review_models import Review, ReviewVerdict
 from .review_selectors import (
     decision_reviews,
@@ -94,6 +95,25 @@ class InstalmentInline(ReadOnlyInline):
     readonly_fields = fields
 
 
+@admin.action(description="Confirm the selected loans were paid out", permissions=["confirm_disbursement"])
+def confirm_disbursement(modeladmin, request, queryset):
+    """The partner's confirmation, for the platform's own channel: loans waiting for a person (an owner's
+    own uploaded history) are paid out now (docs/provenance.md)."""
+    done, refused = 0, []
+    for loan in queryset.filter(status=LoanStatus.AWAITING_DISBURSEMENT):
+        try:
+            services.loan_disburse(loan=loan, actor=f"staff:{request.user.email}")
+        except (services.IllegalTransition, ValidationError) as exc:
+            refused.append(f"{loan.public_id}: {exc}")
+        else:
+            done += 1
+    skipped = queryset.exclude(status=LoanStatus.AWAITING_DISBURSEMENT).count()
+    modeladmin.message_user(request, f"{done} loan(s) paid out." + (f" {skipped} were not waiting for a payout."
+                                                                     if skipped else ""))
+    for message in refused:
+        modeladmin.message_user(request, message, level=messages.ERROR)
+
+
 @admin.register(Loan)
 class LoanAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "public_id", "business", "partner", "principal", "apr", "term_months", "status"]
@@ -102,6 +122,10 @@ class LoanAdmin(ReadOnlyAdmin):
     list_select_related = ["business", "partner"]
     readonly_fields = [f.name for f in Loan._meta.fields]
     inlines = [InstalmentInline]
+    actions = [confirm_disbursement]
+
+    def has_confirm_disbursement_permission(self, request):
+        return request.user.has_perm("loans.confirm_disbursement")
 
 
 # ---- reviews --------------------------------------------------------------------------------------------

@@ -195,6 +195,7 @@ class Loan(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["business", "created_at"], name="loan_business_created")]
+        permissions = [("confirm_disbursement", "Can confirm that a loan was paid out")]
 
     def __str__(self) -> str:
         return f"loan {self.public_id} ({self.status})"

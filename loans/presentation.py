@@ -55,6 +55,9 @@ RULE_ADVICE = {
     "KO_BLOCKED": "This business cannot borrow through the platform at the moment; contact support to review it.",
     "KO_ARREARS": "Bringing your existing loans up to date; a default within the last year also stops a new loan.",
     "KO_FRAUD_SIGNAL": "A few weeks of normal trading: recent inflows were unusually high compared with before.",
+    "KO_OPEN_LOANS": "Repaying the loan you have with us first: one loan at a time per business, owner and company.",
+    "KO_HISTORY_CHECKS": "Linking the business's history through your bank or marketplace, or uploading its "
+    "statements exactly as exported: the uploaded file did not pass our consistency checks.",
 }
 
 
@@ -65,6 +68,8 @@ RULE_LABELS = {
     "KO_BLOCKED": "Business not eligible",
     "KO_ARREARS": "Existing loans",
     "KO_FRAUD_SIGNAL": "Unusual recent inflows",
+    "KO_OPEN_LOANS": "A loan already open",
+    "KO_HISTORY_CHECKS": "Uploaded history failed its checks",
 }
 
 

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from uuid import UUID
 
 from django.db.models import Prefetch, QuerySet
 
 from accounts.models import Business, PartnerBank, User
 from config import clock
+from underwriting.decisions import NoActiveModel, decision_preview
+from underwriting.policy_services import policy_active
 
+from .exposure import exposure_read, related_parties
 from .models import Application, Loan, LoanInstalment
 
 DEFAULT_TERM_MONTHS = 12
@@ -94,73 +97,27 @@ def business_get_for_owner(*, user: User, public_id) -> Business:
 class Suggestion:
     amount: Decimal | None
     term_months: int
-    basis: str  # "model": the engine would approve it today; "capacity": affordability only; "none"
+    basis: str  # "model": the engine would lend it now; "none": it would not lend now (see note)
     note: str
-
-
-def _capacity_amount(context, policy, term_months: int) -> Decimal:
-    """What affordability and the revenue multiple alone allow, priced at the policy's highest APR
-    (the worst price the engine can set), so the engine's own limit for the same business is no
-    lower for those two caps."""
-    from underwriting.pricing import affordable_principal
-
-    share = policy.max_instalment_share * max(context.avg_monthly_net_inflow, Decimal(0))
-    caps = [
-        affordable_principal(instalment=share, apr=policy.max_apr, term_months=term_months) if share > 0 else Decimal(0),
-        policy.revenue_multiple * context.monthly_revenue,
-        policy.exposure_cap - context.existing_exposure,
-        policy.max_amount,
-    ]
-    step = policy.amount_step
-    return ((min(caps) / step).to_integral_value(rounding=ROUND_DOWN) * step).quantize(Decimal("0.01"))
 
 
 def business_suggested_amount(
     *, business: Business, term_months: int = DEFAULT_TERM_MONTHS, as_of: datetime | None = None
 ) -> Suggestion:
-    """The amount to pre-fill on the application form: the largest the engine would approve today.
-
-    Read-only use of the engine (nothing is stored): start from what affordability (the instalment
-    at most max_instalment_share of the average monthly net inflow) and the revenue multiple allow;
-    evaluate it with the active model and policy; on a counter-offer, move to the offered amount and
-    evaluate again (the requested amount is itself a feature, so PD moves a little with it). Same
-    rollups, same as_of day, same model: the real decision then approves the suggestion. With no
-    active model, the capacity estimate alone is shown."""
-    from underwriting.decisions import decision_evaluate
-    from underwriting.engine import business_context
-    from underwriting.history_loader import load_history
-    from underwriting.modeling.registry import active_model
-    from underwriting.policy_services import policy_active
-
+    """The amount to pre-fill on the application form: what the engine would offer now for a request
+    of the most the product lends, through the decision's own path (`decision_preview`: the same
+    history, exposure, provenance, policy and model as a decision; nothing is stored). A counter-offer
+    is the largest amount it would lend; an approval, the product maximum itself."""
     as_of = as_of or clock.now()
     _, policy = policy_active()
     term_months = min(max(term_months, policy.min_term_months), policy.max_term_months)
-    history = load_history(business=business, as_of=as_of)
-    context = business_context(history=history, is_blocked=business.is_blocked)
-    if context.history_days < policy.min_history_days:
-        return Suggestion(
-            None,
-            term_months,
-            "none",
-            f"We need at least {policy.min_history_days} days of transaction history to suggest an amount.",
-        )
-    amount = _capacity_amount(context, policy, term_months)
-    if amount < policy.min_amount:
-        return Suggestion(
-            None, term_months, "none", "Your recent money in and out does not support a loan of the minimum size yet."
-        )
-    model = active_model()
-    if model is None:
-        return Suggestion(amount, term_months, "capacity", "Based on what your recent sales can repay.")
-    for _ in range(4):
-        *_, result = decision_evaluate(history=history, is_blocked=business.is_blocked, amount=amount,
-                                       term_months=term_months, as_of=as_of, policy=policy, model=model)
-        if result.outcome == "approved":
-            return Suggestion(amount, term_months, "model", "The largest amount we expect to approve today.")
-        if result.outcome == "counter_offer" and result.offered_amount < amount:
-            amount = result.offered_amount
-            continue
-        break
-    return Suggestion(
-        amount, term_months, "capacity", "Based on what your recent sales can repay; the decision may differ."
-    )
+    exposure = exposure_read(parties=related_parties(business=business), now=as_of)
+    try:
+        result = decision_preview(business=business, amount=policy.max_amount, term_months=term_months,
+                                  as_of=as_of, exposure=exposure)
+    except NoActiveModel:
+        return Suggestion(None, term_months, "none", "Decisions are paused for a moment; please try again soon.")
+    if result.offered_amount is None:
+        because = result.reasons[0]["text"] if result.reasons else ""
+        return Suggestion(None, term_months, "none", f"We could not lend to this business today. {because}".strip())
+    return Suggestion(result.offered_amount, term_months, "model", "The most we would lend you today.")

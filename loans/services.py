@@ -25,9 +25,11 @@ from accounts.models import Business, PartnerBank, User
 from config import clock
 from underwriting.decisions import decision_make
 from underwriting.exposure import SCOPE_WORDS
+from underwriting.ingest.consistency import history_checks, rows_from_csv
 from underwriting.models import Decision, DecisionOutcome
 from underwriting.policy_services import policy_active
 from underwriting.product import CENT, amortisation_schedule, money
+from underwriting.provenance import Provenance
 from underwriting.services import (
     HistoryImportError,
     ImportIssue,
@@ -432,6 +434,12 @@ def _simulates_disbursement(partner: PartnerBank) -> bool:
     return partner.slug in settings.SIMULATED_DISBURSEMENT_PARTNERS
 
 
+def _may_pay_out_unconfirmed(decision: Decision) -> bool:
+    """Whether the policy the decision used lets a loan on its history's provenance be paid out
+    without the partner confirming it (docs/provenance.md: never for an owner's own upload)."""
+    return decision.policy_version.policy.terms_for(decision.context.get("provenance")).auto_disburse
+
+
 @transaction.atomic
 def offer_accept(*, application: Application, actor: str, user: User | None = None) -> Loan:
     """Accepts the offer: the loan is created with the decision's terms and its schedule.
@@ -439,7 +447,9 @@ def offer_accept(*, application: Application, actor: str, user: User | None = No
     On a channel whose disbursement is simulated (settings.SIMULATED_DISBURSEMENT_PARTNERS: the
     platform's own channel and the demo marketplace) the funds "leave" at once, in the same
     transaction: the owner sees a disbursed loan with real due dates, and no second process can
-    leave it half done. Other partners report disbursement through `loan_disburse`."""
+    leave it half done, unless the policy wants a person to confirm loans on the history's provenance
+    (an owner's own upload): then, like every loan of other partners, it waits for `loan_disburse`
+    (the partner's API call, the admin's confirmation or `manage.py confirm_disbursement`)."""
     locked = (
         Application.objects.select_for_update(of=("self",)).select_related("decision", "partner").get(pk=application.pk)
     )
@@ -456,7 +466,7 @@ def offer_accept(*, application: Application, actor: str, user: User | None = No
     _refresh(application, locked)
     loan = _loan_create(application=locked, decision=decision, disbursed_on=clock.today())
     _emit("offer.accepted", locked)
-    if _simulates_disbursement(locked.partner):
+    if _simulates_disbursement(locked.partner) and _may_pay_out_unconfirmed(decision):
         loan = loan_disburse(loan=loan, actor=ACTOR_SIMULATED_DISBURSEMENT)
         _refresh(application, Application.objects.get(pk=locked.pk))
     return loan
@@ -539,7 +549,13 @@ def loan_disburse(*, loan: Loan, actor: str, disbursed_at: datetime | None = Non
     clamped to month end), the application becomes `disbursed`, and the loan enters the business's
     credit record so the next decision sees the exposure."""
     loan = Loan.objects.select_for_update(of=("self",)).select_related("application").get(pk=loan.pk)
-    disbursed_at = disbursed_at or clock.now()
+    now = clock.now()
+    disbursed_at = disbursed_at or now
+    if disbursed_at > now:
+        raise ValidationError({"disbursed_at": "The payout cannot be in the future."})
+    if disbursed_at < loan.created_at.replace(hour=0, minute=0, second=0, microsecond=0):
+        raise ValidationError({"disbursed_at": f"The payout cannot be before the offer was accepted "
+                                               f"({loan.created_at:%Y-%m-%d})."})
     application_transition(
         application=loan.application,
         to_status=S.DISBURSED,
@@ -711,9 +727,24 @@ def business_history_upload(*, business: Business, upload, actor: str) -> Import
         if foreign:
             raise HistoryLinkError(f"{count} row(s) belong to another merchant id.", foreign, count)
         try:
-            return history_import(partner=business.partner, transactions=path, source="web")
+            return history_import(
+                partner=business.partner, transactions=path, source="web", provenance=Provenance.OWNER_UPLOAD,
+                checks={business.external_id: _consistency_checks(path, business)},
+            )
         except HistoryImportError as exc:
             raise HistoryLinkError(str(exc), list(exc.errors), exc.error_count) from None
+
+
+def _consistency_checks(path: Path, business: Business) -> list[dict]:
+    """The file's consistency checks (docs/provenance.md), stored with the batch it adds. A file the
+    checks cannot read is left to the import, which names its bad lines."""
+    try:
+        rows = rows_from_csv(path, merchant_id=business.external_id)
+    except (ValueError, UnicodeDecodeError, csv.Error) as exc:
+        # The import accepted a file the checks could not read: flag it rather than call it clean.
+        return [{"code": "DC_UNCHECKED", "title": "The file could not be checked", "tripped": True,
+                 "applicable": False, "detail": f"The consistency checks could not read the file: {exc}"}]
+    return [result.as_dict() for result in history_checks(rows, now=clock.now())]
 
 
 @transaction.atomic

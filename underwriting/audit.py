@@ -10,6 +10,8 @@ from .features.catalog import FAMILIES, format_value
 from .features.specs import FEATURES
 from .models import Decision
 from .monitoring import approval_cutoff
+from .provenance import LABELS as PROVENANCE_LABELS
+from .provenance import Provenance
 
 _CATALOG = {spec.name: spec for spec in FEATURES}
 
@@ -85,7 +87,20 @@ def decision_audit(decision: Decision) -> dict:
         "cutoff_score": cutoff_score,
         "additivity_error": additivity,
         "has_waterfall": bool(decision.shap_values),
+        "provenance": _provenance(decision.context),
+        "history_checks": decision.context.get("history_checks"),
+        "exposure": decision.context.get("exposure"),
+        "at_request": (decision.limit or {}).get("at_request"),
     }
+
+
+def _provenance(context: dict) -> str:
+    value = context.get("provenance")
+    if value is None:
+        return "not recorded (decided before provenance was recorded)"
+    if value == "":
+        return "not recorded (history imported before provenance was recorded: lent on as a partner feed)"
+    return PROVENANCE_LABELS.get(Provenance(value), value)
 
 
 # ---- CSV export ---------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
@@ -25,11 +25,12 @@ from config import clock
 from . import chain
 from .engine import BusinessContext, DecisionResult, business_context, evaluate
 from .exposure import Exposure
-from .features import LoanRequest, compute_features, feature_names
-from .history_loader import load_history
+from .features import LoanRequest, compute_features_with_request_bases, feature_names
+from .history_loader import as_of_day, load_history
 from .models import Decision, DecisionChainHead, ModelVersion, PolicyVersion
 from .policy import PolicyParams
 from .policy_services import policy_active
+from .selectors import HistoryProvenance, history_provenance
 
 
 class NoActiveModel(Exception):
@@ -116,24 +117,48 @@ def decision_evaluate(
     policy,
     model,
     exposure: Exposure | None = None,
+    provenance: HistoryProvenance | None = None,
+    currency: str = "",
     timings: dict | None = None,
 ) -> tuple[list[str], np.ndarray, BusinessContext, DecisionResult]:
     """Features, context and the engine's result for a request, storing nothing: the decision's own
     path (decision_make) and read-only previews (the suggested amount) run exactly this.
-    Returns (feature names, feature values, context, result); fills `timings` when given."""
+    Returns (feature names, the decided amount's feature values, context, result); fills `timings`
+    when given."""
     t = time.perf_counter()
-    values = compute_features([history], [LoanRequest(amount=float(amount), term_months=int(term_months))],
-                              peers=model.peers)[0]
-    context = business_context(history=history, is_blocked=is_blocked, exposure=exposure)
+    values, bases = compute_features_with_request_bases(
+        [history], [LoanRequest(amount=float(amount), term_months=int(term_months))], peers=model.peers)
+    context = replace(
+        business_context(history=history, is_blocked=is_blocked, exposure=exposure),
+        request_bases=_snapshot_values(bases[0]),
+        currency=currency,
+        provenance=provenance.provenance if provenance is not None else "",
+        history_checks=provenance.checks if provenance is not None else None,
+    )
     if timings is not None:
         timings["features_ms"] = _ms(t)
     t = time.perf_counter()
     names = feature_names()
-    result = evaluate(feature_names=names, feature_values=values, context=context, amount=amount,
+    result = evaluate(feature_names=names, feature_values=values[0], context=context, amount=amount,
                       term_months=term_months, as_of=as_of.date(), policy=policy, model=model)
     if timings is not None:
         timings["engine_ms"] = _ms(t)
-    return names, values, context, result
+    decided = values[0] if result.feature_values is None else _snapshot_array(result.feature_values)
+    return names, decided, context, result
+
+
+def decision_preview(
+    *, business: Business, amount: Decimal, term_months: int, as_of: datetime, exposure: Exposure | None = None
+) -> DecisionResult:
+    """What `decision_make` would decide now, storing nothing (the owner's suggested amount)."""
+    _, policy = policy_active()
+    model, _ = _active_model()
+    history = load_history(business=business, as_of=as_of)
+    *_, result = decision_evaluate(
+        history=history, is_blocked=business.is_blocked, amount=amount, term_months=term_months, as_of=as_of,
+        policy=policy, model=model, exposure=exposure, currency=business.partner.currency,
+        provenance=history_provenance(business_id=business.pk, before=as_of_day(as_of)))
+    return result
 
 
 def decision_make(
@@ -168,7 +193,8 @@ def decision_make(
 
     names, values, context, result = decision_evaluate(
         history=history, is_blocked=business.is_blocked, amount=amount, term_months=term_months, as_of=as_of,
-        policy=policy, model=model, exposure=exposure, timings=timings)
+        policy=policy, model=model, exposure=exposure, currency=business.partner.currency,
+        provenance=history_provenance(business_id=business.pk, before=as_of_day(as_of)), timings=timings)
     timings["total_ms"] = _ms(started)
 
     try:
@@ -261,6 +287,9 @@ class Replay:
     decision: Decision
     result: DecisionResult
     differences: dict[str, tuple]
+    # Reasons that cite the same facts with the same weights in other words (the reason texts were
+    # reworded since the decision was made): reported, not a difference.
+    rewordings: list[tuple[str, str]] = ()
 
     @property
     def identical(self) -> bool:
@@ -281,7 +310,6 @@ _REPLAY_FIELDS = [
     "score_band",
     "knockouts",
     "limit",
-    "reasons",
 ]
 
 
@@ -315,7 +343,19 @@ def decision_replay(*, decision: Decision, model=None) -> Replay:
         differences["pd"] = (decision.pd, result.pd)
     if result.schedule != decision.schedule:
         differences["schedule"] = (decision.schedule, result.schedule)
-    return Replay(decision=decision, result=result, differences=differences)
+    if result.feature_values is not None and result.feature_values != decision.feature_values:
+        differences["feature_values"] = (decision.feature_values, result.feature_values)
+    stored, replayed = _reason_facts(decision.reasons), _reason_facts(result.reasons)
+    if stored != replayed:
+        differences["reasons"] = (decision.reasons, result.reasons)
+    rewordings = [(a.get("text", ""), b.get("text", "")) for a, b in zip(decision.reasons, result.reasons, strict=False)
+                  if a.get("text") != b.get("text")] if stored == replayed else []
+    return Replay(decision=decision, result=result, differences=differences, rewordings=rewordings)
+
+
+def _reason_facts(reasons: list[dict]) -> list[tuple]:
+    """What a reason cites: its family, feature (or rule code), value and SHAP contribution."""
+    return [(r.get("family"), r.get("feature"), _jsonable(r.get("value")), r.get("contribution")) for r in reasons]
 
 
 def _jsonable(value):

@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
 import numpy as np
 
+from .counter_offer import largest_acceptable
 from .exposure import SCOPE_WORDS, Exposure
-from .features import FEATURES
+from .features import BURDEN_NAMES, FEATURES, request_features
 from .features.history import (
     CURRENT,
     DEFAULTED,
@@ -27,7 +28,7 @@ from .features.history import (
     day_date,
 )
 from .policy import PolicyParams
-from .pricing import price_breakdown, score_band, score_from_pd, size_limit
+from .pricing import price_breakdown, score_band, score_for, size_limit
 from .product import ZERO, amortisation_schedule, effective_apr, estimated_outstanding, origination_fee
 from .reasons import reasons_from_contributions
 
@@ -41,6 +42,7 @@ KO_BLOCKED = "KO_BLOCKED"
 KO_ARREARS = "KO_ARREARS"
 KO_FRAUD_SIGNAL = "KO_FRAUD_SIGNAL"
 KO_OPEN_LOANS = "KO_OPEN_LOANS"
+KO_HISTORY_CHECKS = "KO_HISTORY_CHECKS"
 
 APPROVED, COUNTER_OFFER, DECLINED = "approved", "counter_offer", "declined"
 
@@ -71,6 +73,15 @@ class BusinessContext:
     # the whole reading (Exposure.as_dict()).
     open_platform_loans: int | None = None
     exposure: dict | None = None
+    # The request's bases (features.REQUEST_BASE_NAMES; None = missing): the engine weighs other amounts
+    # of the same request with them (counter-offers). None in decisions made before they were stored.
+    request_bases: list[float | None] | None = None
+    # The partner's currency (money in reasons is stated with it).
+    currency: str = ""
+    # Where the history came from (underwriting/provenance.py; "" when never recorded) and the
+    # consistency checks its uploaded batches tripped ({code, title, detail}; None when not recorded).
+    provenance: str = ""
+    history_checks: list[dict] | None = None
 
     def as_dict(self) -> dict:
         out = asdict(self)
@@ -237,6 +248,8 @@ def knockout_rules(
     rules.append(RuleResult(KO_ARREARS, not in_arrears, arrears))
     if context.open_platform_loans is not None:
         rules.append(_open_loans_rule(context, policy))
+    if context.history_checks is not None:
+        rules.append(_history_checks_rule(context, policy))
     spike = context.inflow_spike_ratio
     rules.append(
         RuleResult(
@@ -268,6 +281,19 @@ def _open_loans_rule(context: BusinessContext, policy: PolicyParams) -> RuleResu
     )
 
 
+def _history_checks_rule(context: BusinessContext, policy: PolicyParams) -> RuleResult:
+    """Uploaded files that trip more than `max_history_flags` consistency checks are not lent on
+    (docs/provenance.md): each check alone has innocent explanations, several together rarely do."""
+    tripped = context.history_checks or []
+    if not tripped:
+        detail = "No uploaded file in this history tripped a consistency check."
+    else:
+        listed = "; ".join(f"{c.get('title') or c['code']} ({c['code']})" for c in tripped)
+        detail = (f"The uploaded history tripped {len(tripped)} consistency check(s): {listed}. More than "
+                  f"{policy.max_history_flags} is declined.")
+    return RuleResult(KO_HISTORY_CHECKS, len(tripped) <= policy.max_history_flags, detail)
+
+
 @dataclass(frozen=True)
 class DecisionResult:
     """Everything a decision decides and every input and intermediate figure behind it."""
@@ -294,6 +320,9 @@ class DecisionResult:
     price: dict = field(default_factory=dict)
     limit: dict = field(default_factory=dict)
     reasons: list[dict] = field(default_factory=list)
+    # The features of the amount decided (the counter-offer's, or the request's); None for knock-outs
+    # and for decisions replayed as they were made before counter-offers were searched.
+    feature_values: list[float | None] | None = None
 
     def comparable(self) -> dict:
         """The fields a replay must reproduce exactly (everything but timings)."""
@@ -371,6 +400,65 @@ def _rule_reasons(failed: Sequence[RuleResult]) -> list[dict]:
     ]
 
 
+@dataclass(frozen=True)
+class _Assessment:
+    """One amount of a request, priced and sized: acceptable when `failure` is None."""
+
+    amount: Decimal
+    row: np.ndarray  # the catalog's features for this amount (feature_names order)
+    x: np.ndarray  # the model's (1, F) input
+    pd: float
+    margin: float
+    price: object  # PriceBreakdown
+    limit: object | None  # LimitResult (None when PD or price already failed)
+    failure: str | None  # "pd", "price", a limit cap name, or None
+
+    @property
+    def acceptable(self) -> bool:
+        return self.failure is None
+
+
+class _Request:
+    """A request as the engine weighs it at any amount: the snapshot, with the burden features
+    recomputed from the stored request bases for each amount (features.request_features)."""
+
+    def __init__(self, *, feature_names, feature_values, context, term_months, policy, model, terms):
+        self.names = list(feature_names)
+        self.values = np.asarray(feature_values, dtype=np.float64)
+        self.context, self.term, self.policy, self.model, self.terms = context, term_months, policy, model, terms
+        self.burden_at = [self.names.index(n) if n in self.names else -1 for n in BURDEN_NAMES]
+        self.product_max = _down_to(policy.max_amount * terms.max_amount_share, policy.amount_step)
+
+    def rows(self, amounts: Sequence[Decimal]) -> np.ndarray:
+        rows = np.tile(self.values, (len(amounts), 1))
+        if self.context.request_bases is not None:
+            burden = request_features(self.context.request_bases, [float(a) for a in amounts], self.term)
+            for j, at in enumerate(self.burden_at):
+                if at >= 0:
+                    rows[:, at] = burden[:, j]
+        return rows
+
+    def assess(self, amounts: Sequence[Decimal]) -> list[_Assessment]:
+        rows = self.rows(amounts)
+        x = model_matrix(self.model, self.names, rows)
+        pds, margins = self.model.pd(x), self.model.raw_margin(x)
+        return [self._one(a, rows[i], x[i:i + 1], float(pds[i]), float(margins[i])) for i, a in enumerate(amounts)]
+
+    def _one(self, amount, row, x, pd, margin) -> _Assessment:
+        policy, context = self.policy, self.context
+        price = price_breakdown(pd=pd, term_months=self.term, params=policy, premium=self.terms.rate_premium)
+        if pd > float(policy.max_pd):
+            return _Assessment(amount, row, x, pd, margin, price, None, "pd")
+        if price.above_max:
+            return _Assessment(amount, row, x, pd, margin, price, None, "price")
+        limit = size_limit(
+            requested=amount, term_months=self.term, avg_monthly_net_inflow=context.avg_monthly_net_inflow,
+            monthly_revenue=context.monthly_revenue, existing_exposure=context.existing_exposure, pd=pd,
+            apr=price.apr, params=policy, product_max=self.product_max,
+        )
+        return _Assessment(amount, row, x, pd, margin, price, limit, None if limit.fits else limit.binding)
+
+
 def evaluate(
     *,
     feature_names: Sequence[str],
@@ -384,7 +472,13 @@ def evaluate(
 ) -> DecisionResult:
     """Decide one application from its snapshot (`feature_names`/`feature_values`: the catalog's
     features as computed for it). `model` is a loaded model (underwriting.modeling.artifact.LoadedModel):
-    `.feature_names`, `.raw_margin`, `.pd`, `.contributions`."""
+    `.feature_names`, `.raw_margin`, `.pd`, `.contributions`, `.typical`.
+
+    Approved when the requested amount is acceptable (PD, price and every limit cap); otherwise a
+    counter-offer of the largest acceptable amount in the product's range (underwriting/counter_offer.py),
+    evaluated with that amount's own features, PD and price; declined only when no amount is
+    acceptable. The decision's snapshot, PD, score and SHAP values are those of the amount it decides
+    (`DecisionResult.feature_values`): the offer of a counter-offer, the request otherwise."""
     amount = _money(amount)
     rules = knockout_rules(context=context, amount=amount, term_months=term_months, policy=policy)
     failed = [rule for rule in rules if not rule.passed]
@@ -396,93 +490,82 @@ def evaluate(
     if failed:
         return DecisionResult(outcome=DECLINED, decided_by="knockout", reasons=_rule_reasons(failed), **base)
 
-    x = model_row(model, feature_names, feature_values)
-    specs = reason_specs(model)
-    margin = float(model.raw_margin(x)[0])
-    pd = float(model.pd(x)[0])
-    contributions = model.contributions(x)[0]
-    shap_values = [float(v) for v in contributions[:-1]]
-    shap_base = float(contributions[-1])
-    score = score_from_pd(
-        pd,
-        base_score=policy.score_base,
-        base_odds=policy.score_base_odds,
-        pdo=policy.score_pdo,
-        min_score=policy.score_min,
-        max_score=policy.score_max,
+    terms = policy.terms_for(context.provenance)
+    request = _Request(feature_names=feature_names, feature_values=feature_values, context=context,
+                       term_months=term_months, policy=policy, model=model, terms=terms)
+    asked = request.assess([amount])[0]
+    if asked.acceptable:
+        return _decided(APPROVED, asked, base, context, policy, model, as_of, term_months, asked)
+    if context.request_bases is None:
+        # Decided before requests were weighed at other amounts: replayed as it was decided then.
+        return _decided_without_search(asked, base, context, policy, model, as_of, term_months)
+    best = largest_acceptable(
+        low=policy.min_amount, high=min(amount, request.product_max), step=policy.amount_step,
+        acceptable=lambda amounts: [a.acceptable for a in request.assess(amounts)],
     )
-    scored = dict(
+    if best is None:
+        return _decided(DECLINED, asked, base, context, policy, model, as_of, term_months, asked)
+    offer = request.assess([best])[0]
+    return _decided(COUNTER_OFFER, offer, base, context, policy, model, as_of, term_months, asked)
+
+
+def _scored(chosen: _Assessment, base: dict, policy: PolicyParams, contributions: np.ndarray) -> dict:
+    score = score_for(chosen.pd, policy)
+    return dict(
         base,
         decided_by="model",
-        pd=pd,
+        pd=chosen.pd,
         score=score,
         score_band=score_band(score, policy.score_bands),
-        raw_margin=margin,
-        shap_values=shap_values,
-        shap_base=shap_base,
+        raw_margin=chosen.margin,
+        shap_values=[float(v) for v in contributions[:-1]],
+        shap_base=float(contributions[-1]),
+        feature_values=[None if np.isnan(v) else float(v) for v in chosen.row.tolist()],
     )
 
-    def adverse(extra: list[dict] | None = None) -> list[dict]:
-        found = reasons_from_contributions(
-            specs=specs,
-            values=x[0],
-            contributions=contributions,
-            direction="adverse",
-            limit=policy.max_reasons,
-        )
-        listed = (extra or []) + [r.as_dict() for r in found]
-        return listed[: policy.max_reasons] if listed else _fallback_reason(pd)
 
-    price = price_breakdown(pd=pd, term_months=term_months, params=policy)
-    if pd > float(policy.max_pd):
-        return DecisionResult(outcome=DECLINED, price=price.as_dict(), reasons=adverse(), **scored)
-    if price.above_max:
-        return DecisionResult(
-            outcome=DECLINED,
-            price=price.as_dict(),
-            reasons=adverse([_price_reason(price, term_months, policy)]),
-            **scored,
+def _reasons(model, chosen: _Assessment, contributions, direction: str, context, policy) -> list[dict]:
+    return [
+        r.as_dict()
+        for r in reasons_from_contributions(
+            specs=reason_specs(model), values=chosen.x[0], contributions=contributions, direction=direction,
+            limit=policy.max_reasons, typical=getattr(model, "typical", None), currency=context.currency,
         )
+    ]
 
-    limit = size_limit(
-        requested=amount,
-        term_months=term_months,
-        avg_monthly_net_inflow=context.avg_monthly_net_inflow,
-        monthly_revenue=context.monthly_revenue,
-        existing_exposure=context.existing_exposure,
-        pd=pd,
-        apr=price.apr,
-        params=policy,
-    )
-    if limit.outcome == "decline":
-        return DecisionResult(
-            outcome=DECLINED,
-            price=price.as_dict(),
-            limit=limit.as_dict(),
-            reasons=adverse([_limit_reason(limit, context, policy)]),
-            **scored,
-        )
 
-    principal = amount if limit.outcome == "fits" else limit.offer_amount
-    schedule = amortisation_schedule(
-        principal=principal, apr=price.apr, term_months=term_months, disbursed_on=as_of
-    )
-    fee = origination_fee(principal, policy.origination_fee_rate)
-    if limit.outcome == "fits":
-        outcome = APPROVED
-        reasons = [
-            r.as_dict()
-            for r in reasons_from_contributions(
-                specs=specs,
-                values=x[0],
-                contributions=contributions,
-                direction="helped",
-                limit=policy.max_reasons,
-            )
-        ]
+def _decided(outcome, chosen: _Assessment, base, context, policy, model, as_of, term_months, asked) -> DecisionResult:
+    """The result for `chosen` (the requested amount, or the counter-offer's); `asked` is the request's
+    own assessment, whose failure a counter-offer or decline explains first."""
+    contributions = model.contributions(chosen.x)[0]
+    scored = _scored(chosen, base, policy, contributions)
+    limit = chosen.limit.as_dict() if chosen.limit is not None else {}
+    # The price's components travel in the stored limit (the record's JSON of sizing and pricing), so
+    # the officer sees a provenance premium and what the rate is made of.
+    limit["price"] = chosen.price.as_dict()
+    if outcome == DECLINED:
+        # A PD over the ceiling is explained by what raised it (the adverse SHAP reasons alone); a price
+        # or a limit names itself first.
+        reasons = [] if asked.failure == "pd" else [_failure_reason(asked, None, context, policy, term_months)]
+        reasons += _reasons(model, chosen, contributions, "adverse", context, policy)
+        return DecisionResult(outcome=DECLINED, price=chosen.price.as_dict(), limit=limit,
+                              reasons=reasons[: policy.max_reasons] or _fallback_reason(asked.pd), **scored)
+    if outcome == APPROVED:
+        reasons = _reasons(model, chosen, contributions, "helped", context, policy)
     else:
-        outcome = COUNTER_OFFER
-        reasons = adverse([_limit_reason(limit, context, policy)])
+        limit["at_request"] = {"amount": str(asked.amount), "pd": asked.pd, "score": score_for(asked.pd, policy),
+                              "failure": asked.failure,
+                              "limit": asked.limit.as_dict() if asked.limit is not None else None,
+                              "apr_percent": str(_percent(asked.price.apr))}
+        reasons = [_failure_reason(asked, chosen.amount, context, policy, term_months)]
+        reasons += _reasons(model, chosen, contributions, "adverse", context, policy)
+        reasons = reasons[: policy.max_reasons]
+    return _offer(outcome, chosen.amount, chosen.price, limit, reasons, scored, policy, as_of, term_months)
+
+
+def _offer(outcome, principal, price, limit, reasons, scored, policy, as_of, term_months) -> DecisionResult:
+    schedule = amortisation_schedule(principal=principal, apr=price.apr, term_months=term_months, disbursed_on=as_of)
+    fee = origination_fee(principal, policy.origination_fee_rate)
     return DecisionResult(
         outcome=outcome,
         offered_amount=principal,
@@ -494,19 +577,69 @@ def evaluate(
         total_repayable=schedule.total_repayable,
         schedule=schedule.as_dict(),
         price=price.as_dict(),
-        limit=limit.as_dict(),
+        limit=limit,
         reasons=reasons,
         **scored,
     )
 
 
+def _decided_without_search(asked, base, context, policy, model, as_of, term_months) -> DecisionResult:
+    """The engine before counter-offers were searched (decisions whose context has no request bases):
+    a PD or price failure declines, a limit below the request counters at the limit."""
+    contributions = model.contributions(asked.x)[0]
+    scored = _scored(asked, base, policy, contributions)
+    scored.pop("feature_values")
+    adverse = _reasons(model, asked, contributions, "adverse", context, policy)
+    if asked.failure in ("pd", "price"):
+        extra = [] if asked.failure == "pd" else [_price_reason(asked.price, term_months, policy)]
+        reasons = (extra + adverse)[: policy.max_reasons] or _fallback_reason(asked.pd)
+        return DecisionResult(outcome=DECLINED, price=asked.price.as_dict(), reasons=reasons, **scored)
+    limit = asked.limit
+    reasons = [_limit_reason(limit, context, policy), *adverse][: policy.max_reasons]
+    if limit.outcome == "decline":
+        return DecisionResult(outcome=DECLINED, price=asked.price.as_dict(), limit=limit.as_dict(), reasons=reasons,
+                              **scored)
+    return _offer(COUNTER_OFFER, limit.offer_amount, asked.price, limit.as_dict(), reasons, scored, policy, as_of,
+                  term_months)
+
+
+def _down_to(amount: Decimal, step: Decimal) -> Decimal:
+    return ((amount / step).to_integral_value(rounding=ROUND_DOWN) * step).quantize(CENT)
+
+
+def _money_text(amount: Decimal, currency: str) -> str:
+    return f"{amount:,.2f} {currency}".rstrip()
+
+
+def _failure_reason(asked: _Assessment, offered: Decimal | None, context: BusinessContext, policy: PolicyParams,
+                    term_months: int) -> dict:
+    """Why the requested amount was not lent in full, and what is offered instead (None: nothing)."""
+    cur = context.currency
+    if asked.failure == "pd":
+        text = (f"At {_money_text(asked.amount, cur)} the estimated chance of default is {asked.pd:.1%}, above "
+                f"the {float(policy.max_pd):.0%} this product accepts.")
+        reason = {"family": "overall", "label": "Overall risk", "feature": "pd", "value": asked.pd}
+    elif asked.failure == "price":
+        reason = _price_reason(asked.price, term_months, policy)
+        text = reason["text"]
+    else:
+        reason = _limit_reason(asked.limit, context, policy)
+        text = reason["text"]
+    if offered is not None:
+        text += f" {_money_text(offered, cur)} is the largest amount we can lend you now."
+    return {**{"value": None, "contribution": None}, **reason, "text": text}
+
+
 _LIMIT_TEXT = {
-    "affordability": "Repayments are limited to {share}% of your average monthly net inflow of {net}: "
+    "affordability": "Repayments are limited to {share}% of your average monthly net inflow of {net} a month: "
     "at most {instalment} a month.",
-    "revenue_multiple": "The amount is limited to {multiple} times your average monthly sales of {revenue}.",
-    "exposure": "Your existing borrowing of {exposure} counts towards the maximum we lend to one business.",
+    "revenue_multiple": "The amount is limited to {multiple} times your average monthly sales of {revenue} a month.",
+    "exposure": "What you already owe or have on offer with us and other lenders ({exposure}) counts towards the "
+    "most we lend to one business, one owner or one company ({cap}).",
     "risk": "The amount is limited by the expected loss we can carry at your risk level.",
     "product_max": "The product lends at most {product_max}.",
+    "provenance_max": "Your history was uploaded by you and not yet confirmed by a bank or marketplace, so we "
+    "lend at most {product_max} on it.",
     # Affordability with nothing to share: the money going out has matched or exceeded the money
     # coming in, so no instalment fits (a share of a negative number would read as nonsense).
     "affordability_none": "Over the last six months, after your running loan repayments, more money went out "
@@ -518,6 +651,10 @@ def _limit_reason(limit, context: BusinessContext, policy: PolicyParams) -> dict
     key = limit.binding
     if key == "affordability" and context.avg_monthly_net_inflow <= 0:
         key = "affordability_none"
+    product_max = Decimal(limit.caps.get("product_max") or policy.max_amount)
+    if key == "product_max" and product_max < policy.max_amount:
+        key = "provenance_max"
+    cur = context.currency
     return {
         "family": "limit",
         "label": "Amount limit",
@@ -526,12 +663,13 @@ def _limit_reason(limit, context: BusinessContext, policy: PolicyParams) -> dict
         "contribution": None,
         "text": _LIMIT_TEXT.get(key, "The amount is limited by policy.").format(
             share=(policy.max_instalment_share * 100).normalize(),
-            net=context.avg_monthly_net_inflow,
-            instalment=limit.affordable_instalment,
+            net=_money_text(context.avg_monthly_net_inflow, cur),
+            instalment=_money_text(limit.affordable_instalment, cur),
             multiple=policy.revenue_multiple.normalize(),
-            revenue=context.monthly_revenue,
-            exposure=context.existing_exposure,
-            product_max=limit.caps.get("product_max"),
+            revenue=_money_text(context.monthly_revenue, cur),
+            exposure=_money_text(context.existing_exposure, cur),
+            cap=_money_text(policy.exposure_cap, cur),
+            product_max=_money_text(product_max, cur),
         ),
     }
 

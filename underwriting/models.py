@@ -19,6 +19,9 @@ from django.db import models
 from accounts.models import Business, PartnerBank
 from config.clock import ClockDateTimeField
 
+from .provenance import CHOICES as PROVENANCE_CHOICES
+from .provenance import Provenance
+
 
 class Direction(models.IntegerChoices):
     IN = 1, "in"
@@ -192,11 +195,13 @@ class ImportStatus(models.TextChoices):
 
 
 class ImportRun(models.Model):
-    """An audit record of one history import: who, when, which files, how many rows, how many errors."""
+    """An audit record of one history import (a batch): who, when, which files, how many rows, how many
+    errors, and the provenance of what it brought (docs/provenance.md)."""
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     partner = models.ForeignKey(PartnerBank, on_delete=models.PROTECT, related_name="+")
     source = models.CharField(max_length=16, default="cli")
+    provenance = models.CharField(max_length=16, choices=PROVENANCE_CHOICES, default=Provenance.PARTNER_FEED.value)
     status = models.CharField(max_length=16, choices=ImportStatus.choices, default=ImportStatus.RUNNING)
     started_at = ClockDateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -210,6 +215,32 @@ class ImportRun(models.Model):
 
     def __str__(self) -> str:
         return f"import {self.public_id} ({self.status})"
+
+
+class HistorySource(models.Model):
+    """One batch's part of one merchant's history: the transactions it added, their provenance and,
+    for a file the owner uploaded, the consistency checks of that file (CheckResult.as_dict() each).
+    A decision reads the sources of the days before its own (docs/provenance.md)."""
+
+    import_run = models.ForeignKey(ImportRun, on_delete=models.CASCADE, related_name="sources")
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="history_sources")
+    provenance = models.CharField(max_length=16, choices=PROVENANCE_CHOICES)
+    transactions = models.PositiveIntegerField()
+    first_day = models.DateField()
+    last_day = models.DateField()
+    checks = models.JSONField(default=list, blank=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["import_run", "business"], name="historysource_one_per_run"),
+            models.CheckConstraint(condition=models.Q(provenance__in=[p.value for p in Provenance]),
+                                   name="historysource_provenance_known"),
+        ]
+        indexes = [models.Index(fields=["business", "first_day"], name="historysource_business_first")]
+
+    def __str__(self) -> str:
+        return f"{self.provenance} batch of {self.business_id} ({self.first_day} to {self.last_day})"
 
 
 class ModelVersion(models.Model):

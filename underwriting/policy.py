@@ -9,19 +9,47 @@ defaults.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from itertools import pairwise
 from typing import Any, ClassVar
 
-__all__ = ["DEFAULT_SCORE_BANDS", "PolicyError", "PolicyParams"]
+from .provenance import Provenance
+
+__all__ = ["DEFAULT_PROVENANCE_TERMS", "DEFAULT_SCORE_BANDS", "PolicyError", "PolicyParams", "ProvenanceTerms"]
 
 # (label, lowest score in the band), best band first. With 600 at 50:1 and 20 points to double the
 # odds: A >= 640 is PD <= ~0.5%, B >= 620 ~1%, C >= 600 ~2%, D >= 570 ~5%, E the rest.
 DEFAULT_SCORE_BANDS: tuple[tuple[str, int], ...] = (("A", 640), ("B", 620), ("C", 600), ("D", 570), ("E", 300))
 
-# The product (DOMAIN.md): 3 to 24 monthly instalments. Policy may narrow it, never widen it.
+# The product (docs/pricing.md): 3 to 24 monthly instalments. Policy may narrow it, never widen it.
 PRODUCT_MIN_TERM, PRODUCT_MAX_TERM = 3, 24
+
+
+@dataclass(frozen=True)
+class ProvenanceTerms:
+    """What the policy lends on a history of one provenance (docs/provenance.md): at most
+    `max_amount_share` of the product maximum, `rate_premium` (an annual fraction) added to the
+    risk-based rate, and whether an accepted loan may be paid out without the partner confirming."""
+
+    provenance: str
+    max_amount_share: Decimal
+    rate_premium: Decimal
+    auto_disburse: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"max_amount_share": str(self.max_amount_share), "rate_premium": str(self.rate_premium),
+                "auto_disburse": self.auto_disburse}
+
+
+DEFAULT_PROVENANCE_TERMS: tuple[ProvenanceTerms, ...] = (
+    ProvenanceTerms(Provenance.PARTNER_FEED.value, Decimal("1"), Decimal("0"), True),
+    ProvenanceTerms(Provenance.SIMULATED.value, Decimal("1"), Decimal("0"), True),
+    # A file anyone can make up: a tenth of the product at most, three points more, and a person at
+    # the partner confirms the payout.
+    ProvenanceTerms(Provenance.OWNER_UPLOAD.value, Decimal("0.10"), Decimal("0.03"), False),
+)
 
 
 class PolicyError(ValueError):
@@ -73,6 +101,10 @@ class PolicyParams:
     # Offers and reasons.
     offer_validity_days: int = 30
     max_reasons: int = 4
+    # Trust by provenance (docs/provenance.md): terms per provenance, and how many consistency checks
+    # an uploaded history may trip before it is declined (KO_HISTORY_CHECKS).
+    provenance_terms: tuple[ProvenanceTerms, ...] = DEFAULT_PROVENANCE_TERMS
+    max_history_flags: int = 1
 
     # Field kinds drive parsing and range checks: (kind, min, max, inclusive-min).
     _MONEY: ClassVar[set[str]] = {"min_amount", "max_amount", "exposure_cap", "max_expected_loss", "amount_step"}
@@ -107,6 +139,7 @@ class PolicyParams:
         "score_max": (0, 10000, True),
         "offer_validity_days": (1, 365, True),
         "max_reasons": (1, 4, True),
+        "max_history_flags": (0, 10, True),
     }
 
     def __post_init__(self) -> None:
@@ -125,7 +158,7 @@ class PolicyParams:
     @classmethod
     def _kind(cls, name: str) -> type:
         default = cls.__dataclass_fields__[name].default
-        return tuple if name == "score_bands" else type(default)
+        return tuple if name in ("score_bands", "provenance_terms") else type(default)
 
     def _type_errors(self) -> list[str]:
         errors = []
@@ -140,7 +173,32 @@ class PolicyParams:
             isinstance(b, tuple) and len(b) == 2 and isinstance(b[0], str) and type(b[1]) is int for b in bands
         ):
             errors.append(f"score_bands: must be a tuple of (label, lowest score) pairs, got {bands!r}")
+        errors += self._terms_errors()
         return errors
+
+    def _terms_errors(self) -> list[str]:
+        terms = self.provenance_terms
+        if not isinstance(terms, tuple) or not all(isinstance(t, ProvenanceTerms) for t in terms):
+            return [f"provenance_terms: must be a tuple of ProvenanceTerms, got {terms!r}"]
+        errors = []
+        names = [t.provenance for t in terms]
+        if sorted(names) != sorted(p.value for p in Provenance):
+            errors.append(f"provenance_terms: one entry per provenance ({', '.join(p.value for p in Provenance)}), "
+                          f"got {names}")
+        for t in terms:
+            if not (isinstance(t.max_amount_share, Decimal) and Decimal(0) < t.max_amount_share <= 1):
+                errors.append(f"provenance_terms.{t.provenance}.max_amount_share: {t.max_amount_share} is not in (0, 1]")
+            if not (isinstance(t.rate_premium, Decimal) and Decimal(0) <= t.rate_premium <= Decimal("0.5")):
+                errors.append(f"provenance_terms.{t.provenance}.rate_premium: {t.rate_premium} is not in [0, 0.5]")
+            if not isinstance(t.auto_disburse, bool):
+                errors.append(f"provenance_terms.{t.provenance}.auto_disburse: must be true or false")
+        return errors
+
+    def terms_for(self, provenance: str | None) -> ProvenanceTerms:
+        """The terms of a provenance; a history whose provenance was never recorded (imported before
+        provenance existed, a backtest) lends as a partner feed."""
+        wanted = provenance or Provenance.PARTNER_FEED.value
+        return next(t for t in self.provenance_terms if t.provenance == wanted)
 
     def _range_errors(self) -> list[str]:
         errors = []
@@ -196,6 +254,8 @@ class PolicyParams:
                 out[name] = str(value)
             elif name == "score_bands":
                 out[name] = [[label, cut] for label, cut in value]
+            elif name == "provenance_terms":
+                out[name] = {t.provenance: t.as_dict() for t in value}
             else:
                 out[name] = value
         return out
@@ -232,15 +292,7 @@ class PolicyParams:
         """One parameter from JSON or command-line text, typed like its default."""
         kind = cls._kind(name)
         if kind is Decimal:
-            if isinstance(raw, bool) or not isinstance(raw, (str, int, Decimal)):
-                raise ValueError(f"expected a decimal number as a string, got {raw!r}")
-            try:
-                value = Decimal(str(raw).strip())
-            except InvalidOperation:
-                raise ValueError(f"{raw!r} is not a number") from None
-            if not value.is_finite():
-                raise ValueError(f"{raw!r} is not a finite number")
-            return value
+            return _decimal_text(raw)
         if kind is int:
             if isinstance(raw, bool):
                 raise ValueError(f"expected an integer, got {raw!r}")
@@ -251,7 +303,46 @@ class PolicyParams:
             raise ValueError(f"expected an integer, got {raw!r}")
         if name == "score_bands":
             return cls._parse_bands(raw)
+        if name == "provenance_terms":
+            return cls._parse_terms(raw)
         raise ValueError(f"cannot parse {raw!r}")  # pragma: no cover - every field has a kind above
+
+    @staticmethod
+    def _parse_terms(raw: Any) -> tuple[ProvenanceTerms, ...]:
+        """{provenance: {max_amount_share, rate_premium, auto_disburse}} (JSON, or its text); a
+        provenance left out keeps its default terms, a key left out its default value."""
+        if isinstance(raw, str):
+            try:
+                raw = json.loads(raw)
+            except ValueError:
+                raise ValueError(f"expected JSON like {{\"owner_upload\": {{\"rate_premium\": \"0.03\"}}}}, got {raw!r}") from None
+        if isinstance(raw, tuple) and all(isinstance(t, ProvenanceTerms) for t in raw):
+            return raw
+        if not isinstance(raw, dict):
+            raise ValueError(f"expected a mapping of provenance to terms, got {raw!r}")
+        defaults = {t.provenance: t for t in DEFAULT_PROVENANCE_TERMS}
+        unknown = sorted(set(raw) - set(defaults), key=str)
+        if unknown:
+            raise ValueError(f"unknown provenance(s) {unknown}; expected {sorted(defaults)}")
+        out = []
+        for name, default in defaults.items():
+            given = raw.get(name, {})
+            if not isinstance(given, dict):
+                raise ValueError(f"{name}: expected a mapping of terms, got {given!r}")
+            extra = sorted(set(given) - {"max_amount_share", "rate_premium", "auto_disburse"}, key=str)
+            if extra:
+                raise ValueError(f"{name}: unknown term(s) {extra}")
+            auto = given.get("auto_disburse", default.auto_disburse)
+            if not isinstance(auto, bool):
+                raise ValueError(f"{name}.auto_disburse: expected true or false, got {auto!r}")
+            terms = {}
+            for term in ("max_amount_share", "rate_premium"):
+                try:
+                    terms[term] = _decimal_text(given.get(term, getattr(default, term)))
+                except ValueError as exc:
+                    raise ValueError(f"{name}.{term}: {exc}") from None
+            out.append(ProvenanceTerms(name, terms["max_amount_share"], terms["rate_premium"], auto))
+        return tuple(out)
 
     @staticmethod
     def _parse_bands(raw: Any) -> tuple[tuple[str, int], ...]:
@@ -287,3 +378,16 @@ class PolicyParams:
             for name in self.field_names()
             if getattr(self, name) != getattr(other, name)
         }
+
+
+def _decimal_text(raw: Any) -> Decimal:
+    """A Decimal parameter from JSON or command-line text; floats are refused (not the number meant)."""
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, Decimal)):
+        raise ValueError(f"expected a decimal number as a string, got {raw!r}")
+    try:
+        value = Decimal(str(raw).strip())
+    except InvalidOperation:
+        raise ValueError(f"{raw!r} is not a number") from None
+    if not value.is_finite():
+        raise ValueError(f"{raw!r} is not a finite number")
+    return value

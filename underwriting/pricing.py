@@ -113,9 +113,11 @@ class PriceBreakdown:
     apr: Decimal
     floored: bool
     above_max: bool
+    # Added for trust in the data (docs/provenance.md): an owner's own upload costs more.
+    provenance_premium: Decimal = Decimal("0")
 
     def as_dict(self) -> dict:
-        return {
+        out = {
             "cost_of_funds": str(self.cost_of_funds),
             "expected_loss": str(self.expected_loss),
             "operating_cost": str(self.operating_cost),
@@ -125,10 +127,16 @@ class PriceBreakdown:
             "floored": self.floored,
             "above_max": self.above_max,
         }
+        if self.provenance_premium:
+            out["provenance_premium"] = str(self.provenance_premium)
+        return out
 
 
-def price_breakdown(*, pd: float | Decimal, term_months: int, params: PolicyParams) -> PriceBreakdown:
-    """The risk-based rate and its components; see `required_apr`."""
+def price_breakdown(
+    *, pd: float | Decimal, term_months: int, params: PolicyParams, premium: Decimal = Decimal("0")
+) -> PriceBreakdown:
+    """The risk-based rate and its components; see `required_apr`. `premium` (an annual fraction) is
+    added before rounding to the rate step: the price of a history the platform trusts less."""
     if term_months < 1:
         raise ValueError(f"term_months must be positive, got {term_months}")
     pd_d = _decimal(pd)
@@ -137,7 +145,7 @@ def price_breakdown(*, pd: float | Decimal, term_months: int, params: PolicyPara
     with localcontext() as ctx:
         ctx.prec = 28
         expected_loss = pd_d * params.lgd * 12 / term_months
-        unrounded = params.cost_of_funds + expected_loss + params.operating_cost + params.margin
+        unrounded = params.cost_of_funds + expected_loss + params.operating_cost + params.margin + premium
         stepped = (unrounded / params.rate_step).to_integral_value(rounding=ROUND_CEILING) * params.rate_step
     apr = max(stepped, params.min_apr)
     return PriceBreakdown(
@@ -149,6 +157,7 @@ def price_breakdown(*, pd: float | Decimal, term_months: int, params: PolicyPara
         apr=apr,
         floored=stepped < params.min_apr,
         above_max=apr > params.max_apr,
+        provenance_premium=premium,
     )
 
 
@@ -236,6 +245,7 @@ def size_limit(
     pd: float | Decimal,
     apr: Decimal,
     params: PolicyParams,
+    product_max: Decimal | None = None,
 ) -> LimitResult:
     """The largest amount the policy allows and whether the request fits under it.
 
@@ -244,6 +254,7 @@ def size_limit(
     (exposure_cap minus what the business already owes), risk (the amount whose expected loss
     PD x LGD x amount equals max_expected_loss: a cap that shrinks as PD rises) and product_max.
     Unknown inflow or revenue (None) gives that cap 0.00: no evidence of capacity, no loan.
+    `product_max` narrows `params.max_amount` (the provenance's share of it, docs/provenance.md).
     """
     if requested <= 0:
         raise ValueError(f"requested must be positive, got {requested}")
@@ -256,7 +267,7 @@ def size_limit(
             "revenue_multiple": _down(params.revenue_multiple * (monthly_revenue or ZERO)),
             "exposure": _down(params.exposure_cap - existing_exposure),
             "risk": _down(params.max_expected_loss / (pd_d * params.lgd)),
-            "product_max": _down(params.max_amount),
+            "product_max": _down(params.max_amount if product_max is None else min(product_max, params.max_amount)),
         }
     binding = min(CAP_NAMES, key=lambda name: caps[name])  # min() keeps the first of equal caps
     max_amount = _down(caps[binding], params.amount_step)

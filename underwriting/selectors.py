@@ -4,8 +4,17 @@ from decimal import Decimal
 
 from django.db.models import Max, Min, Sum
 
-from .models import DailyRollup, Direction, LoanRecord, LoanRecordSource, LoanRecordStatus, TransactionKind
+from .models import (
+    DailyRollup,
+    Direction,
+    HistorySource,
+    LoanRecord,
+    LoanRecordSource,
+    LoanRecordStatus,
+    TransactionKind,
+)
 from .product import ZERO, estimated_outstanding
+from .provenance import least_trusted
 
 
 @dataclass(frozen=True)
@@ -67,3 +76,30 @@ def credit_record_imported_exposure(*, business_ids: list[int], on: date) -> dic
         current = out[business_id]
         out[business_id] = ImportedExposure(current.outstanding + owed, current.current_loans + 1)
     return out
+
+
+@dataclass(frozen=True)
+class HistoryProvenance:
+    """The provenance of a merchant's history as known before a day (docs/provenance.md)."""
+
+    provenance: str  # the least trusted batch's; "" when no batch recorded one
+    checks: list[dict] | None  # the consistency checks its uploaded files tripped; None when nothing is recorded
+    batches: dict[str, int]  # transactions per provenance
+
+
+def history_provenance(*, business_id: int, before: date) -> HistoryProvenance:
+    """What built the history a decision on `before` reads: the batches with transactions before that
+    day. The history is as trustworthy as its least trusted batch; every tripped check of an uploaded
+    file counts (once per code)."""
+    sources = list(HistorySource.objects.filter(business_id=business_id, first_day__lt=before)
+                   .values_list("provenance", "transactions", "checks"))
+    if not sources:
+        return HistoryProvenance("", None, {})
+    batches: dict[str, int] = {}
+    tripped: dict[str, dict] = {}
+    for provenance, transactions, checks in sources:
+        batches[provenance] = batches.get(provenance, 0) + transactions
+        for check in checks or []:
+            if check.get("tripped") and check["code"] not in tripped:
+                tripped[check["code"]] = {k: check.get(k) for k in ("code", "title", "detail")}
+    return HistoryProvenance(least_trusted(batches).value, [tripped[c] for c in sorted(tripped)], batches)

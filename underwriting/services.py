@@ -16,7 +16,8 @@ from .ingest.dialect import dialect_for
 from .ingest.pipeline import LOCK_NAMESPACE, ImportAborted, run_import
 from .ingest.rollups import rebuild_business
 from .ingest.types import FileCounts, HistoryImportError, ImportIssue, ImportResult
-from .models import ImportRun, ImportStatus, LoanRecord, LoanRecordSource, LoanRecordStatus
+from .models import HistorySource, ImportRun, ImportStatus, LoanRecord, LoanRecordSource, LoanRecordStatus
+from .provenance import Provenance
 
 __all__ = [
     "FileCounts",
@@ -43,6 +44,8 @@ def history_import(
     skip_invalid: bool = False,
     progress: bool = False,
     source: str = "cli",
+    provenance: str = Provenance.PARTNER_FEED,
+    checks: dict[str, list[dict]] | None = None,
 ) -> ImportResult:
     """Imports a partner's history files (see docs/data-format.md), in the order merchants,
     transactions, metrics, loans, in one database transaction.
@@ -52,7 +55,12 @@ def history_import(
     written to `<file>.rejected.csv` (problems with a file as a whole still abort the call).
     Re-importing identical rows changes nothing; a transaction, metric or loan that differs from the
     stored one is a problem, never an overwrite. Rollups of every touched day are recomputed.
+
+    `provenance` (underwriting/provenance.py) is recorded on the run and on one HistorySource per
+    merchant whose history it adds to; `checks` ({merchant id: CheckResult.as_dict() list}) are the
+    consistency checks of an uploaded file, stored with its merchant's source (docs/provenance.md).
     """
+    provenance = Provenance(provenance).value
     sources = [
         (kind, Path(path))
         for kind, path in (
@@ -68,14 +76,19 @@ def history_import(
     if len(source) > ImportRun._meta.get_field("source").max_length:
         raise ValueError(f"source {source!r} is too long.")
     run = ImportRun.objects.create(
-        partner=partner, source=source, files={kind: str(path) for kind, path in sources}
+        partner=partner, source=source, provenance=provenance, files={kind: str(path) for kind, path in sources}
     )
     started = time.monotonic()
     try:
         with transaction.atomic():
             outcome = run_import(
-                partner=partner, sources=sources, skip_invalid=skip_invalid, progress=progress
+                partner=partner, sources=sources, skip_invalid=skip_invalid, progress=progress, run_id=run.pk,
+                provenance=provenance,
             )
+            for merchant_id, results in (checks or {}).items():
+                HistorySource.objects.filter(
+                    import_run=run, business__partner=partner, business__external_id=merchant_id
+                ).update(checks=results)
             run.status = ImportStatus.PARTIAL if outcome.error_count else ImportStatus.SUCCEEDED
             run.counts = {kind: counts.as_dict() for kind, counts in outcome.files.items()}
             run.error_count = outcome.error_count
@@ -132,6 +145,7 @@ def history_import_rows(
     merchants: list[dict] | None = None,
     transactions: list[dict] | None = None,
     source: str = "api",
+    provenance: str = Provenance.PARTNER_FEED,
 ) -> ImportResult:
     """`history_import` for rows already in memory (the partner API's JSON): each list of dicts, keyed by
     the interchange format's column names, is written to a temporary CSV and imported by the same
@@ -155,7 +169,7 @@ def history_import_rows(
                 for row in rows:
                     writer.writerow(["" if row.get(c) is None else str(row.get(c)) for c in columns])
             paths[kind] = path
-        return history_import(partner=partner, source=source, **paths)
+        return history_import(partner=partner, source=source, provenance=provenance, **paths)
 
 
 @transaction.atomic

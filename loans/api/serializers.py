@@ -185,6 +185,13 @@ class ReasonIn(serializers.Serializer):
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
 
+class DisbursementIn(serializers.Serializer):
+    disbursed_at = serializers.DateTimeField(
+        required=False, allow_null=True, default=None,
+        help_text="When the funds left (ISO 8601 with offset); absent: now. Never in the future.",
+    )
+
+
 class InstalmentOut(serializers.Serializer):
     number = serializers.IntegerField()
     due_on = serializers.DateField()

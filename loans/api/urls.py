@@ -15,6 +15,7 @@ urlpatterns = [
     path("applications/<uuid:application_id>/offer/accept", views.OfferAcceptView.as_view(), name="offer-accept"),
     path("applications/<uuid:application_id>/offer/reject", views.OfferRejectView.as_view(), name="offer-reject"),
     path("loans/<uuid:loan_id>", views.LoanDetailView.as_view(), name="loan"),
+    path("loans/<uuid:loan_id>/disbursement", views.LoanDisbursementView.as_view(), name="loan-disbursement"),
     path("webhook-endpoints", views.WebhookEndpointsView.as_view(), name="webhook-endpoints"),
     path("webhook-endpoints/<uuid:endpoint_id>", views.WebhookEndpointDetailView.as_view(), name="webhook-endpoint"),
     path(

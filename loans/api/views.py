@@ -373,6 +373,29 @@ class LoanDetailView(APIView):
         return Response(s.LoanOut(loan).data)
 
 
+class LoanDisbursementView(APIView):
+    @extend_schema(operation_id="loans_disburse", summary="Confirm the loan was paid out", tags=["loans"],
+                   request=s.DisbursementIn, responses={200: s.LoanOut},
+                   description="The partner confirms the funds left: the loan runs from that day (due dates "
+                   "re-anchored on it) and enters the merchant's credit record. Loans on an owner's own "
+                   "uploaded history always wait for this confirmation (docs/provenance.md).")
+    @idempotent
+    def post(self, request, loan_id):
+        data = s.DisbursementIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        partner = _partner(request)
+        loan = selectors.loan_get_for_partner(partner=partner, public_id=loan_id)
+        try:
+            loan_services.loan_disburse(loan=loan, actor=loan_services.partner_actor(partner),
+                                        disbursed_at=data.validated_data["disbursed_at"])
+        except loan_services.IllegalTransition as exc:
+            raise _conflict(str(exc)) from None
+        except DjangoValidationError as exc:
+            raise _django_validation(exc) from None
+        loan = selectors.loan_get_for_partner(partner=partner, public_id=loan_id)
+        return Response(s.LoanOut(loan).data)
+
+
 # --- webhooks ----------------------------------------------------------------------------------------
 class WebhookEndpointsView(_PartnerListView):
     model = WebhookEndpoint

@@ -22,7 +22,7 @@ def test_roles_sync_gives_each_role_exactly_its_permissions():
                        "view_decision", "view_modelversion", "view_policyversion", "view_modelactivation",
                        "view_application", "view_applicationtransition", "view_loan", "view_review", "add_review"}
     assert risk == officer | {"add_partnerbank", "change_partnerbank", "change_business",
-                              "add_modelactivation", "add_policyversion"}
+                              "add_modelactivation", "add_policyversion", "confirm_disbursement"}
     assert not Group.objects.get(name=APPLICANT).permissions.exists()
 
 

@@ -24,6 +24,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -162,9 +163,13 @@ def browser_world(django_db_setup, django_db_blocker, celery_worker_process, tmp
             if len(pool.approved) >= 8 and len(pool.declined) >= 3 and pool.countered:
                 break
             suggestion = business_suggested_amount(business=business)
-            if suggestion.amount is None:
-                continue
             merchant = business.external_id
+            if suggestion.amount is None:
+                # The engine lends it nothing today: any request of it is declined.
+                if len(pool.declined) < 3 and _outcome_today(business, Decimal("5000.00"), 12) == "declined":
+                    pool.declined.append(merchant)
+                    pool.amounts[merchant] = "5000.00"
+                continue
             pool.amounts[merchant] = f"{suggestion.amount:.2f}"
             outcome = _outcome_today(business, suggestion.amount, suggestion.term_months)
             if outcome == "approved":

@@ -193,8 +193,10 @@ def test_a_declined_application_shows_its_reasons_and_what_would_help(
     email, password = make_owner(merchant)
     log_in(page, email, password)
 
-    # when they apply
+    # when they apply (no amount is suggested to a business the engine would not lend to)
     page.get_by_role("link", name="Apply for a loan").click()
+    expect(page.get_by_label("Amount")).to_have_value("")
+    page.get_by_label("Amount").fill(browser_world.amounts[merchant])
     page.get_by_label("Purpose").select_option("equipment")
     page.get_by_role("button", name="Submit application").click()
     heading = wait_for_decision(page)

@@ -31,6 +31,17 @@ def _apply(business, amount, term=12):
     return services.application_decide(application_id=application.pk)
 
 
+def _related(world, amount, **shared):
+    """Two businesses of the world the engine approves for `amount`, made related by `shared` fields
+    (the same owner, or the same registration number)."""
+    first = merchant_with_outcome(world, "approved", amount, 12)
+    second = merchant_with_outcome([b for b in world if b != first], "approved", amount, 12)
+    Business.objects.filter(pk__in=[first.pk, second.pk]).update(**shared)
+    first.refresh_from_db()
+    second.refresh_from_db()
+    return first, second
+
+
 def _party(decision, scope):
     return next(p for p in decision.context["exposure"]["parties"] if p["scope"] == scope)
 
@@ -93,12 +104,7 @@ def test_an_expired_offer_no_longer_blocks_a_new_application(approvable):
 
 def test_an_open_offer_of_the_owners_other_business_counts_towards_its_exposure(world):
     # given one owner with two businesses, the first holding an open offer
-    owner = UserFactory()
-    first = merchant_with_outcome(world, "approved", "5000.00", 12)
-    second = merchant_with_outcome([b for b in world if b != first], "approved", "5000.00", 12)
-    Business.objects.filter(pk__in=[first.pk, second.pk]).update(owner=owner)
-    first.refresh_from_db()
-    second.refresh_from_db()
+    first, second = _related(world, "5000.00", owner=UserFactory())
     offer = _apply(first, "5000.00")
 
     # when the second business applies
@@ -116,11 +122,7 @@ def test_an_open_offer_of_the_owners_other_business_counts_towards_its_exposure(
 def test_a_second_business_of_the_same_company_cannot_double_the_limit(world):
     # given two businesses of one company, and a cap on the company's total exposure leaving 6,000
     # beyond the imported loans they already carry
-    first = merchant_with_outcome(world, "approved", "4000.00", 12)
-    second = merchant_with_outcome([b for b in world if b != first], "approved", "4000.00", 12)
-    Business.objects.filter(pk__in=[first.pk, second.pk]).update(registration_number="91310000MA1K2B3C4D")
-    first.refresh_from_db()
-    second.refresh_from_db()
+    first, second = _related(world, "4000.00", registration_number="91310000MA1K2B3C4D")
     carried = exposure_read(parties=related_parties(business=second), now=clock.now()).total
     policy_version_create(params=policy_active()[1].replace(exposure_cap=carried + Decimal("6000.00")).to_dict(),
                           note="a company cap for the test", activate=True)
@@ -140,11 +142,7 @@ def test_a_second_business_of_the_same_company_cannot_double_the_limit(world):
 
 def test_accepting_is_refused_when_a_related_business_took_a_loan_since_the_offer(world):
     owner = UserFactory()
-    first = merchant_with_outcome(world, "approved", "5000.00", 12)
-    second = merchant_with_outcome([b for b in world if b != first], "approved", "5000.00", 12)
-    Business.objects.filter(pk__in=[first.pk, second.pk]).update(owner=owner)
-    first.refresh_from_db()
-    second.refresh_from_db()
+    first, second = _related(world, "5000.00", owner=owner)
     one, other = _apply(first, "5000.00"), _apply(second, "5000.00")
     assert (one.status, other.status) == (S.APPROVED, S.APPROVED)
     services.offer_accept(application=one, actor=ACTOR)

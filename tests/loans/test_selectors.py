@@ -6,9 +6,12 @@ from decimal import Decimal
 import pytest
 
 from accounts.models import Business
+from config import clock
 from loans import selectors, services
+from loans.exposure import exposure_read, related_parties
 from loans.models import Application, Loan
 from tests.factories import BusinessFactory, PartnerFactory, UserFactory
+from underwriting.decisions import decision_preview
 
 pytestmark = pytest.mark.django_db
 
@@ -73,13 +76,25 @@ def test_loans_are_scoped_the_same_way(approvable, owner):
         selectors.loan_get_for_partner(partner=other_partner, public_id=loan.public_id)
 
 
-def test_the_suggested_amount_is_what_the_engine_approves_and_none_without_enough_history(approvable):
+def test_the_suggested_amount_is_what_the_engine_offers_now_and_none_without_enough_history(approvable):
+    # given an approvable merchant and one with no history
     business, amount = approvable
+    empty = BusinessFactory(partner=business.partner, external_id="NO-HISTORY")
 
+    # when the owner's page asks for a suggestion
     suggestion = selectors.business_suggested_amount(business=business)
-    empty = selectors.business_suggested_amount(business=BusinessFactory())
+    none = selectors.business_suggested_amount(business=empty)
 
-    assert (suggestion.amount, suggestion.basis) == (amount, "model")
-    assert amount % Decimal("100.00") == 0
-    assert (empty.amount, empty.basis) == (None, "none")
-    assert empty.note == "We need at least 180 days of transaction history to suggest an amount."
+    # then it is what a decision on the product maximum offers at this instant (the same engine path)
+    offer = decision_preview(business=business, amount=Decimal("500000.00"), term_months=12, as_of=clock.now(),
+                             exposure=exposure_read(parties=related_parties(business=business), now=clock.now()))
+    assert (suggestion.amount, suggestion.basis, suggestion.term_months) == (offer.offered_amount, "model", 12)
+    assert suggestion.amount == amount and amount % Decimal("100.00") == 0
+    # and a real application for it is approved for exactly that amount
+    application = services.application_submit(business=business, amount=amount, term_months=12,
+                                              purpose="inventory", channel="web", actor="test")
+    decided = services.application_decide(application_id=application.pk)
+    assert (decided.status, decided.decision.offered_amount) == ("approved", amount)
+    assert (none.amount, none.basis) == (None, "none")
+    assert none.note == ("We could not lend to this business today. 0 days of transaction history; at least 180 "
+                         "are needed.")

@@ -344,12 +344,13 @@ def test_a_loan_of_10000_at_18_percent_over_12_months_repays_916_80_a_month_and_
     # given an offer of 10,000.00 at 18% over 12 months from a partner that disburses itself
     application = _stored_offer(partner_slug="north-bank", amount="10000.00", apr="18.00", term=12)
 
-    # when it is accepted, and the partner pays out on 31 January
+    # when it is accepted, and the partner pays out on 31 January (reporting it that afternoon)
     loan = services.offer_accept(application=application, actor="partner:north-bank")
     assert loan.status == LoanStatus.AWAITING_DISBURSEMENT
-    loan = services.loan_disburse(
-        loan=loan, actor="partner:north-bank", disbursed_at=dt.datetime(2027, 1, 31, 10, tzinfo=dt.UTC)
-    )
+    with time_machine.travel(dt.datetime(2027, 1, 31, 15, tzinfo=dt.UTC), tick=False):
+        loan = services.loan_disburse(
+            loan=loan, actor="partner:north-bank", disbursed_at=dt.datetime(2027, 1, 31, 10, tzinfo=dt.UTC)
+        )
 
     # then the money is exact and the due dates fall on the 31st, clamped to each month's end
     assert (loan.instalment, loan.total_interest, loan.total_repayable) == (
@@ -467,3 +468,19 @@ def test_the_sweeper_requeues_applications_stuck_in_submitted_or_deciding(django
     assert touched == {stuck_submitted.pk, stuck_deciding.pk, recent.pk}
     # touched: the next sweep leaves them alone for another interval
     assert services.applications_requeue_stuck(older_than_seconds=60) == 0
+
+
+@pytest.mark.django_db
+def test_a_payout_in_the_future_or_before_the_acceptance_is_refused_and_changes_nothing():
+    application = _stored_offer(partner_slug="north-bank", amount="10000.00", apr="18.00", term=12)
+    loan = services.offer_accept(application=application, actor="partner:north-bank")
+
+    for when, message in [(clock.now() + dt.timedelta(minutes=5), "cannot be in the future"),
+                          (clock.now() - dt.timedelta(days=2), "cannot be before the offer was accepted")]:
+        with pytest.raises(ValidationError, match=message):
+            services.loan_disburse(loan=loan, actor="partner:north-bank", disbursed_at=when)
+
+    loan.refresh_from_db()
+    application.refresh_from_db()
+    assert (loan.status, loan.disbursed_at, application.status) == (LoanStatus.AWAITING_DISBURSEMENT, None, S.ACCEPTED)
+    assert not LoanRecord.objects.filter(source=LoanRecordSource.PLATFORM).exists()

@@ -109,11 +109,13 @@ def test_batch_scores_equal_the_decisions_pd_and_score(world):
     batch = businesses_score(business_ids=[d.business_id for d in decisions], as_of=AS_OF,
                              amount=Decimal("20000.00"), term_months=12, chunk=7)
 
-    # then each PD and score is the decision's (same features, sector norms, model and scale)
+    # then each PD and score is the decision's for the requested amount (same features, sector norms,
+    # model and scale; a counter-offer keeps the requested amount's beside its own)
     assert len(decisions) >= 10
     for decision, pd, score in zip(decisions, batch.pd, batch.score, strict=True):
-        assert abs(pd - decision.pd) <= 1e-12
-        assert score == decision.score
+        requested = decision.limit.get("at_request") or {"pd": decision.pd, "score": decision.score}
+        assert abs(pd - requested["pd"]) <= 1e-12
+        assert score == requested["score"]
 
 
 def test_shap_values_add_up_to_the_raw_margin(world):
@@ -354,3 +356,85 @@ def test_scaling_sales_up_never_raises_the_pd_nor_lowers_the_offer(world):
             business.external_id
         )
     assert checked >= 20
+
+
+# ---- honest offers: the largest acceptable amount, not a decline -------------------------------------
+
+
+def _outcome(business, amount):
+    """What the engine decides for `amount` now, storing nothing."""
+    from underwriting.decisions import decision_preview
+
+    return decision_preview(business=business, amount=Decimal(amount), term_months=12, as_of=AS_OF)
+
+
+def test_a_request_larger_than_the_business_can_afford_gets_the_largest_amount_it_can(world):
+    # given merchants the engine approves for some amount, asking for far more than they can afford
+    for business in world:
+        small = _outcome(business, "2600.00")
+        if small.outcome == APPROVED:
+            break
+    else:
+        pytest.fail("no merchant approvable for 2,600")
+
+    # when one asks for 100,000
+    decision = _decide(business, "100000.00")
+
+    # then it is counter-offered the largest amount the engine accepts, never declined
+    assert decision.outcome == COUNTER_OFFER
+    offered = decision.offered_amount
+    assert Decimal("2600.00") <= offered < Decimal("100000.00")
+    assert _outcome(business, str(offered)).outcome == APPROVED
+    assert _outcome(business, str(offered + Decimal("100.00"))).outcome != APPROVED
+    # its own PD, price and snapshot are the offer's; the request's are kept beside them
+    at_request = decision.limit["at_request"]
+    assert at_request["amount"] == "100000.00" and at_request["failure"] is not None
+    assert decision.feature_values[feature_names().index("requested_amount")] == float(offered)
+    assert decision.reasons[0]["text"].endswith(f"{offered:,.2f} CNY is the largest amount we can lend you now.")
+    assert abs(decision.shap_base + sum(decision.shap_values) - decision.raw_margin) < 1e-6
+    # and the record replays to the same offer
+    assert decision_replay(decision=decision).identical
+
+
+def test_a_decline_means_no_amount_in_the_products_range_is_acceptable(world):
+    # given a merchant the engine would not lend even the product's minimum (a PD ceiling it cannot meet)
+    policy_version_create(params={"max_pd": "0.02"}, note="a strict PD ceiling for the test")
+    declined = [b for b in world if _outcome(b, "1000.00").outcome == DECLINED
+                and _outcome(b, "1000.00").decided_by == "model"]
+    assert declined
+
+    # when it asks for 50,000
+    decision = _decide(declined[0], "50000.00")
+
+    # then it is declined, and every reason is a fact that pushed this decision's risk up
+    assert decision.outcome == DECLINED
+    model_names = ModelVersion.objects.get(pk=decision.model_version_id).feature_names
+    for reason in decision.reasons:
+        if reason["contribution"] is not None:
+            assert reason["contribution"] == decision.shap_values[model_names.index(reason["feature"])] > 0
+
+
+def test_a_record_without_request_bases_is_decided_as_before_counter_offers_were_searched(world):
+    from underwriting.engine import model_row
+    from underwriting.modeling.registry import active_model
+
+    # given the inputs of decisions made before requests were weighed at other amounts (no request bases)
+    policy, model = policy_active()[1], active_model()
+    results = []
+    for business in world:
+        history = load_history(business=business, as_of=AS_OF)
+        values = compute_features([history], [LoanRequest(100000.0, 12)], peers=model.peers)[0]
+        context = business_context(history=history, is_blocked=False)
+        assert context.request_bases is None
+        # when the engine decides them
+        result = evaluate(feature_names=feature_names(), feature_values=values, context=context,
+                          amount=Decimal("100000.00"), term_months=12, as_of=AS_OF.date(), policy=policy, model=model)
+        results.append((values, result))
+
+    # then each is decided as then: the request's own PD, a counter-offer exactly at the limit
+    countered = [(v, r) for v, r in results if r.outcome == COUNTER_OFFER]
+    assert countered
+    for values, result in countered:
+        assert result.feature_values is None
+        assert result.pd == float(model.pd(model_row(model, feature_names(), values))[0])
+        assert result.offered_amount == Decimal(result.limit["max_amount"])

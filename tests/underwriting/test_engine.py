@@ -183,7 +183,8 @@ def test_an_affordability_limit_without_positive_net_inflow_says_so_plainly():
     from underwriting.engine import _limit_reason
 
     # given a merchant whose money going out exceeded what came in
-    context = dataclasses.replace(business_context(history=_history(daily_costs=1100.0), is_blocked=False))
+    context = dataclasses.replace(business_context(history=_history(daily_costs=1100.0), is_blocked=False),
+                                  currency="CNY")
     limit = SimpleNamespace(binding="affordability", affordable_instalment=Decimal("0"), caps={})
 
     reason = _limit_reason(limit, context, PolicyParams())
@@ -191,5 +192,5 @@ def test_an_affordability_limit_without_positive_net_inflow_says_so_plainly():
     # then the reason states the shortfall instead of "35% of -3000.00"
     assert context.avg_monthly_net_inflow == Decimal("-3000.00")
     assert reason["text"] == ("Over the last six months, after your running loan repayments, more money went out of "
-                              "the business than came in (on average -3000.00 a month), so there is no room for a "
+                              "the business than came in (on average -3,000.00 CNY a month), so there is no room for a "
                               "repayment.")

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from underwriting.features import (
+    BURDEN_NAMES,
     FAMILIES,
     FEATURES,
     PEER_BASES,
@@ -28,7 +29,9 @@ from underwriting.features import (
     PriorLoans,
     compute_features,
     compute_features_with_bases,
+    compute_features_with_request_bases,
     feature_names,
+    request_features,
 )
 from underwriting.features.compute import CHUNK, REFERENCE_APR
 from underwriting.features.history import CURRENT, DEFAULTED, IN, KIND, KINDS, NO_DAY, OUT, REPAID, day_number
@@ -477,6 +480,26 @@ def test_batch_equals_single_computations_exactly():
     reqs = (requests * (CHUNK // len(requests) + 2))[: CHUNK + 17]
     big = compute_features(many[::-1], reqs[::-1])[::-1]
     assert np.array_equal(big[: len(histories)], batch, equal_nan=True)
+
+
+def test_a_request_weighed_at_other_amounts_from_its_bases_equals_computing_it_afresh():
+    # given many histories (rich, coarse, young, empty) and their request bases at one request
+    rng = np.random.default_rng(11)
+    histories = [random_history(rng, AS_OF) for _ in range(30)]
+    histories += [shop_history(), bank_statement_history(), MerchantHistory(as_of=AS_OF)]
+    _, bases = compute_features_with_request_bases(histories, [LoanRequest(20_000.0, 12)] * len(histories))
+    burden = [feature_names().index(name) for name in BURDEN_NAMES]
+    amounts = [1000.0, 2600.0, 42_300.0, 100_000.0, 500_000.0]
+
+    for term in (3, 12, 24):
+        # when the burden features of other amounts come from the stored bases (None for missing)
+        for i, history in enumerate(histories):
+            stored = [None if np.isnan(b) else float(b) for b in bases[i]]
+            weighed = request_features(stored, amounts, term)
+
+            # then they are, bit for bit, what computing each amount afresh gives
+            fresh = compute_features([history] * len(amounts), [LoanRequest(a, term) for a in amounts])[:, burden]
+            assert np.array_equal(weighed, fresh, equal_nan=True), (i, term)
 
 
 # --- point in time inside the feature code ----------------------------------------------------------

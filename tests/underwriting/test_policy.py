@@ -276,3 +276,29 @@ def test_command_refuses_bad_input_and_writes_nothing():
         run("--from-version", "7", "--set", "max_apr=0.3", "--note", "x")
     assert "Dry run" in run("--set", "max_apr=0.3", "--note", "x", "--dry-run")
     assert PolicyVersion.objects.count() == 1
+
+
+def test_provenance_terms_round_trip_default_per_provenance_and_refuse_what_makes_no_sense():
+    from underwriting.policy import ProvenanceTerms
+
+    # the defaults: an owner's own upload lends a tenth, at three points more, never paid out unconfirmed
+    assert PolicyParams().terms_for("owner_upload") == ProvenanceTerms("owner_upload", Decimal("0.10"),
+                                                                       Decimal("0.03"), False)
+    assert PolicyParams().terms_for("") == PolicyParams().terms_for("partner_feed")
+    # a partial mapping keeps the defaults of what it leaves out, and survives JSON
+    changed = PolicyParams.from_dict({"provenance_terms": {"owner_upload": {"rate_premium": "0.05"}}})
+    assert changed.terms_for("owner_upload") == ProvenanceTerms("owner_upload", Decimal("0.10"), Decimal("0.05"), False)
+    assert PolicyParams.from_dict(changed.to_dict()) == changed
+    assert PolicyParams.parse_value("provenance_terms", '{"simulated": {"auto_disburse": false}}')[1].auto_disburse is False
+    # and nonsense is refused with every problem named
+    with pytest.raises(PolicyError) as refused:
+        PolicyParams.from_dict({"provenance_terms": {"bank_feed": {}, "owner_upload": {"max_amount_share": "2"}}})
+    assert refused.value.errors == [
+        "provenance_terms: unknown provenance(s) ['bank_feed']; expected ['owner_upload', 'partner_feed', 'simulated']",
+    ]
+    with pytest.raises(PolicyError) as refused:
+        PolicyParams.from_dict({"provenance_terms": {"owner_upload": {"max_amount_share": "2", "rate_premium": 0.1}}})
+    assert refused.value.errors == ["provenance_terms: owner_upload.rate_premium: expected a decimal number as a "
+                                    "string, got 0.1"]
+    with pytest.raises(PolicyError, match=r"provenance_terms.owner_upload.max_amount_share: 2 is not in \(0, 1\]"):
+        PolicyParams.from_dict({"provenance_terms": {"owner_upload": {"max_amount_share": "2"}}})

@@ -7,12 +7,16 @@ See docs/features.md for the catalog and the point-in-time rule.
 
 from .catalog import FAMILIES, FeatureSpec
 from .compute import (
+    BURDEN_NAMES,
     FEATURES,
     REFERENCE_APR,
+    REQUEST_BASE_NAMES,
     compute_features,
     compute_features_with_bases,
+    compute_features_with_request_bases,
     feature_index,
     feature_names,
+    request_features,
 )
 from .history import (
     BalanceRows,
@@ -26,11 +30,13 @@ from .history import (
 from .peers import PEER_BASE_NAMES, PEER_BASES, PeerBenchmarks
 
 __all__ = [
+    "BURDEN_NAMES",
     "FAMILIES",
     "FEATURES",
     "PEER_BASES",
     "PEER_BASE_NAMES",
     "REFERENCE_APR",
+    "REQUEST_BASE_NAMES",
     "BalanceRows",
     "CounterpartyRows",
     "DailyRows",
@@ -42,6 +48,8 @@ __all__ = [
     "PriorLoans",
     "compute_features",
     "compute_features_with_bases",
+    "compute_features_with_request_bases",
     "feature_index",
     "feature_names",
+    "request_features",
 ]

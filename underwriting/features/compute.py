@@ -20,8 +20,9 @@ from .history import CURRENT, DEFAULTED, IN, KIND, OUT, REPAID, LoanRequest, Mer
 from .peers import PEER_BASE_NAMES, PeerBenchmarks, peer_columns
 from .specs import FEATURES
 
-__all__ = ["COUNTERPARTY_DAYS", "FEATURES", "REFERENCE_APR", "compute_features", "compute_features_with_bases", "feature_index",
-           "feature_names"]
+__all__ = ["BURDEN_NAMES", "COUNTERPARTY_DAYS", "FEATURES", "REFERENCE_APR", "REQUEST_BASE_NAMES", "compute_features",
+           "compute_features_with_bases", "compute_features_with_request_bases", "feature_index", "feature_names",
+           "request_features"]
 
 PANEL_DAYS = 730  # two years of days; windows never look further back
 CHUNK = 256  # merchants per chunk (panels of CHUNK x PANEL_DAYS per channel stay in cache-friendly sizes)
@@ -46,6 +47,44 @@ def feature_names() -> list[str]:
     return list(_NAMES)
 
 
+# What the burden features compare a request with (per history): monthly business inflows, monthly
+# net cash flow, monthly repayments to other lenders, monthly inflows net of refunds, the largest
+# earlier loan. A decision stores them, so the same request can be weighed at another amount exactly
+# as compute_features would have (the counter-offer search, and its replay).
+REQUEST_BASE_NAMES = ("monthly_revenue", "net_monthly", "external_service", "monthly_net_revenue",
+                      "largest_prior_loan")
+BURDEN_NAMES = ("requested_amount", "term_months", "amount_to_monthly_revenue", "instalment_to_net_inflow",
+                "total_debt_service_to_revenue", "amount_to_largest_prior_loan")
+
+
+def _burden(amount: np.ndarray, term: np.ndarray, bases: np.ndarray) -> dict[str, np.ndarray]:
+    monthly_rev, net_monthly, external, monthly_net_rev, largest = np.asarray(bases, dtype=np.float64).T
+    r = REFERENCE_APR / 12.0
+    annuity = r / (1.0 - (1.0 + r) ** (-np.maximum(term, 1.0)))
+    instalment = amount * annuity
+    ratio = _div(instalment, np.maximum(net_monthly, 0.0))
+    return {
+        "requested_amount": amount.copy(),
+        "term_months": term.copy(),
+        "amount_to_monthly_revenue": _div(amount, monthly_rev),
+        "instalment_to_net_inflow": np.where(np.isnan(net_monthly), np.nan,
+                                             np.where(np.isnan(ratio), 10.0, np.minimum(ratio, 10.0))),
+        "total_debt_service_to_revenue": _div(instalment + external, monthly_net_rev),
+        "amount_to_largest_prior_loan": _div(amount, largest),
+    }
+
+
+def request_features(bases: Sequence[float | None], amounts: Sequence[float], term_months: int) -> np.ndarray:
+    """(len(amounts), len(BURDEN_NAMES)) burden features of one history's request at each amount, from
+    its REQUEST_BASE_NAMES values (None = missing): bit for bit what compute_features gives."""
+    row = np.array([np.nan if b is None else float(b) for b in bases], dtype=np.float64)
+    amount = np.asarray(amounts, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cols = _burden(amount, np.full(amount.shape, float(term_months)), np.tile(row, (amount.size, 1)))
+    return np.column_stack([cols[name] for name in BURDEN_NAMES])
+
+
+
 def feature_index(name: str) -> int:
     return _INDEX[name]
 
@@ -59,20 +98,29 @@ def compute_features(histories: Sequence[MerchantHistory], requests: Sequence[Lo
     return _compute(histories, requests, peers)[0]
 
 
+def compute_features_with_request_bases(histories: Sequence[MerchantHistory], requests: Sequence[LoanRequest],
+                                        peers: PeerBenchmarks | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """compute_features plus each history's REQUEST_BASE_NAMES values (what a decision stores)."""
+    out, _, request = _compute(histories, requests, peers)
+    return out, request
+
+
 def compute_features_with_bases(histories: Sequence[MerchantHistory], requests: Sequence[LoanRequest]
                                 ) -> tuple[np.ndarray, np.ndarray]:
     """compute_features without a benchmark, plus the (n, len(PEER_BASE_NAMES)) values the peer
     features compare with their sector: what a training-set builder needs to fit PeerBenchmarks and
     fill the peer columns in one pass (PeerBenchmarks.fit_values, PeerBenchmarks.apply)."""
-    return _compute(histories, requests, None)
+    out, bases, _ = _compute(histories, requests, None)
+    return out, bases
 
 
-def _compute(histories, requests, peers) -> tuple[np.ndarray, np.ndarray]:
+def _compute(histories, requests, peers) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = len(histories)
     if len(requests) != n:
         raise ValueError(f"{n} histories but {len(requests)} requests")
     out = np.full((n, len(FEATURES)), np.nan)
     bases = np.full((n, len(PEER_BASE_NAMES)), np.nan)
+    request = np.full((n, len(REQUEST_BASE_NAMES)), np.nan)
     for lo in range(0, n, CHUNK):
         hi = min(lo + CHUNK, n)
         with np.errstate(divide="ignore", invalid="ignore"):  # windows the history does not cover: NaN
@@ -85,7 +133,9 @@ def _compute(histories, requests, peers) -> tuple[np.ndarray, np.ndarray]:
             out[lo:hi, i] = cols[name]
         for i, name in enumerate(PEER_BASE_NAMES):
             bases[lo:hi, i] = cols[name]
-    return out, bases
+        for i, name in enumerate(REQUEST_BASE_NAMES):
+            request[lo:hi, i] = cols[name]
+    return out, bases, request
 
 
 # --- small vectorised helpers -------------------------------------------------------------------------
@@ -412,19 +462,13 @@ class _Chunk:
         med = _masked_median(before, bpos)
         f["max_day_to_median_30d"] = np.where(bpos.sum(axis=1) >= 20, _div(S[:, W - 30:].max(axis=1), med), np.nan)
 
-        # burden
-        r = REFERENCE_APR / 12.0
-        annuity = r / (1.0 - (1.0 + r) ** (-np.maximum(self.term, 1.0)))
-        instalment = self.amount * annuity
-        f["requested_amount"] = self.amount.copy()
-        f["term_months"] = self.term.copy()
-        f["amount_to_monthly_revenue"] = _div(self.amount, monthly_rev)
+        # burden: the request against what the history supports, through the one function a decision
+        # also uses to weigh other amounts of the same request (request_features)
         net_monthly = np.where(ok30, net90 * 30.0 / av(90), np.nan)
-        ratio = _div(instalment, np.maximum(net_monthly, 0.0))
-        f["instalment_to_net_inflow"] = np.where(np.isnan(net_monthly), np.nan,
-                                                 np.where(np.isnan(ratio), 10.0, np.minimum(ratio, 10.0)))
-        f["total_debt_service_to_revenue"] = _div(instalment + self._external_service, monthly_net_rev)
-        f["amount_to_largest_prior_loan"] = _div(self.amount, self._largest_loan)
+        bases = np.column_stack([monthly_rev, net_monthly, self._external_service, monthly_net_rev,
+                                 self._largest_loan])
+        f.update(zip(REQUEST_BASE_NAMES, bases.T, strict=True))
+        f.update(_burden(self.amount, self.term, bases))
         return f
 
     def _balance_panels(self) -> tuple[np.ndarray, np.ndarray]:

@@ -7,6 +7,7 @@ imported only if it has no line there. The statements are shared by PostgreSQL a
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
@@ -121,16 +122,24 @@ class KindOutcome:
     rollup_rows: int = 0
 
 
+def _as_date(value) -> dt.date:
+    # SQLite hands dates back as text.
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+
+
 class Loader:
     """Runs one call's set-based steps. `doomed` means the call will be rolled back: checks still run
     (every problem is reported) but nothing is written that a later check does not need."""
 
-    def __init__(self, cursor, d: Dialect, *, partner_id: int, now, skip_invalid: bool):
+    def __init__(self, cursor, d: Dialect, *, partner_id: int, now, skip_invalid: bool,
+                 run_id: int | None = None, provenance: str = "partner_feed"):
         self.cursor = cursor
         self.d = d
         self.pid = int(partner_id)
         self.now = now
         self.skip_invalid = skip_invalid
+        self.run_id = run_id
+        self.provenance = provenance
         self.merchants_file: str | None = None
         self.check_merchants = True
 
@@ -528,4 +537,22 @@ class Loader:
             all_fresh, any_fresh = self._touched_days()
             out.inserted = self._insert_transactions()
         out.rollup_rows = self._rollups(all_fresh=all_fresh, any_fresh=any_fresh)
+        self._record_sources()
         return out
+
+    def _record_sources(self) -> None:
+        """One HistorySource per merchant this batch added transactions to (the batch table holds
+        exactly the inserted rows here): what the decision reads provenance from."""
+        if self.run_id is None:
+            return
+        from underwriting.models import HistorySource
+
+        self.cursor.execute(
+            f"SELECT business_id, COUNT(*), MIN(day), MAX(day) FROM {BATCH} GROUP BY business_id ORDER BY business_id"
+        )
+        HistorySource.objects.bulk_create(
+            [HistorySource(import_run_id=self.run_id, business_id=business_id, provenance=self.provenance,
+                           transactions=count, first_day=_as_date(first), last_day=_as_date(last))
+             for business_id, count, first, last in self.cursor.fetchall()],
+            batch_size=2000,
+        )

@@ -72,7 +72,8 @@ class _Progress:
 
 
 def run_import(
-    *, partner: PartnerBank, sources: list[tuple[str, Path]], skip_invalid: bool, progress: bool
+    *, partner: PartnerBank, sources: list[tuple[str, Path]], skip_invalid: bool, progress: bool,
+    run_id: int | None = None, provenance: str = "partner_feed",
 ) -> Outcome:
     d = dialect_for(connection)
     names = {kind: path.name for kind, path in sources}
@@ -94,6 +95,8 @@ def run_import(
                 partner_id=partner.pk,
                 now=connection.ops.adapt_datetimefield_value(clock.now()),
                 skip_invalid=skip_invalid,
+                run_id=run_id,
+                provenance=provenance,
             )
             outcome = Outcome(files={})
             problems = 0

@@ -104,10 +104,12 @@ def simulate_marketplace(*, merchants: int, months: int, seed: int, partner_slug
 
 
 def _import(partner, files: dict[str, Path], progress: bool):
+    from underwriting.provenance import Provenance
     from underwriting.services import history_import
 
     return history_import(partner=partner, merchants=files["merchants"], transactions=files["transactions"],
-                          metrics=files["metrics"], loans=files["loans"], progress=progress)
+                          metrics=files["metrics"], loans=files["loans"], progress=progress,
+                          source="simulator", provenance=Provenance.SIMULATED)
 
 
 def _store_truth(partner, world: World) -> int:

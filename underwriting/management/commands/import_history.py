@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.selectors import UnknownPartner, partner_get_by_slug
+from underwriting.provenance import Provenance
 from underwriting.services import HistoryImportError, history_import
 
 PRINTED_ERRORS = 50
@@ -24,11 +25,16 @@ class Command(BaseCommand):
             help="Import the valid rows; write rejected rows with reasons to <file>.rejected.csv.",
         )
         parser.add_argument(
+            "--provenance", choices=[p.value for p in Provenance], default=Provenance.PARTNER_FEED.value,
+            help="Where the data comes from (docs/provenance.md): a partner's own verified data (the default), "
+            "a file a business owner gave you, or simulated.",
+        )
+        parser.add_argument(
             "--progress", action="store_true", help="Show a progress bar even when stdout is not a terminal."
         )
 
     def handle(
-        self, *args, partner, merchants, transactions, metrics, loans, skip_invalid, progress, **options
+        self, *args, partner, merchants, transactions, metrics, loans, skip_invalid, progress, provenance, **options
     ):
         if not any((merchants, transactions, metrics, loans)):
             raise CommandError("Give at least one of --merchants, --transactions, --metrics, --loans.")
@@ -47,6 +53,7 @@ class Command(BaseCommand):
                 skip_invalid=skip_invalid,
                 progress=show_progress,
                 source="cli",
+                provenance=provenance,
             )
         except HistoryImportError as exc:
             for issue in exc.errors[:PRINTED_ERRORS]:

@@ -1,0 +1,64 @@
+"""The largest acceptable amount of a request: what a counter-offer offers (docs/pricing.md, "Counter-
+offers").
+
+A request the business cannot have in full is not declined while a smaller amount in the product's
+range is acceptable: the engine offers the largest such amount. Acceptability (the model's PD at that
+amount within the policy's maximum, its risk-based rate within the legal maximum, the amount within
+every limit cap priced at that PD and rate) is not monotone in the amount in general: the amount is
+itself a model input, and caps move with the PD. So the search does not assume it: it evaluates a
+geometric grid of amounts between the product minimum and the request in one batch, takes the largest
+acceptable one, and refines between it and the next, unacceptable grid amount by bisection on the
+amount step. The same inputs always give the same amount (a replay finds it again).
+
+Pure: no Django, no database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from decimal import ROUND_DOWN, Decimal
+
+GRID_POINTS = 33
+
+
+def _down(amount: Decimal, step: Decimal) -> Decimal:
+    return ((amount / step).to_integral_value(rounding=ROUND_DOWN) * step).quantize(Decimal("0.01"))
+
+
+def amount_grid(*, low: Decimal, high: Decimal, step: Decimal, points: int = GRID_POINTS) -> list[Decimal]:
+    """Amounts from `low` to `high` (both included, on the `step` grid), spaced geometrically: about
+    a 20% step between neighbours from 1,000 to 500,000, so the refinement has little left to do."""
+    if high < low:
+        return []
+    ratio = float(high / low)
+    grid = {_down(low * Decimal(repr(ratio ** (i / (points - 1)))), step) for i in range(points)}
+    grid |= {low, _down(high, step)}
+    return sorted(a for a in grid if low <= a <= high)
+
+
+def largest_acceptable(
+    *, low: Decimal, high: Decimal, step: Decimal, acceptable: Callable[[Sequence[Decimal]], list[bool]]
+) -> Decimal | None:
+    """The largest amount in [low, high] on the `step` grid that `acceptable` accepts, searched as the
+    module says; None when no grid amount is acceptable. `acceptable` takes a batch of amounts."""
+    grid = amount_grid(low=low, high=high, step=step)
+    if not grid:
+        return None
+    verdicts = acceptable(grid)
+    good = [i for i, ok in enumerate(verdicts) if ok]
+    if not good:
+        return None
+    i = good[-1]
+    best = grid[i]
+    if i == len(grid) - 1:
+        return best
+    bad = grid[i + 1]
+    while bad - best > step:
+        middle = _down((best + bad) / 2, step)
+        if middle in (best, bad):
+            break
+        if acceptable([middle])[0]:
+            best = middle
+        else:
+            bad = middle
+    return best
