@@ -37,27 +37,27 @@ def amount_grid(*, low: Decimal, high: Decimal, step: Decimal, points: int = GRI
 
 
 def largest_acceptable(
-    *, low: Decimal, high: Decimal, step: Decimal, acceptable: Callable[[Sequence[Decimal]], list[bool]]
+    *, low: Decimal, high: Decimal, step: Decimal, first_acceptable: Callable[[Sequence[Decimal]], int | None]
 ) -> Decimal | None:
-    """The largest amount in [low, high] on the `step` grid that `acceptable` accepts, searched as the
-    module says; None when no grid amount is acceptable. `acceptable` takes a batch of amounts."""
-    grid = amount_grid(low=low, high=high, step=step)
+    """The largest amount in [low, high] on the `step` grid that is acceptable, searched as the module
+    says; None when no grid amount is acceptable. `first_acceptable(amounts)` takes a batch of amounts,
+    largest first, and answers the index of the first acceptable one (None: none is): the caller may
+    stop weighing at the first it accepts."""
+    grid = amount_grid(low=low, high=high, step=step)[::-1]
     if not grid:
         return None
-    verdicts = acceptable(grid)
-    good = [i for i, ok in enumerate(verdicts) if ok]
-    if not good:
+    i = first_acceptable(grid)
+    if i is None:
         return None
-    i = good[-1]
     best = grid[i]
-    if i == len(grid) - 1:
+    if i == 0:
         return best
-    bad = grid[i + 1]
+    bad = grid[i - 1]
     while bad - best > step:
         middle = _down((best + bad) / 2, step)
         if middle in (best, bad):
             break
-        if acceptable([middle])[0]:
+        if first_acceptable([middle]) == 0:
             best = middle
         else:
             bad = middle

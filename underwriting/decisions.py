@@ -27,7 +27,7 @@ from .engine import BusinessContext, DecisionResult, business_context, evaluate
 from .exposure import Exposure
 from .features import LoanRequest, compute_features_with_request_bases, feature_names
 from .history_loader import as_of_day, load_history
-from .models import Decision, DecisionChainHead, ModelVersion, PolicyVersion
+from .models import Decision, DecisionChainHead, PolicyVersion
 from .policy import PolicyParams
 from .policy_services import policy_active
 from .selectors import HistoryProvenance, history_provenance
@@ -99,12 +99,12 @@ def _ms(start: float) -> float:
 
 
 def _active_model():
-    from .modeling.registry import active_model
+    from .modeling.registry import active_model_and_id
 
-    model = active_model()
+    model, model_version_id = active_model_and_id()
     if model is None:
         raise NoActiveModel("No model is active; train one with `manage.py train_model`.")
-    return model, ModelVersion.objects.filter(version=model.version).values_list("pk", flat=True).get()
+    return model, model_version_id
 
 
 def decision_evaluate(
@@ -219,7 +219,10 @@ def decision_make(
         raise
 
 
-@transaction.atomic
+# No savepoint inside the caller's transaction (the decision task's, holding the exposure lock): two
+# round trips saved on every decision. A duplicate application_ref then fails the caller's whole
+# transaction instead of being caught here; the task retries and finds the stored decision.
+@transaction.atomic(savepoint=False)
 def _append(
     *,
     business: Business,
@@ -234,8 +237,10 @@ def _append(
     timings: dict,
 ) -> Decision:
     # The chain head row serialises appends so every decision has exactly one predecessor.
-    head, _ = DecisionChainHead.objects.get_or_create(pk=1, defaults={"last_hmac": chain.GENESIS})
-    head = DecisionChainHead.objects.select_for_update().get(pk=head.pk)
+    head = DecisionChainHead.objects.select_for_update().filter(pk=1).first()
+    if head is None:  # the very first decision
+        DecisionChainHead.objects.get_or_create(pk=1, defaults={"last_hmac": chain.GENESIS})
+        head = DecisionChainHead.objects.select_for_update().get(pk=1)
     decision = Decision(
         partner_id=business.partner_id,
         business=business,

@@ -441,8 +441,30 @@ class _Request:
     def assess(self, amounts: Sequence[Decimal]) -> list[_Assessment]:
         rows = self.rows(amounts)
         x = model_matrix(self.model, self.names, rows)
-        pds, margins = self.model.pd(x), self.model.raw_margin(x)
+        margins = self.model.raw_margin(x)
+        pds = _pd_from_margin(self.model, x, margins)
         return [self._one(a, rows[i], x[i:i + 1], float(pds[i]), float(margins[i])) for i, a in enumerate(amounts)]
+
+    def first_acceptable(self, amounts: Sequence[Decimal]) -> int | None:
+        """The index of the first acceptable amount (for the counter-offer search, largest first). One
+        batch prediction for all; the limit is sized only for amounts under the caps that do not move
+        with the amount (revenue multiple, exposure, product maximum), and only until one is accepted."""
+        rows = self.rows(amounts)
+        x = model_matrix(self.model, self.names, rows)
+        margins = self.model.raw_margin(x)
+        pds = _pd_from_margin(self.model, x, margins)
+        ceiling = self._amount_ceiling()
+        for i, amount in enumerate(amounts):
+            if amount > ceiling or pds[i] > float(self.policy.max_pd):
+                continue
+            if self._one(amount, rows[i], x[i:i + 1], float(pds[i]), float(margins[i])).acceptable:
+                return i
+        return None
+
+    def _amount_ceiling(self) -> Decimal:
+        policy, context = self.policy, self.context
+        return min(policy.revenue_multiple * context.monthly_revenue, policy.exposure_cap - context.existing_exposure,
+                   self.product_max)
 
     def _one(self, amount, row, x, pd, margin) -> _Assessment:
         policy, context = self.policy, self.context
@@ -457,6 +479,13 @@ class _Request:
             apr=price.apr, params=policy, product_max=self.product_max,
         )
         return _Assessment(amount, row, x, pd, margin, price, limit, None if limit.fits else limit.binding)
+
+
+def _pd_from_margin(model, x: np.ndarray, margins: np.ndarray) -> np.ndarray:
+    # One booster pass for both figures (the calibrated PD is a function of the raw margin); a model
+    # without the shortcut computes it again.
+    shortcut = getattr(model, "pd_from_margin", None)
+    return shortcut(margins) if shortcut is not None else model.pd(x)
 
 
 def evaluate(
@@ -499,10 +528,8 @@ def evaluate(
     if context.request_bases is None:
         # Decided before requests were weighed at other amounts: replayed as it was decided then.
         return _decided_without_search(asked, base, context, policy, model, as_of, term_months)
-    best = largest_acceptable(
-        low=policy.min_amount, high=min(amount, request.product_max), step=policy.amount_step,
-        acceptable=lambda amounts: [a.acceptable for a in request.assess(amounts)],
-    )
+    best = largest_acceptable(low=policy.min_amount, high=min(amount, request.product_max), step=policy.amount_step,
+                              first_acceptable=request.first_acceptable)
     if best is None:
         return _decided(DECLINED, asked, base, context, policy, model, as_of, term_months, asked)
     offer = request.assess([best])[0]

@@ -12,13 +12,15 @@ LOW, HIGH = Decimal("1000.00"), Decimal("500000.00")
 
 
 def _counting(rule):
+    """A first_acceptable callback over `rule`, recording each batch it is asked (largest first)."""
     calls = []
 
-    def acceptable(amounts):
+    def first_acceptable(amounts):
         calls.append(list(amounts))
-        return [rule(a) for a in amounts]
+        assert list(amounts) == sorted(amounts, reverse=True)
+        return next((i for i, a in enumerate(amounts) if rule(a)), None)
 
-    return acceptable, calls
+    return first_acceptable, calls
 
 
 def test_the_grid_spans_the_range_on_the_step_grid_geometrically():
@@ -38,7 +40,7 @@ def test_with_one_threshold_the_search_finds_it_to_the_step(threshold):
     acceptable, calls = _counting(lambda a: a <= limit)
 
     # when the largest acceptable amount below a request of 500,000 is searched
-    found = largest_acceptable(low=LOW, high=HIGH, step=STEP, acceptable=acceptable)
+    found = largest_acceptable(low=LOW, high=HIGH, step=STEP, first_acceptable=acceptable)
 
     # then it is the threshold itself, found with one batch and a short bisection
     assert found == limit
@@ -47,11 +49,11 @@ def test_with_one_threshold_the_search_finds_it_to_the_step(threshold):
 
 def test_nothing_acceptable_is_none_and_the_request_itself_is_never_offered_above_itself():
     acceptable, _ = _counting(lambda a: False)
-    assert largest_acceptable(low=LOW, high=HIGH, step=STEP, acceptable=acceptable) is None
+    assert largest_acceptable(low=LOW, high=HIGH, step=STEP, first_acceptable=acceptable) is None
 
     acceptable, _ = _counting(lambda a: True)
-    assert largest_acceptable(low=LOW, high=Decimal("2600.00"), step=STEP, acceptable=acceptable) == Decimal("2600.00")
-    assert largest_acceptable(low=LOW, high=Decimal("900.00"), step=STEP, acceptable=acceptable) is None
+    assert largest_acceptable(low=LOW, high=Decimal("2600.00"), step=STEP, first_acceptable=acceptable) == Decimal("2600.00")
+    assert largest_acceptable(low=LOW, high=Decimal("900.00"), step=STEP, first_acceptable=acceptable) is None
 
 
 def test_an_acceptable_island_above_a_gap_is_found_when_the_grid_lands_on_it():
@@ -63,13 +65,13 @@ def test_an_acceptable_island_above_a_gap_is_found_when_the_grid_lands_on_it():
     acceptable, _ = _counting(rule)
 
     # then the largest acceptable amount is the top of the upper island, never the lower one
-    assert largest_acceptable(low=LOW, high=Decimal("100000.00"), step=STEP, acceptable=acceptable) == Decimal("60000.00")
+    assert largest_acceptable(low=LOW, high=Decimal("100000.00"), step=STEP, first_acceptable=acceptable) == Decimal("60000.00")
 
 
 def test_the_same_inputs_give_the_same_amount():
     acceptable, _ = _counting(lambda a: a <= Decimal("12345.67"))
 
-    first = largest_acceptable(low=LOW, high=HIGH, step=STEP, acceptable=acceptable)
+    first = largest_acceptable(low=LOW, high=HIGH, step=STEP, first_acceptable=acceptable)
 
     assert first == Decimal("12300.00")
-    assert largest_acceptable(low=LOW, high=HIGH, step=STEP, acceptable=acceptable) == first
+    assert largest_acceptable(low=LOW, high=HIGH, step=STEP, first_acceptable=acceptable) == first

@@ -128,10 +128,16 @@ def _check_interval() -> float:
 def active_model() -> LoadedModel | None:
     """The active version's model (None when no version is active). Raises ArtifactError when the
     active version's artifact is missing or modified: deciding without the recorded model is not an option."""
+    return active_model_and_id()[0]
+
+
+def active_model_and_id() -> tuple[LoadedModel | None, int | None]:
+    """active_model() and the primary key of its ModelVersion row (what a decision cites), from the
+    same cached reading."""
     now = time.monotonic()
     with _lock:
         if now - _cache["checked"] < _check_interval():
-            return _cache["model"]
+            return _cache["model"], _model_id()
         row = (ModelVersion.objects.filter(is_active=True)
                .values_list("id", "version", "artifact_path", "checksum").first())
         key = (row[0], row[3]) if row else None  # (id, checksum): a re-registered path changes both
@@ -142,4 +148,9 @@ def active_model() -> LoadedModel | None:
                 model = load_model_version(mv)
             _cache.update(key=key, model=model)
         _cache["checked"] = now
-        return _cache["model"]
+        return _cache["model"], _model_id()
+
+
+def _model_id() -> int | None:
+    key = _cache["key"]
+    return None if key is None or _cache["model"] is None else key[0]

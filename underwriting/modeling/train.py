@@ -240,6 +240,9 @@ class TrainedModel:
     def pd(self, X: np.ndarray) -> np.ndarray:
         return apply_calibration(self.calibration, self.raw_margin(X))
 
+    def pd_from_margin(self, margin) -> np.ndarray:
+        return apply_calibration(self.calibration, margin)
+
     def contributions(self, X: np.ndarray) -> np.ndarray:
         return self.booster.predict(np.asarray(X, dtype=np.float64), pred_contrib=True)
 
