@@ -19,6 +19,7 @@ _OFFICER_READS = [
     "accounts.view_business",
     "underwriting.view_loanrecord",
     "underwriting.view_importrun",
+    "underwriting.view_historysource",
     # The audit console (issue 6): decisions and everything they cite, read-only; reviews are the
     # officers' only write.
     "underwriting.view_decision",

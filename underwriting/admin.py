@@ -27,7 +27,15 @@ from config import clock
 
 from .audit import csv_lines, decision_audit, decision_csv_rows, waterfall_svg
 from .audit_services import PromotionError, model_version_promote
-from .models import Decision, ImportRun, LoanRecord, ModelActivation, ModelVersion, PolicyVersion
+from .models import (
+    Decision,
+    HistorySource,
+    ImportRun,
+    LoanRecord,
+    ModelActivation,
+    ModelVersion,
+    PolicyVersion,
+)
 from .policy import PolicyError, PolicyParams
 from .policy_services import policy_active, policy_version_create
 
@@ -58,11 +66,34 @@ class LoanRecordAdmin(ReadOnlyAdmin):
     list_select_related = ["business", "partner"]
 
 
+class HistorySourceInline(admin.TabularInline):
+    """What the batch added to each merchant's history, and the consistency checks of an upload."""
+
+    model = HistorySource
+    fields = ["business", "provenance", "transactions", "first_day", "last_day", "tripped_checks"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="consistency checks tripped")
+    def tripped_checks(self, obj):
+        tripped = [c["code"] for c in obj.checks or [] if c.get("tripped")]
+        return ", ".join(tripped) if tripped else ("none" if obj.checks else "not checked")
+
+
 @admin.register(ImportRun)
 class ImportRunAdmin(ReadOnlyAdmin):
-    list_display = ["started_at", "partner", "source", "status", "error_count", "finished_at"]
-    list_filter = ["partner", "status", "source"]
+    list_display = ["started_at", "partner", "source", "provenance", "status", "error_count", "finished_at"]
+    list_filter = ["partner", "status", "source", "provenance"]
     readonly_fields = [f.name for f in ImportRun._meta.fields]
+    inlines = [HistorySourceInline]
 
 
 # ---- decisions -----------------------------------------------------------------------------------------

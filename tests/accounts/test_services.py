@@ -17,7 +17,7 @@ def test_roles_sync_gives_each_role_exactly_its_permissions():
 
     officer = set(Group.objects.get(name=LOAN_OFFICER).permissions.values_list("codename", flat=True))
     risk = set(Group.objects.get(name=RISK_OPERATOR).permissions.values_list("codename", flat=True))
-    assert officer == {"view_partnerbank", "view_business", "view_loanrecord", "view_importrun",
+    assert officer == {"view_partnerbank", "view_business", "view_loanrecord", "view_importrun", "view_historysource",
                        # the audit console (issue 6): read decisions and what they cite, write reviews
                        "view_decision", "view_modelversion", "view_policyversion", "view_modelactivation",
                        "view_application", "view_applicationtransition", "view_loan", "view_review", "add_review"}

@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.test import Client
 
-from accounts.roles import RISK_OPERATOR
+from accounts.roles import LOAN_OFFICER, RISK_OPERATOR
 from accounts.services import api_key_create, roles_sync, user_create_with_role
 from loans import services
 from loans.models import ApplicationStatus, Loan, LoanStatus
@@ -111,6 +111,18 @@ def test_a_fabricated_upload_trips_two_checks_and_is_declined_with_their_codes(w
     assert "DC_BALANCE_MISMATCH" in decision.reasons[0]["text"] and "DC_ROUND_AMOUNTS" in decision.reasons[0]["text"]
     assert decision.context["provenance"] == "owner_upload"
     assert [c["code"] for c in decision.context["history_checks"]] == ["DC_BALANCE_MISMATCH", "DC_ROUND_AMOUNTS"]
+
+    # and the officer sees where the history came from and which checks it tripped
+    roles_sync()
+    officer = Client()
+    officer.force_login(user_create_with_role(email="officer@example.com", password="pw-310-officer",
+                                              role=LOAN_OFFICER))
+    page = officer.get(f"/admin/underwriting/decision/{decision.pk}/change/").content.decode()
+    assert "Uploaded by the owner (unverified)" in page
+    assert "<code>DC_BALANCE_MISMATCH</code>" in page and "<code>DC_ROUND_AMOUNTS</code>" in page
+    run = ImportRun.objects.get(sources__business=business)
+    batch = officer.get(f"/admin/underwriting/importrun/{run.pk}/change/").content.decode()
+    assert "DC_BALANCE_MISMATCH, DC_ROUND_AMOUNTS" in batch
 
 
 def test_an_owner_upload_lends_a_tenth_of_the_product_at_three_points_more(approvable):
