@@ -44,8 +44,8 @@ class Command(BaseCommand):
         officer = User.objects.filter(email=reviewer).first()
         counts: dict[str, int] = {}
         decided = []
-        for _ in range(applications):
-            business = rng.choice(businesses)
+        # Distinct businesses: one application in progress per business (docs/exposure.md).
+        for business in rng.sample(businesses, min(applications, len(businesses))):
             term = rng.choice([3, 6, 9, 12, 18, 24])
             amount = Decimal(rng.choice([3000, 5000, 8000, 12000, 20000, 35000, 60000]))
             if rng.random() < 0.6:
