@@ -10,7 +10,9 @@ the real thing: gunicorn (2 workers) serving the site and a Celery worker (prefo
 Redis. Every owner logs in over HTTP. The load generator then POSTs the application form (the
 amount the form suggests) at --rate per second for --seconds, on a fixed schedule (open loop: a
 request goes out at its time whether or not earlier ones have been answered; latency counts from the
-scheduled moment, so a stalled server cannot hide its backlog).
+scheduled moment, so a stalled server cannot hide its backlog). After each decision the owner polls
+its status as the progress page does and turns an offer down, so its next turn may apply again (one
+application in progress per business).
 
 Latency of one application = the moment its decision was stored (the decided transition's
 timestamp, written by the worker in the decision's transaction) minus the moment its POST was due;
@@ -130,6 +132,8 @@ def _submit(owner: Owner, due_wall: float, due_mono: float) -> dict:
         return {"due": due_wall, "late_ms": (sent - due_mono) * 1000, "error": type(exc).__name__}
     answered = time.monotonic()
     match = UUID.search(response.headers.get("Location", ""))
+    if match:
+        _settle(session, owner, match.group(1))
     return {
         "due": due_wall,
         "late_ms": (sent - due_mono) * 1000,
@@ -138,6 +142,22 @@ def _submit(owner: Owner, due_wall: float, due_mono: float) -> dict:
         "public_id": match.group(1) if match else None,
         "error": None if match else f"HTTP {response.status_code}",
     }
+
+
+def _settle(session, owner: Owner, public_id: str) -> None:
+    """What the owner does next, as the progress page does: wait for the decision, then turn the offer
+    down, so the owner's next turn may apply again (one application in progress per business,
+    docs/exposure.md). Not timed: the latency is the server's, from the application's own records."""
+    base = owner.url.split("/business/")[0]
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        time.sleep(0.25)  # static/js/progress.js's interval
+        status = session.get(f"{base}/applications/{public_id}/status/", cookies=owner.cookies, timeout=30).json()
+        if not status["pending"]:
+            break
+    if status["status"] in ("approved", "counter_offered"):
+        session.post(f"{base}/applications/{public_id}/reject/", data={"csrfmiddlewaretoken": owner.data["csrfmiddlewaretoken"]},
+                     cookies=owner.cookies, allow_redirects=False, timeout=30)
 
 
 def _load(owners: list[Owner], rate: float, seconds: float, threads: int) -> tuple[list[dict], float]:

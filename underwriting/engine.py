@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from functools import cached_property
 
 import numpy as np
 
@@ -28,7 +29,7 @@ from .features.history import (
     day_date,
 )
 from .policy import PolicyParams
-from .pricing import price_breakdown, score_band, score_for, size_limit
+from .pricing import affordable_principal, price_breakdown, score_band, score_for, size_limit
 from .product import ZERO, amortisation_schedule, effective_apr, estimated_outstanding, origination_fee
 from .reasons import reasons_from_contributions
 
@@ -449,22 +450,36 @@ class _Request:
         """The index of the first acceptable amount (for the counter-offer search, largest first). One
         batch prediction for all; the limit is sized only for amounts under the caps that do not move
         with the amount (revenue multiple, exposure, product maximum), and only until one is accepted."""
-        rows = self.rows(amounts)
+        ceiling = self.amount_ceiling
+        candidates = [i for i, amount in enumerate(amounts) if amount <= ceiling]
+        if not candidates:
+            return None
+        rows = self.rows([amounts[i] for i in candidates])
         x = model_matrix(self.model, self.names, rows)
         margins = self.model.raw_margin(x)
         pds = _pd_from_margin(self.model, x, margins)
-        ceiling = self._amount_ceiling()
-        for i, amount in enumerate(amounts):
-            if amount > ceiling or pds[i] > float(self.policy.max_pd):
+        policy = self.policy
+        for j, i in enumerate(candidates):
+            pd = float(pds[j])
+            # The risk cap needs only the PD: an amount whose expected loss is clearly over it cannot fit
+            # (the margin leaves the exact boundary to size_limit's decimal arithmetic).
+            expected_loss = float(amounts[i]) * max(pd, 1e-6) * float(policy.lgd)
+            if pd > float(policy.max_pd) or expected_loss > float(policy.max_expected_loss) * (1 + 1e-9):
                 continue
-            if self._one(amount, rows[i], x[i:i + 1], float(pds[i]), float(margins[i])).acceptable:
+            if self._one(amounts[i], rows[j], x[j:j + 1], pd, float(margins[j])).acceptable:
                 return i
         return None
 
-    def _amount_ceiling(self) -> Decimal:
+    @cached_property
+    def amount_ceiling(self) -> Decimal:
+        """An upper bound of every amount's limit: the caps that do not move with the amount (revenue
+        multiple, exposure, product maximum) and affordability priced at the lowest rate the policy
+        charges (a higher rate only lowers it)."""
         policy, context = self.policy, self.context
+        share = policy.max_instalment_share * context.avg_monthly_net_inflow
+        affordable = affordable_principal(instalment=share, apr=policy.min_apr, term_months=self.term)
         return min(policy.revenue_multiple * context.monthly_revenue, policy.exposure_cap - context.existing_exposure,
-                   self.product_max)
+                   self.product_max, affordable)
 
     def _one(self, amount, row, x, pd, margin) -> _Assessment:
         policy, context = self.policy, self.context
