@@ -448,8 +448,8 @@ class _Request:
 
     def first_acceptable(self, amounts: Sequence[Decimal]) -> int | None:
         """The index of the first acceptable amount (for the counter-offer search, largest first). One
-        batch prediction for all; the limit is sized only for amounts under the caps that do not move
-        with the amount (revenue multiple, exposure, product maximum), and only until one is accepted."""
+        batch prediction for the amounts under `amount_ceiling`; the limit is sized only for those whose
+        PD and risk cap allow it, and only until one is accepted."""
         ceiling = self.amount_ceiling
         candidates = [i for i, amount in enumerate(amounts) if amount <= ceiling]
         if not candidates:
