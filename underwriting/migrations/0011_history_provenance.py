@@ -5,9 +5,38 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 
+UNCHECKED = {"code": "DC_UNCHECKED", "title": "The file could not be checked", "tripped": True, "applicable": False,
+             "detail": "Uploaded before consistency checks existed; the file is no longer available to check."}
+
+
 def owner_uploads(apps, schema_editor):
-    # Files owners uploaded through the web before provenance was recorded are owner uploads.
-    apps.get_model("underwriting", "ImportRun").objects.filter(source="web").update(provenance="owner_upload")
+    """Owners' web uploads made before provenance was recorded are owner uploads: their runs say so,
+    and every owner's own business with history gets an owner-upload source flagged as never checked,
+    so its history is not lent on as a partner's verified data (docs/provenance.md)."""
+    from django.db.models import Max, Min, Sum
+
+    ImportRun = apps.get_model("underwriting", "ImportRun")
+    HistorySource = apps.get_model("underwriting", "HistorySource")
+    DailyRollup = apps.get_model("underwriting", "DailyRollup")
+    Business = apps.get_model("accounts", "Business")
+    web = ImportRun.objects.filter(source="web")
+    web.update(provenance="owner_upload")
+    for partner_id in set(web.values_list("partner_id", flat=True)):
+        run = web.filter(partner_id=partner_id).order_by("-started_at", "-id").first()
+        # Businesses owners add on the web get generated ids ("W" and 12 hex digits); claimed demo
+        # merchants keep their simulated history.
+        owned = Business.objects.filter(partner_id=partner_id, owner__isnull=False, external_id__startswith="W")
+        for business_id, external_id in owned.values_list("id", "external_id"):
+            if len(external_id) != 13:
+                continue
+            span = DailyRollup.objects.filter(business_id=business_id).aggregate(
+                first=Min("day"), last=Max("day"), n=Sum("count"))
+            if span["n"]:
+                HistorySource.objects.get_or_create(
+                    import_run=run, business_id=business_id,
+                    defaults={"provenance": "owner_upload", "transactions": span["n"], "first_day": span["first"],
+                              "last_day": span["last"], "checks": [UNCHECKED]},
+                )
 
 
 class Migration(migrations.Migration):
