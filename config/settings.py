@@ -87,7 +87,10 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     # BEGIN so two writers queue on busy_timeout instead of failing with "database is locked".
     _db["CONN_MAX_AGE"] = 0
     _db["OPTIONS"] = {
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;",
+        # Temporary tables (the import's work tables) in memory with a 64 MB page cache: the demo's
+        # first import sorts and joins several times faster than through SQLite's temporary files.
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000; "
+        "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;",
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
     }
