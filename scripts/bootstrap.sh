@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Creates .venv with Python 3.11 and installs the project; a no-op when pyproject.toml is unchanged.
+# Creates .venv with Python 3.11 and installs what a mode needs; a no-op when nothing changed.
+#   bash scripts/bootstrap.sh        the test suite's needs: the project with its dev extras, and
+#                                    axe-core (npm) for the browser tests
+#   bash scripts/bootstrap.sh run    the run command's: the project and its runtime dependencies only
 set -euo pipefail
 cd "$(dirname "$0")/.."
+MODE=${1:-dev}
 
 PY=${PYTHON:-}
 if [ -z "$PY" ]; then
@@ -14,20 +18,25 @@ fi
 [ -n "$PY" ] || { echo "Python 3.11 is required (set PYTHON=/path/to/python3.11)." >&2; exit 1; }
 
 if [ ! -x .venv/bin/python ]; then
+  echo "Creating .venv and installing the platform (a minute or two, once)..."
   "$PY" -m venv .venv
 fi
-stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
-if [ ! -f "$stamp" ]; then
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e '.[dev]'
-  rm -f .venv/.installed-*
-  touch "$stamp"
+# One stamp per mode and pyproject.toml: the dev install includes everything the run needs.
+hash=$(sha256sum pyproject.toml | cut -c1-16)
+if [ ! -f ".venv/.installed-dev-$hash" ] && { [ "$MODE" = dev ] || [ ! -f ".venv/.installed-run-$hash" ]; }; then
+  target=.
+  [ "$MODE" = dev ] && target='.[dev]'
+  # -qq: the installer's own notices (mirror locations, build backend chatter) are not the user's
+  # business; errors still show.
+  .venv/bin/python -m pip install -qq --disable-pip-version-check -e "$target"
+  rm -f .venv/.installed-"$MODE"-*
+  touch ".venv/.installed-$MODE-$hash"
 fi
 
 # axe-core (npm) for the browser tests' accessibility scans: `npm ci` from the committed lock file,
 # again only when package-lock.json changes. Without npm (or the registry) the browser tests skip,
-# or fail when CI=true.
-if [ -f package-lock.json ]; then
+# or fail when CI=true. The run command does not need it.
+if [ "$MODE" = dev ] && [ -f package-lock.json ]; then
   npm_stamp=node_modules/.installed-$(sha256sum package-lock.json | cut -c1-16)
   if [ ! -f "$npm_stamp" ]; then
     if command -v npm >/dev/null 2>&1 && npm ci --no-audit --no-fund --loglevel=error; then

@@ -1,52 +1,79 @@
 #!/usr/bin/env bash
-# Runs the whole platform on the embedded default (SQLite + a filesystem broker): installs, migrates,
-# simulates a small marketplace, trains a model on it, creates demo logins, then serves the site with a
-# Celery worker and beat.
+# Runs the whole platform on the embedded default (SQLite + a filesystem broker): installs what it
+# needs, migrates, creates the demo logins and serves the site with a Celery worker and beat, which it
+# restarts if they stop. The demo itself (a simulated marketplace, a model trained on it, the audit
+# console's demo decisions) is prepared in the background; the pages say what is still being prepared.
+# Ctrl-C, or any TERM/INT/HUP to this script, stops every process it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/bootstrap.sh
+bash scripts/bootstrap.sh run
 source .venv/bin/activate
 
-export DEBUG=${DEBUG:-true}
 PORT=${PORT:-8000}
 DEMO_MERCHANTS=${DEMO_MERCHANTS:-1000}
 mkdir -p var/log
 
+# A laptop demo runs as production does (DEBUG off: the site's own error pages), over plain http on
+# loopback. Its secrets are made once and kept in var/ (readable by this user only).
+secret() { [ -s "var/$1" ] || (umask 077; python -c 'import secrets; print(secrets.token_urlsafe(48))' >"var/$1"); cat "var/$1"; }
+export DEBUG=${DEBUG:-false}
+export SECRET_KEY=${SECRET_KEY:-$(secret secret-key)}
+export DECISION_HMAC_KEY=${DECISION_HMAC_KEY:-$(secret decision-hmac-key)}
+export ALLOWED_HOSTS=${ALLOWED_HOSTS:-localhost,127.0.0.1}
+export SIMULATED_DISBURSEMENT_PARTNERS=${SIMULATED_DISBURSEMENT_PARTNERS:-demo}
+export WEBHOOK_ALLOW_PRIVATE_URLS=${WEBHOOK_ALLOW_PRIVATE_URLS:-true}
+# Plain http on 127.0.0.1: no HTTPS redirect, HSTS or secure-only cookies (production's defaults).
+export SECURE_SSL_REDIRECT=${SECURE_SSL_REDIRECT:-false}
+export SECURE_HSTS_SECONDS=${SECURE_HSTS_SECONDS:-0}
+export SESSION_COOKIE_SECURE=${SESSION_COOKIE_SECURE:-false}
+export CSRF_COOKIE_SECURE=${CSRF_COOKIE_SECURE:-false}
+
 python manage.py migrate --no-input -v0
 python manage.py sync_roles >/dev/null
-if ! python manage.py shell --no-imports -c 'from accounts.models import PartnerBank, Business; import sys; sys.exit(0 if Business.objects.filter(partner__slug="demo").exists() else 1)' 2>/dev/null; then
-  echo "Simulating a demo marketplace ($DEMO_MERCHANTS merchants x 24 months)..."
-  # History up to yesterday (UTC, by the project clock: CLOCK_AT may pin it, docs/time.md), so an
-  # application made today is decided on fresh data.
-  END_DATE=$(python manage.py shell --no-imports -c 'import datetime; from config import clock; print(clock.today() - datetime.timedelta(days=1))')
-  python manage.py simulate_marketplace --merchants "$DEMO_MERCHANTS" --months 24 --seed 310 --partner demo \
-    --end-date "$END_DATE"
-fi
-if ! python manage.py shell --no-imports -c 'from underwriting.models import ModelVersion; import sys; sys.exit(0 if ModelVersion.objects.filter(is_active=True).exists() else 1)' 2>/dev/null; then
-  echo "Training and activating a model on the demo loan book..."
-  python manage.py train_model --partner demo --seed 310
-fi
 
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT INT TERM
+# Every background service runs in its own process group (job control), so stopping one stops all
+# that it started; the trap stops them all on any exit of this script.
+set -m
+jobs_started=()
+stop_all() {
+  trap - EXIT INT TERM HUP
+  for pid in "${jobs_started[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap stop_all EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
 
-celery -A config worker --loglevel=INFO --concurrency=2 --without-mingle --without-gossip \
-  >var/log/worker.log 2>&1 &
-pids+=($!)
-celery -A config beat --loglevel=INFO >var/log/beat.log 2>&1 &
-pids+=($!)
+# Restarts its command whenever it exits, until this script stops.
+supervise() {
+  local name=$1; shift
+  while true; do
+    status=0
+    "$@" >>"var/log/$name.log" 2>&1 || status=$?
+    echo "$(date -u +%H:%M:%S) $name stopped (exit $status); restarting it in 2 s (var/log/$name.log)" >&2
+    sleep 2
+  done
+}
+
+# A job's process group is its first process's id (`jobs -p`), also for a pipeline.
+supervise worker celery -A config worker --loglevel=INFO --concurrency=2 --without-mingle --without-gossip &
+jobs_started+=("$(jobs -p %%)")
+supervise beat celery -A config beat --loglevel=INFO &
+jobs_started+=("$(jobs -p %%)")
+python manage.py runserver "127.0.0.1:${PORT}" --noreload --insecure >>var/log/web.log 2>&1 &
+web=$!
+jobs_started+=("$web")
 
 echo
 echo "310 Lending is running at http://127.0.0.1:${PORT}/  (audit console: http://127.0.0.1:${PORT}/admin/)"
 echo "Demo logins:"
-python manage.py setup_demo --partner demo
-if ! python manage.py shell --no-imports -c 'from underwriting.models import Decision; import sys; sys.exit(0 if Decision.objects.exists() else 1)' 2>/dev/null; then
-  echo "Filling the audit console and risk dashboard with demo decisions..."
-  python manage.py seed_audit_demo --partner demo
-fi
-echo "Partner API docs: http://127.0.0.1:${PORT}/api/docs/  - a demo partner key (write, admin; shown once):"
-python manage.py create_api_key --partner demo --scope write --scope admin --name "run.sh demo key" --quiet-key
-echo "Worker and beat logs: var/log/worker.log, var/log/beat.log. Ctrl-C stops everything."
+python manage.py setup_demo --logins-only
+echo "Logs: var/log/web.log, worker.log, beat.log, prepare.log. Ctrl-C stops everything."
 echo
-python manage.py runserver "127.0.0.1:${PORT}" --noreload
+echo "Preparing the demo in the background (the pages say what is still being prepared)..."
+python manage.py prepare_demo --partner demo --merchants "$DEMO_MERCHANTS" --seed 310 2>&1 \
+  | grep --line-buffered -v -E '^\s*$|[0-9]+%\|' | tee -a var/log/prepare.log &
+jobs_started+=("$(jobs -p %%)")
+
+# Serve until the web server stops or a signal arrives (the traps then stop everything else).
+wait "$web"

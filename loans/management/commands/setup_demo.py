@@ -61,15 +61,21 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--partner", default="demo", help="Partner whose merchant the demo owner gets.")
+        parser.add_argument("--logins-only", action="store_true",
+                            help="Only the logins (the run command links the merchant once the demo is prepared).")
 
     @transaction.atomic
-    def handle(self, *args, partner, **options):
+    def handle(self, *args, partner, logins_only=False, **options):
         roles_sync()
         users = {
             login.role: user_create_with_role(email=login.email, password=login.password, role=login.role)
             for login in DEMO_LOGINS
         }
         owner = users[APPLICANT]
+        if logins_only:
+            for login in DEMO_LOGINS:
+                self.stdout.write(f"  {ROLE_LABELS[login.role]:<28} {login.email:<28} password: {login.password}")
+            return
         tenant = PartnerBank.objects.filter(slug=partner).first()
         if tenant and not Business.objects.filter(owner=owner).exists():
             business = _demo_merchant(tenant)
