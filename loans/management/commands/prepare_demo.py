@@ -11,8 +11,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from accounts.models import Business
-from accounts.selectors import partner_get_by_slug
-from accounts.services import api_key_authenticate, api_key_create
+from accounts.selectors import api_key_authenticate, partner_get_by_slug
+from accounts.services import api_key_create
 from config import clock
 from loans.demo_status import STEPS, demo_status_write
 from underwriting.models import Decision, ModelVersion
