@@ -11,11 +11,16 @@ source .venv/bin/activate
 
 PORT=${PORT:-8000}
 DEMO_MERCHANTS=${DEMO_MERCHANTS:-1000}
-mkdir -p var/log
+export VAR_DIR=${VAR_DIR:-$PWD/var}
+LOG=$VAR_DIR/log
+mkdir -p "$LOG"
 
 # A laptop demo runs as production does (DEBUG off: the site's own error pages), over plain http on
 # loopback. Its secrets are made once and kept in var/ (readable by this user only).
-secret() { [ -s "var/$1" ] || (umask 077; python -c 'import secrets; print(secrets.token_urlsafe(48))' >"var/$1"); cat "var/$1"; }
+secret() {
+  [ -s "$VAR_DIR/$1" ] || (umask 077; python -c 'import secrets; print(secrets.token_urlsafe(48))' >"$VAR_DIR/$1")
+  cat "$VAR_DIR/$1"
+}
 export DEBUG=${DEBUG:-false}
 export SECRET_KEY=${SECRET_KEY:-$(secret secret-key)}
 export DECISION_HMAC_KEY=${DECISION_HMAC_KEY:-$(secret decision-hmac-key)}
@@ -37,8 +42,21 @@ set -m
 jobs_started=()
 stop_all() {
   trap - EXIT INT TERM HUP
-  for pid in "${jobs_started[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  local pgid kids alive
+  for pgid in "${jobs_started[@]}"; do
+    # The job's leader (a supervisor loop, so it restarts nothing) and its direct children only:
+    # Celery stops its own pool processes (a TERM to them directly makes it hang restoring messages).
+    kids=$(pgrep -P "$pgid" || true)
+    kill -TERM "$pgid" 2>/dev/null || true
+    [ -z "$kids" ] || kill -TERM $kids 2>/dev/null || true
+  done
+  for _ in $(seq 30); do
+    alive=0
+    for pgid in "${jobs_started[@]}"; do kill -0 -- "-$pgid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && return 0
+    sleep 0.5
+  done
+  for pgid in "${jobs_started[@]}"; do kill -KILL -- "-$pgid" 2>/dev/null || true; done
 }
 trap stop_all EXIT
 trap 'exit 130' INT
@@ -49,8 +67,8 @@ supervise() {
   local name=$1; shift
   while true; do
     status=0
-    "$@" >>"var/log/$name.log" 2>&1 || status=$?
-    echo "$(date -u +%H:%M:%S) $name stopped (exit $status); restarting it in 2 s (var/log/$name.log)" >&2
+    "$@" >>"$LOG/$name.log" 2>&1 || status=$?
+    echo "$(date -u +%H:%M:%S) $name stopped (exit $status); restarting it in 2 s ($LOG/$name.log)" >&2
     sleep 2
   done
 }
@@ -60,7 +78,7 @@ supervise worker celery -A config worker --loglevel=INFO --concurrency=2 --witho
 jobs_started+=("$(jobs -p %%)")
 supervise beat celery -A config beat --loglevel=INFO &
 jobs_started+=("$(jobs -p %%)")
-python manage.py runserver "127.0.0.1:${PORT}" --noreload --insecure >>var/log/web.log 2>&1 &
+python manage.py runserver "127.0.0.1:${PORT}" --noreload --insecure >>"$LOG/web.log" 2>&1 &
 web=$!
 jobs_started+=("$web")
 
@@ -68,11 +86,11 @@ echo
 echo "310 Lending is running at http://127.0.0.1:${PORT}/  (audit console: http://127.0.0.1:${PORT}/admin/)"
 echo "Demo logins:"
 python manage.py setup_demo --logins-only
-echo "Logs: var/log/web.log, worker.log, beat.log, prepare.log. Ctrl-C stops everything."
+echo "Logs: $LOG/ (web, worker, beat, prepare). Ctrl-C stops everything."
 echo
 echo "Preparing the demo in the background (the pages say what is still being prepared)..."
 python manage.py prepare_demo --partner demo --merchants "$DEMO_MERCHANTS" --seed 310 2>&1 \
-  | grep --line-buffered -v -E '^\s*$|[0-9]+%\|' | tee -a var/log/prepare.log &
+  | grep --line-buffered -v -E '^\s*$|[0-9]+%\|' | tee -a "$LOG/prepare.log" &
 jobs_started+=("$(jobs -p %%)")
 
 # Serve until the web server stops or a signal arrives (the traps then stop everything else).
