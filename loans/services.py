@@ -38,6 +38,7 @@ from underwriting.services import (
     history_import,
 )
 
+from .amounts import AMOUNT_NOT_A_NUMBER, AMOUNT_TOO_PRECISE, AmountSyntaxError, amount_from_text
 from .exposure import exposure_read, parties_lock
 from .models import (
     Application,
@@ -176,14 +177,28 @@ def _refresh(target: Application, source: Application) -> None:
 
 
 def _parse_amount(amount) -> Decimal:
-    try:
-        value = amount if isinstance(amount, Decimal) else Decimal(str(amount).strip())
-    except (InvalidOperation, ValueError):
-        raise ValidationError({"amount": "Enter the amount as a number, for example 12000 or 12000.50."}) from None
+    """The requested amount: a Decimal or an int as given, or text written as `loans.amounts` says
+    (the owner's form and the partner API apply the same rule). A float is refused (money is never a
+    binary fraction), and so is anything with an exponent, a sign, or more than 2 decimals."""
+    if isinstance(amount, str):
+        try:
+            value = amount_from_text(amount)
+        except AmountSyntaxError as exc:
+            raise ValidationError({"amount": str(exc)}) from None
+    elif isinstance(amount, Decimal):
+        value = amount
+    elif isinstance(amount, int) and not isinstance(amount, bool):
+        value = Decimal(amount)
+    else:
+        raise ValidationError({"amount": AMOUNT_NOT_A_NUMBER})
     if not value.is_finite():
-        raise ValidationError({"amount": "Enter the amount as a number, for example 12000 or 12000.50."})
-    if value != value.quantize(CENT):
-        raise ValidationError({"amount": "Enter the amount with at most 2 decimal places."})
+        raise ValidationError({"amount": AMOUNT_NOT_A_NUMBER})
+    try:
+        exact = value == value.quantize(CENT)
+    except InvalidOperation:  # more digits than a Decimal context holds: far above any product maximum
+        raise ValidationError({"amount": "The amount is too large."}) from None
+    if not exact:
+        raise ValidationError({"amount": AMOUNT_TOO_PRECISE})
     return money(value)
 
 

@@ -272,6 +272,42 @@ def test_an_application_form_with_bad_input_shows_errors_next_to_the_fields_and_
     assert Application.objects.count() == 0
 
 
+@pytest.mark.parametrize(("typed", "message"), [
+    ("1e5", "Write the amount out in full, for example 100000 rather than 1e5."),
+    ("inf", "Enter the amount as a number, for example 12000 or 12000.50."),
+    ("NaN", "Enter the amount as a number, for example 12000 or 12000.50."),
+    ("-5000", "Enter the amount without a sign, for example 12000."),
+    ("+5000", "Enter the amount without a sign, for example 12000."),
+    ("5,00", "Use commas only between groups of three digits, for example 12,000.50."),
+])
+def test_an_amount_that_is_not_a_plain_decimal_is_refused_next_to_the_field(approvable, owner, typed, message):
+    # given an owner on the application form
+    business, _ = approvable
+    _owned(None, owner, business)
+
+    # when they type an amount with an exponent, a sign, "inf" or "nan", or commas out of place
+    response = _client(owner).post(f"/business/{business.public_id}/apply/",
+                                   {"amount": typed, "term_months": "12", "purpose": "inventory"})
+
+    # then the amount field says what to write, keeps what was typed, and nothing is submitted
+    html = _text(response)
+    assert response.status_code == 200
+    assert _field_error(html, "id_amount") == message
+    assert f'name="amount" value="{typed}"' in html
+    assert Application.objects.count() == 0
+
+
+def test_an_amount_with_thousands_commas_is_accepted(approvable, owner):
+    business, _ = approvable
+    _owned(None, owner, business)
+
+    response = _client(owner).post(f"/business/{business.public_id}/apply/",
+                                   {"amount": "12,000.50", "term_months": "12", "purpose": "inventory"})
+
+    assert response.status_code == 302
+    assert Application.objects.get(business=business).amount == Decimal("12000.50")
+
+
 def test_accepting_from_the_page_shows_the_loan_and_its_schedule(approvable, owner):
     business, amount = approvable
     _owned(None, owner, business)
