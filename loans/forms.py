@@ -30,8 +30,8 @@ class BusinessForm(AccessibleFormMixin, forms.Form):
 class HistoryUploadForm(AccessibleFormMixin, forms.Form):
     transactions = forms.FileField(
         label="Transactions file (CSV)",
-        help_text="The interchange format: merchant_id, transaction_id, occurred_at, amount, currency, "
-        "direction, kind (and optionally counterparty, balance_after).",
+        help_text="Columns transaction_id, occurred_at, amount, currency, direction and kind; counterparty and "
+        "balance_after if you have them.",
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
     )
 

@@ -50,6 +50,7 @@ from .models import (
     LoanStatus,
     Purpose,
 )
+from .uploads import owner_upload_prepare
 
 logger = logging.getLogger(__name__)
 
@@ -683,7 +684,8 @@ def business_create_for_owner(
 
 
 class HistoryLinkError(Exception):
-    """The history could not be linked; `errors` are row-level problems (nothing was imported)."""
+    """The history could not be linked; `errors` are row-level problems (nothing was imported), the
+    first MAX_UPLOAD_ERRORS of `error_count`."""
 
     def __init__(self, message: str, errors: list[ImportIssue] | None = None, error_count: int = 0):
         self.errors = errors or []
@@ -691,63 +693,51 @@ class HistoryLinkError(Exception):
         super().__init__(message)
 
 
+# How many of an upload's problems the owner's page lists (with the total); the import keeps 1,000.
 MAX_UPLOAD_ERRORS = 50
-
-
-def _foreign_merchant_rows(path: Path, business: Business) -> tuple[list[ImportIssue], int]:
-    """Rows whose merchant_id is not this business: refused before the import, or one owner could
-    write into another merchant's history (the own channel is one partner)."""
-    issues: list[ImportIssue] = []
-    count = 0
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle)
-            header = next(reader, None)
-            if not header:
-                return [ImportIssue("transactions", 1, None, "the file is empty")], 1
-            names = [name.strip().lower() for name in header]
-            if "merchant_id" not in names:
-                return [], 0  # the import reports the missing column itself
-            column = names.index("merchant_id")
-            for row in reader:
-                if len(row) > column and row[column].strip() and row[column].strip() != business.external_id:
-                    count += 1
-                    if len(issues) < MAX_UPLOAD_ERRORS:
-                        issues.append(
-                            ImportIssue(
-                                "transactions",
-                                reader.line_num,
-                                "merchant_id",
-                                f"{row[column].strip()!r} is not this business; use {business.external_id}",
-                            )
-                        )
-    except UnicodeDecodeError:
-        return [], 0  # the import names the line with the bad bytes
-    except csv.Error as exc:
-        return [ImportIssue("transactions", 1, None, f"not a readable CSV file ({exc})")], 1
-    return issues, count
 
 
 def business_history_upload(*, business: Business, upload, actor: str) -> ImportResult:
     """Imports an uploaded transactions file (interchange format) for `business`. All or nothing:
-    any invalid row and nothing is imported; HistoryLinkError lists the problems by line and column."""
+    any invalid row and nothing is imported; HistoryLinkError lists the problems by line and column.
+
+    Every row is the business's own: the file needs no merchant_id column, and a row naming another
+    merchant is refused (loans/uploads.py). Its problems and the import's are found in one pass and
+    reported together: one upload lists every problem of the file (up to MAX_UPLOAD_ERRORS shown)."""
     if upload.size == 0:
         raise HistoryLinkError("The file is empty.")
     with tempfile.TemporaryDirectory(prefix="upload-") as folder:
-        path = Path(folder) / "transactions.csv"
-        with open(path, "wb") as out:
+        original = Path(folder) / "upload.csv"
+        with open(original, "wb") as out:
             for chunk in upload.chunks():
                 out.write(chunk)
-        foreign, count = _foreign_merchant_rows(path, business)
-        if foreign:
-            raise HistoryLinkError(f"{count} row(s) belong to another merchant id.", foreign, count)
+        prepared = owner_upload_prepare(
+            source=original, target=Path(folder) / "transactions.csv", merchant_id=business.external_id
+        )
         try:
             return history_import(
-                partner=business.partner, transactions=path, source="web", provenance=Provenance.OWNER_UPLOAD,
-                checks={business.external_id: _consistency_checks(path, business)},
+                partner=business.partner, transactions=prepared.path, source="web",
+                provenance=Provenance.OWNER_UPLOAD, known_issues=prepared.issues,
+                checks={business.external_id: _consistency_checks(prepared.path, business)},
             )
         except HistoryImportError as exc:
-            raise HistoryLinkError(str(exc), list(exc.errors), exc.error_count) from None
+            errors, count = list(exc.errors), exc.error_count
+            if prepared.issues and _NO_DATA_ROWS in errors:
+                # Every row was left out for a problem listed already: the file had rows.
+                errors.remove(_NO_DATA_ROWS)
+                count -= 1
+            errors = [_as_owner_sees_it(issue, business) for issue in errors[:MAX_UPLOAD_ERRORS]]
+            raise HistoryLinkError(str(exc), errors, count) from None
+
+
+_NO_DATA_ROWS = ImportIssue("transactions.csv", 1, None, "the file has a header but no data rows", "transactions")
+
+
+def _as_owner_sees_it(issue: ImportIssue, business: Business) -> ImportIssue:
+    """The import names the merchant in its messages; on the owner's page it is always their own
+    business, whose internal id means nothing to them."""
+    reason = issue.reason.replace(f' of merchant "{business.external_id}"', "")
+    return ImportIssue(issue.file, issue.line, issue.column, reason, issue.kind)
 
 
 def _consistency_checks(path: Path, business: Business) -> list[dict]:

@@ -137,6 +137,10 @@ def test_an_invalid_file_is_refused_whole_with_its_row_errors_on_the_page():
     assert Transaction.objects.count() == 0
 
 
+def _problems(html: str) -> list[tuple[str, str, str]]:
+    return re.findall(r'<tr><td class="num">(\d+)</td><td>([^<]*)</td><td>([^<]*)</td></tr>', html)
+
+
 @pytest.mark.django_db
 def test_a_file_with_another_merchants_rows_is_refused_so_nobody_writes_into_another_history():
     owner = UserFactory()
@@ -149,7 +153,101 @@ def test_a_file_with_another_merchants_rows_is_refused_so_nobody_writes_into_ano
     })
 
     assert response.status_code == 200
-    assert f"&#x27;{victim.external_id}&#x27; is not this business; use {business.external_id}" in _text(response)
+    assert _problems(_text(response)) == [("2", "merchant_id", (
+        f"&#x27;{victim.external_id}&#x27; is another merchant&#x27;s id: every row of this file is taken as this "
+        "business&#x27;s, so leave the merchant_id column empty or out"))]
+    assert business.external_id not in _text(response)
+    assert Transaction.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_one_upload_lists_every_problem_of_the_file_at_once_and_imports_nothing():
+    # given an owner's business with two transactions already linked
+    owner = UserFactory()
+    business = services.business_create_for_owner(owner=owner, legal_name="Lin's Hardware", sector="retail")
+    other = services.business_create_for_owner(owner=UserFactory(), legal_name="Theirs", sector="retail")
+    m = business.external_id
+    client = _client(owner)
+    url = f"/business/{business.public_id}/history/"
+    client.post(url, {"action": "upload", "transactions": _csv(business, [
+        f"{m},S1,2026-02-01T09:00:00Z,50.00,CNY,in,sale,,",
+        f"{m},S2,2026-02-02T09:00:00Z,60.00,CNY,in,sale,,",
+    ])})
+    assert Transaction.objects.filter(business=business).count() == 2
+
+    # when they upload a file with a problem of every kind: a bad date, a repeated id, another merchant's
+    # row, a wrong currency, a repeat of a row that has a bad amount, a clash with the stored history,
+    # a missing field
+    rows = [
+        f"{m},T1,2026-03-01T09:15:00Z,128.50,CNY,in,sale,,",
+        f"{m},T2,not-a-date,900.00,CNY,out,rent,,",
+        f"{m},T1,2026-03-02T09:15:00Z,12.00,CNY,in,sale,,",
+        f"{other.external_id},T9,2026-03-02T09:15:00Z,12.00,CNY,in,sale,,",
+        f"{m},T3,2026-03-02,1e5,CNY,in,sale,,",
+        f"{m},T3,2026-03-02,5.00,CNY,in,sale,,",
+        f"{m},T4,2026-03-02,5.00,USD,in,sale,,",
+        f"{m},S1,2026-02-01T09:00:00Z,51.00,CNY,in,sale,,",
+        f"{m},T5,2026-03-03,5.00,CNY,in,sale",
+        f"{m},T6,2026-03-03,7.00,CNY,in,sale,,",
+    ]
+    response = client.post(url, {"action": "upload", "transactions": _csv(business, rows)})
+
+    # then the page lists all of them, by line, in one pass, and nothing was imported
+    html = _text(response)
+    listed = [(line, column) for line, column, _ in _problems(html)]
+    assert listed == [("3", "occurred_at"), ("4", "transaction_id"), ("5", "merchant_id"), ("6", "amount"),
+                      ("7", "transaction_id"), ("8", "currency"), ("9", "amount"), ("10", "—")]
+    assert _field_error(html, "id_transactions").startswith("Nothing was imported: 8 problem(s) in the file.")
+    assert f'"{m}"' not in html and "interchange" not in html
+    assert Transaction.objects.filter(business=business).count() == 2
+
+    # and when every listed row is fixed or left out, the file imports: nothing new was hiding behind
+    fixed = [rows[0], rows[1].replace("not-a-date", "2026-03-01"), rows[5], rows[6].replace("USD", "CNY"),
+             rows[8] + ",,", rows[9]]
+    response = client.post(url, {"action": "upload", "transactions": _csv(business, fixed)})
+    assert response.status_code == 302
+    assert Transaction.objects.filter(business=business).count() == 2 + 6
+
+
+@pytest.mark.django_db
+def test_a_file_without_a_merchant_column_is_the_businesss_own_history():
+    owner = UserFactory()
+    business = services.business_create_for_owner(owner=owner, legal_name="Mine", sector="retail")
+    upload = SimpleUploadedFile("tx.csv", (
+        "\ufefftransaction_id,occurred_at,amount,currency,direction,kind,counterparty\r\n"
+        'T1,2026-03-01T09:15:00Z,128.50,CNY,in,sale,"Two-line\r\nname"\r\n'
+        "\r\n"
+        "T2,2026-03-02,oops,CNY,in,sale,\r\n"
+        "T3,2026-03-02,4.00,CNY,in\r\n"
+    ).encode(), "text/csv")
+
+    response = _client(owner).post(f"/business/{business.public_id}/history/",
+                                   {"action": "upload", "transactions": upload})
+
+    # the problems name the owner's own lines (a quoted line break and a blank line count as lines)
+    assert [(line, column) for line, column, _ in _problems(_text(response))] == [("5", "amount"), ("6", "—")]
+    assert "the row has 5 fields but the header has 7" in _text(response)
+    upload = SimpleUploadedFile("tx.csv", b"transaction_id,occurred_at,amount,currency,direction,kind\n"
+                                          b"T1,2026-03-01,128.50,CNY,in,sale\n", "text/csv")
+    response = _client(owner).post(f"/business/{business.public_id}/history/",
+                                   {"action": "upload", "transactions": upload})
+    assert response.status_code == 302
+    assert list(Transaction.objects.filter(business=business).values_list("transaction_id", flat=True)) == ["T1"]
+
+
+@pytest.mark.django_db
+def test_the_page_lists_the_first_50_problems_and_says_how_many_there_are():
+    owner = UserFactory()
+    business = services.business_create_for_owner(owner=owner, legal_name="Mine", sector="retail")
+
+    response = _client(owner).post(f"/business/{business.public_id}/history/", {
+        "action": "upload",
+        "transactions": _csv(business, [f",T{i},2026-03-01,{i}.00,USD,in,sale,," for i in range(1, 61)]),
+    })
+
+    html = _text(response)
+    assert len(_problems(html)) == services.MAX_UPLOAD_ERRORS == 50
+    assert "Problems found (60, the first 50 shown)" in html
     assert Transaction.objects.count() == 0
 
 
