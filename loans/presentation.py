@@ -123,6 +123,37 @@ def offer_schedule(decision) -> list[ScheduleRowView]:
     ]
 
 
+# The demo marketplace's sector slugs (underwriting/simulator/params.py) as an owner reads them; any
+# other value (an owner types their own) is shown as typed, made readable.
+SECTOR_LABELS = {
+    "grocery": "Grocery",
+    "restaurants": "Restaurants",
+    "apparel": "Clothing and apparel",
+    "electronics": "Electronics",
+    "beauty": "Beauty",
+    "home_goods": "Home goods",
+    "services": "Services",
+    "pharmacy": "Pharmacy",
+    "travel": "Travel",
+}
+
+
+def readable(value: str, labels: dict[str, str] | None = None) -> str:
+    """A stored slug as words: "home_goods" -> "Home goods", "south" -> "South"; "" stays ""."""
+    value = (value or "").strip()
+    if not value:
+        return ""
+    known = (labels or {}).get(value.lower())
+    if known:
+        return known
+    words = " ".join(value.replace("_", " ").split())
+    return words[:1].upper() + words[1:]
+
+
+def sector_label(value: str) -> str:
+    return readable(value, SECTOR_LABELS)
+
+
 def application_heading(application: Application) -> str:
     # After the offer (accepted, paid out, rejected, expired) the heading still says what was offered.
     if application.decision_id and application.status in (S.ACCEPTED, S.DISBURSED, S.REJECTED, S.EXPIRED):

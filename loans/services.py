@@ -38,6 +38,7 @@ from underwriting.services import (
     history_import,
 )
 
+from . import selectors
 from .amounts import AMOUNT_NOT_A_NUMBER, AMOUNT_TOO_PRECISE, AmountSyntaxError, amount_from_text
 from .exposure import exposure_read, parties_lock
 from .models import (
@@ -753,9 +754,17 @@ def _consistency_checks(path: Path, business: Business) -> list[dict]:
 
 
 @transaction.atomic
-def business_claim_demo(*, owner: User, merchant_id: str) -> Business:
+def business_claim_demo(*, owner: User, merchant_id: str, replacing: Business | None = None) -> Business:
     """The owner takes over an unowned simulated merchant of the demo marketplace (its history comes
-    with it). Refused, with nothing changed, if it does not exist or already has an owner."""
+    with it). Refused, with nothing changed, if it does not exist or already has an owner.
+
+    The rule when it is claimed from one of the owner's businesses' "Link history" page (`replacing`):
+    the demo merchant replaces that business. A demo merchant is a whole simulated business, its name,
+    sector, age, marketplace metrics and credit record included, and the engine decides from all of
+    them, so its history cannot be moved onto another business; instead the business the owner added
+    (which has nothing yet: no transactions, no application) is removed, and the demo merchant takes
+    its place on the dashboard. A business that already has history or an application cannot be
+    replaced: the claim is refused (a demo merchant can be claimed from a newly added business)."""
     merchant_id = merchant_id.strip()
     business = (
         Business.objects.select_for_update()
@@ -766,6 +775,20 @@ def business_claim_demo(*, owner: User, merchant_id: str) -> Business:
         raise ValidationError({"merchant_id": f"There is no demo merchant with the ID {merchant_id!r}."})
     if business.owner_id is not None and business.owner_id != owner.pk:
         raise ValidationError({"merchant_id": "This demo merchant is already linked to another account."})
+    if replacing is not None and replacing.pk != business.pk:
+        _business_replace_check(owner=owner, business=replacing)
+        replacing.delete()
     business.owner = owner
     business.save(update_fields=["owner", "updated_at"])
     return business
+
+
+def _business_replace_check(*, owner: User, business: Business) -> None:
+    locked = Business.objects.select_for_update().filter(pk=business.pk, owner=owner).first()
+    if locked is None:
+        raise ValidationError({"merchant_id": "This business is not yours."})
+    if not selectors.business_replaceable_by_demo(business=locked):
+        raise ValidationError({"merchant_id": (
+            f"{locked.legal_name} already has its own history or applications, so a demo merchant cannot "
+            "replace it. Add a new business to try a demo merchant."
+        )})

@@ -127,7 +127,7 @@ def test_history_page_errors_are_shown_next_to_their_fields(page, make_owner, br
 
     # when the demo merchant does not exist
     page.get_by_label("Demo merchant ID").fill("NOPE-404")
-    page.get_by_role("button", name="Link demo merchant").click()
+    page.get_by_role("button", name="Replace with this demo merchant").click()
     assert "NOPE-404" in field_error(page, "Demo merchant ID")
 
     # when the upload is sent without a file
@@ -139,7 +139,7 @@ def test_history_page_errors_are_shown_next_to_their_fields(page, make_owner, br
     other = User.objects.get(email=taken_by_other)
     taken = Business.objects.get(owner=other).external_id
     page.get_by_label("Demo merchant ID").fill(taken)
-    page.get_by_role("button", name="Link demo merchant").click()
+    page.get_by_role("button", name="Replace with this demo merchant").click()
     assert "another account" in field_error(page, "Demo merchant ID")
     assert Business.objects.get(pk=Business.objects.get(owner=other).pk).owner == other
 

@@ -252,21 +252,28 @@ def test_the_page_lists_the_first_50_problems_and_says_how_many_there_are():
 
 
 @pytest.mark.django_db
-def test_claiming_a_demo_merchant_makes_the_owner_its_owner_once():
+def test_claiming_a_demo_merchant_from_a_business_page_replaces_that_business_and_only_once():
     demo = PartnerFactory(slug="demo")
-    merchant = BusinessFactory(partner=demo, external_id="M000042")
+    merchant = BusinessFactory(partner=demo, external_id="M000042", legal_name="Huaxin Market")
     owner, other = UserFactory(), UserFactory()
     placeholder = services.business_create_for_owner(owner=owner, legal_name="My shop", sector="retail")
     other_placeholder = services.business_create_for_owner(owner=other, legal_name="Their shop", sector="retail")
     url = f"/business/{placeholder.public_id}/history/"
+    page = _text(_client(owner).get(url))
+    assert "replaces My shop</strong> on your dashboard" in page
 
-    response = _client(owner).post(url, {"action": "claim", "merchant_id": " M000042 "})
+    response = _client(owner).post(url, {"action": "claim", "merchant_id": " M000042 "}, follow=True)
 
-    assert response.status_code == 302 and response["Location"] == "/"
+    # the demo merchant, with its history, takes the place of the business the page was for
     merchant.refresh_from_db()
     assert merchant.owner == owner
+    assert not Business.objects.filter(pk=placeholder.pk).exists()
+    assert list(Business.objects.filter(owner=owner)) == [merchant]
+    assert response.redirect_chain == [("/", 302)]
+    assert "Demo merchant M000042, Huaxin Market, is linked to your account with its transaction history. " \
+           "It replaces My shop." in _text(response)
 
-    # someone else cannot take it over, and an unknown id is named
+    # someone else cannot take it over, and an unknown id is named; their own business stays
     response = _client(other).post(f"/business/{other_placeholder.public_id}/history/",
                                    {"action": "claim", "merchant_id": "M000042"})
     assert _field_error(_text(response), "id_merchant_id") == "This demo merchant is already linked to another account."
@@ -275,6 +282,84 @@ def test_claiming_a_demo_merchant_makes_the_owner_its_owner_once():
     assert _field_error(_text(response), "id_merchant_id") == "There is no demo merchant with the ID &#x27;M999999&#x27;."
     merchant.refresh_from_db()
     assert merchant.owner == owner
+    assert Business.objects.filter(pk=other_placeholder.pk, owner=other).exists()
+
+
+@pytest.mark.django_db
+def test_a_business_with_its_own_history_is_not_replaced_by_a_demo_merchant():
+    demo = PartnerFactory(slug="demo")
+    merchant = BusinessFactory(partner=demo, external_id="M000042")
+    owner = UserFactory()
+    business = services.business_create_for_owner(owner=owner, legal_name="Lin's Hardware", sector="retail")
+    url = f"/business/{business.public_id}/history/"
+    _client(owner).post(url, {"action": "upload", "transactions": _csv(business, [
+        f"{business.external_id},T1,2026-03-01T09:15:00Z,128.50,CNY,in,sale,,"])})
+
+    page = _text(_client(owner).get(url))
+    response = _client(owner).post(url, {"action": "claim", "merchant_id": "M000042"})
+
+    assert "Replace with this demo merchant" not in page
+    assert "already has its own history or applications, so a demo merchant cannot replace it" in page
+    assert ("Lin&#x27;s Hardware already has its own history or applications, so a demo merchant cannot replace "
+            "it. Add a new business to try a demo merchant.") in _text(response)
+    merchant.refresh_from_db()
+    assert merchant.owner is None
+    assert Transaction.objects.filter(business=business).count() == 1
+
+
+def _region(html: str, business) -> str:
+    """The dashboard card of `business`."""
+    match = re.search(rf'<section class="card business[^"]*" aria-labelledby="b-{business.public_id}" '
+                      rf'data-state="(\w+)">(.*?)</section>', html)
+    assert match, f"no card for {business.legal_name}"
+    return match.group(1) + " " + match.group(2)
+
+
+def test_the_dashboard_shows_every_business_with_where_it_stands_and_its_next_step(world, owner):
+    from loans.selectors import business_suggested_amount
+
+    # given an owner with five businesses: one deciding, one with an open offer, one with a loan, one ready
+    # to apply and one without history
+    approvable = [b for b in world if business_suggested_amount(business=b).amount][:4]
+    deciding, offered, borrowing, ready = (_owned(None, owner, b) for b in approvable)
+    empty = services.business_create_for_owner(owner=owner, legal_name="Zhou's New Shop", sector="home_goods",
+                                               region="south")
+
+    amounts = {b.pk: business_suggested_amount(business=b).amount for b in approvable}
+
+    def apply(business):
+        return services.application_submit(business=business, amount=amounts[business.pk], term_months=12,
+                                           purpose="inventory", channel="web", applicant=owner, actor="owner:x")
+
+    offer = services.application_decide(application_id=apply(offered).pk)
+    loan = services.offer_accept(application=services.application_decide(application_id=apply(borrowing).pk),
+                                 actor="owner:x")
+    pending = apply(deciding)
+
+    # when they open their dashboard
+    html = _text(_client(owner).get("/"))
+
+    # then each business says where it stands, with the one next step that is open to it
+    card = _region(html, deciding)
+    assert card.startswith("deciding") and "Decision pending" in card
+    assert f'href="/applications/{pending.public_id}/">See the application</a>' in card
+    card = _region(html, offered)
+    assert card.startswith("offer") and "Offer waiting for your answer" in card
+    assert f"{offer.decision.offered_amount:,.2f} CNY" in card
+    assert f'href="/applications/{offer.public_id}/">See the offer</a>' in card
+    card = _region(html, borrowing)
+    assert card.startswith("loan") and "Loan running" in card and f"{loan.principal:,.2f} CNY" in card
+    assert f'href="/loans/{loan.public_id}/">See your loan</a>' in card
+    card = _region(html, ready)
+    assert card.startswith("ready") and f'href="/business/{ready.public_id}/apply/">Apply for a loan</a>' in card
+    card = _region(html, empty)
+    assert card.startswith("no_history") and "Home goods · South" in card
+    assert f'href="/business/{empty.public_id}/history/">Link transaction history</a>' in card
+    # "Apply" only where an application would be taken; no internal ids or channel names
+    assert html.count(">Apply for a loan</a>") == 1
+    for business in (deciding, offered, borrowing, ready, empty):
+        assert business.external_id not in html
+    assert "via " not in html and "merchant ID" not in html
 
 
 # ---- applying and the decision pages ---------------------------------------------------------------
