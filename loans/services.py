@@ -507,7 +507,7 @@ def _check_exposure_caps(application: Application, amount: Decimal) -> None:
             application, S.ACCEPTED,
             f"With this loan, {SCOPE_WORDS[party.scope]} would owe or have on offer "
             f"{party.total + amount:,.2f} {application.partner.currency}, above the maximum of "
-            f"{policy.exposure_cap:,.2f}; this offer cannot be accepted now.",
+            f"{policy.exposure_cap:,.2f} {application.partner.currency}; this offer cannot be accepted now.",
         )
 
 
@@ -735,9 +735,10 @@ _NO_DATA_ROWS = ImportIssue("transactions.csv", 1, None, "the file has a header 
 
 
 def _as_owner_sees_it(issue: ImportIssue, business: Business) -> ImportIssue:
-    """The import names the merchant in its messages; on the owner's page it is always their own
-    business, whose internal id means nothing to them."""
+    """The import's messages, for the owner: the merchant they name is always the owner's own business
+    (whose internal id means nothing to them), and "the partner" is that business."""
     reason = issue.reason.replace(f' of merchant "{business.external_id}"', "")
+    reason = reason.replace("is not this partner's currency", "is not this business's currency")
     return ImportIssue(issue.file, issue.line, issue.column, reason, issue.kind)
 
 

@@ -20,7 +20,13 @@ from underwriting.selectors import business_history_summary
 from . import selectors, services
 from .forms import ApplicationForm, BusinessForm, ClaimDemoForm, HistoryUploadForm
 from .models import Application, Channel, Loan, Purpose
-from .presentation import application_heading, decision_advice, decision_reasons, offer_schedule
+from .presentation import (
+    application_heading,
+    application_timeline,
+    decision_advice,
+    decision_reasons,
+    offer_schedule,
+)
 
 
 def _business_or_404(request, public_id) -> Business:
@@ -174,7 +180,8 @@ def apply(request, public_id):
     form_kwargs = {
         "min_term": policy.min_term_months,
         "max_term": policy.max_term_months,
-        "amount_help": f"In {business.partner.currency}, from {policy.min_amount:,.0f} to {policy.max_amount:,.0f}.",
+        "amount_help": f"From {policy.min_amount:,.2f} {business.partner.currency} to {policy.max_amount:,.2f} "
+                       f"{business.partner.currency}.",
     }
     in_progress = None
     if request.method == "POST":
@@ -238,13 +245,14 @@ def application_list(request):
 def application_detail(request, public_id):
     application = _application_or_404(request, public_id)
     decision = application.decision
+    loan = Loan.objects.filter(application=application).first()
     context = {
         "application": application,
         "heading": application_heading(application),
         "decision": decision,
         "currency": application.partner.currency,
-        "loan": Loan.objects.filter(application=application).first(),
-        "transitions": application.transitions.all(),
+        "loan": loan,
+        "timeline": application_timeline(application, application.transitions.order_by("at", "id"), loan),
     }
     if decision is not None:
         context["advice"] = decision_advice(decision) if decision.outcome != "approved" else []

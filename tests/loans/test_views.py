@@ -434,6 +434,12 @@ def test_applying_again_while_an_offer_is_open_shows_why_links_to_it_and_submits
     assert f'href="/applications/{offer.public_id}/">See the application in progress</a>' in html
     assert Application.objects.filter(business=business).count() == 1
 
+    # and the form says so before it is filled in, too
+    html = _text(client.get(f"/business/{business.public_id}/apply/"))
+    assert (f'<p class="notice" role="status">This business already has an open offer (valid until '
+            f'{offer.offer_expires_at:%d %B %Y}).') in html
+    assert f'href="/applications/{offer.public_id}/">See the application in progress</a>' in html
+
 
 def test_an_application_form_with_bad_input_shows_errors_next_to_the_fields_and_submits_nothing(approvable, owner):
     business, _ = approvable
@@ -562,6 +568,49 @@ def test_a_pending_application_can_be_withdrawn_from_its_page():
     application.refresh_from_db()
     assert application.status == S.WITHDRAWN
     assert "Your application is withdrawn." in _text(response)
+
+
+def _visible_text(response) -> str:
+    html = response.content.decode()
+    html = re.sub(r"<(script|style|title)\b.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_owners_read_no_jargon_no_internal_ids_and_every_amount_with_its_currency(approvable, owner):
+    # given an owner whose demo merchant (a simulator sector slug) has a loan
+    business, amount = approvable
+    Business.objects.filter(pk=business.pk).update(owner=owner, sector="home_goods", region="south")
+    business.refresh_from_db()
+    application = services.application_submit(business=business, amount=amount, term_months=12,
+                                              purpose="inventory", channel="web", applicant=owner, actor="owner:x")
+    services.application_decide(application_id=application.pk)
+    loan = services.offer_accept(application=Application.objects.get(pk=application.pk), actor="owner:x")
+    client = _client(owner)
+
+    pages = {url: client.get(url) for url in (
+        "/", f"/business/{business.public_id}/history/", f"/business/{business.public_id}/apply/",
+        f"/applications/{application.public_id}/", f"/loans/{loan.public_id}/", "/applications/",
+    )}
+
+    assert "Home goods · South" in _visible_text(pages["/"])
+    for url, response in pages.items():
+        assert response.status_code == 200, url
+        text = _visible_text(response)
+        for jargon in ("home_goods", "interchange", "merchant ID", "via ", business.external_id, str(business.pk),
+                       "Web (owner)", "partner"):
+            assert jargon not in text, (url, jargon)
+        # every amount outside a table names its currency (a table names it in its column headers; an
+        # example file is a file; the decision's reasons are the engine's own statements of ratios too)
+        html = re.sub(r"<(table|pre)\b.*?</\1>", " ", response.content.decode(), flags=re.S)
+        html = re.sub(r'<(ol|ul) class="reasons">.*?</\1>', " ", html, flags=re.S)
+        bare = re.findall(r"\d[\d,]*\.\d\d(?!\d| CNY|%)", _visible_text(type(response)(html)))
+        assert not bare, (url, bare)
+    # the tables put the currency in their headers, and the history is phrased for the owner
+    for url in (f"/applications/{application.public_id}/", f"/loans/{loan.public_id}/"):
+        assert "Payment (CNY)" in _text(pages[url]) and "Balance after (CNY)" in _text(pages[url])
+    timeline = _visible_text(pages[f"/applications/{application.public_id}/"])
+    assert f"You applied for {amount:,.2f} CNY over 12 months." in timeline
+    assert f"{loan.disbursed_amount:,.2f} CNY paid out." in timeline
 
 
 # ---- isolation and CSRF ----------------------------------------------------------------------------
