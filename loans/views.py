@@ -168,7 +168,7 @@ def apply_start(request):
     elif all(item.state == selectors.BusinessState.NO_HISTORY for item in overview):
         messages.info(request, "Link your business's transaction history first; the decision is made from it.")
     else:
-        messages.info(request, "Each of your businesses has an application or a loan open; see where it stands below.")
+        messages.info(request, "None of your businesses can apply right now; each shows where it stands below.")
     return redirect("home")
 
 
