@@ -1,10 +1,19 @@
 from django.contrib import admin
+from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from loans.api.errors import api_route_not_found
 
+
+def favicon(request):
+    """Browsers ask for /favicon.ico whatever the page links; the site's icon is an SVG (base.html)."""
+    return redirect(static("favicon.svg"))
+
+
 urlpatterns = [
+    path("favicon.ico", favicon),
     path("admin/", admin.site.urls),
     path("risk/", include("loans.dashboard")),
     path("api/v1/", include("loans.api.urls")),
@@ -16,7 +25,8 @@ urlpatterns = [
     path("", include("loans.urls")),
 ]
 
-# API routes answer errors as application/problem+json; other pages keep Django's HTML pages.
+# API routes answer errors as application/problem+json; other pages get the site's own templates
+# (templates/400.html, 403.html, 404.html, 500.html; 403_csrf.html for a refused form).
 handler400 = "loans.api.errors.handler400"
 handler403 = "loans.api.errors.handler403"
 handler404 = "loans.api.errors.handler404"

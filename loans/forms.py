@@ -1,10 +1,9 @@
-from decimal import Decimal, InvalidOperation
-
 from django import forms
 
 from accounts.forms import AccessibleFormMixin
 from config import clock
 
+from .amounts import AmountSyntaxError, amount_from_text
 from .models import Purpose
 
 
@@ -31,8 +30,8 @@ class BusinessForm(AccessibleFormMixin, forms.Form):
 class HistoryUploadForm(AccessibleFormMixin, forms.Form):
     transactions = forms.FileField(
         label="Transactions file (CSV)",
-        help_text="The interchange format: merchant_id, transaction_id, occurred_at, amount, currency, "
-        "direction, kind (and optionally counterparty, balance_after).",
+        help_text="Columns transaction_id, occurred_at, amount, currency, direction and kind; counterparty and "
+        "balance_after if you have them.",
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
     )
 
@@ -44,20 +43,17 @@ class ClaimDemoForm(AccessibleFormMixin, forms.Form):
 
 
 class AmountField(forms.CharField):
-    """Money as typed by people: "12000", "12,000.50", " 12 000 "; never a float."""
+    """Money as typed by people: "12000", "12,000" or "12,000.50" and nothing else (loans.amounts: no
+    exponent, sign, "inf" or "nan", at most 2 decimals); never a float."""
 
     def to_python(self, value):
         value = super().to_python(value)
         if value in self.empty_values:
             return None
-        cleaned = value.replace(",", "").replace(" ", "").replace("\u00a0", "")
         try:
-            amount = Decimal(cleaned)
-        except InvalidOperation:
-            raise forms.ValidationError("Enter the amount as a number, for example 12000 or 12000.50.") from None
-        if not amount.is_finite():
-            raise forms.ValidationError("Enter the amount as a number, for example 12000 or 12000.50.")
-        return amount
+            return amount_from_text(value)
+        except AmountSyntaxError as exc:
+            raise forms.ValidationError(str(exc), code="invalid") from None
 
 
 class ApplicationForm(AccessibleFormMixin, forms.Form):

@@ -123,6 +123,71 @@ def offer_schedule(decision) -> list[ScheduleRowView]:
     ]
 
 
+# The demo marketplace's sector slugs (underwriting/simulator/params.py) as an owner reads them; any
+# other value (an owner types their own) is shown as typed, made readable.
+SECTOR_LABELS = {
+    "grocery": "Grocery",
+    "restaurants": "Restaurants",
+    "apparel": "Clothing and apparel",
+    "electronics": "Electronics",
+    "beauty": "Beauty",
+    "home_goods": "Home goods",
+    "services": "Services",
+    "pharmacy": "Pharmacy",
+    "travel": "Travel",
+}
+
+
+def readable(value: str, labels: dict[str, str] | None = None) -> str:
+    """A stored slug as words: "home_goods" -> "Home goods", "south" -> "South"; "" stays ""."""
+    value = (value or "").strip()
+    if not value:
+        return ""
+    known = (labels or {}).get(value.lower())
+    if known:
+        return known
+    words = " ".join(value.replace("_", " ").split())
+    return words[:1].upper() + words[1:]
+
+
+def sector_label(value: str) -> str:
+    return readable(value, SECTOR_LABELS)
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: object
+    text: str
+
+
+def _money(amount, currency: str) -> str:
+    return f"{amount:,.2f} {currency}"
+
+
+def application_timeline(application: Application, transitions, loan=None) -> list[TimelineEntry]:
+    """What happened to the application, in the owner's words. Phrased from the application, its
+    decision and its loan, never from the audit trail's own reasons (they are written for officers:
+    channel names, amounts without their currency)."""
+    currency = application.partner.currency
+    decision = application.decision
+    phrases = {
+        S.SUBMITTED: f"You applied for {_money(application.amount, currency)} over {application.term_months} months.",
+        S.DECIDING: "Our decision engine started on it.",
+        S.DECLINED: "Declined.",
+        S.ACCEPTED: "You accepted the offer.",
+        S.REJECTED: "You turned the offer down.",
+        S.EXPIRED: "The offer expired.",
+        S.WITHDRAWN: "You withdrew the application.",
+        S.DISBURSED: f"{_money(loan.disbursed_amount, currency)} paid out." if loan is not None else "Paid out.",
+    }
+    if decision is not None and decision.offered_amount is not None:
+        offer = f"{_money(decision.offered_amount, currency)} over {decision.term_months} months"
+        phrases[S.APPROVED] = f"Approved: {offer} at {decision.effective_apr:.2f}% APR."
+        phrases[S.COUNTER_OFFERED] = (f"Counter-offer: {offer} at {decision.effective_apr:.2f}% APR, instead of "
+                                      f"{_money(decision.requested_amount, currency)}.")
+    return [TimelineEntry(t.at, phrases.get(t.to_status, S(t.to_status).label + ".")) for t in transitions]
+
+
 def application_heading(application: Application) -> str:
     # After the offer (accepted, paid out, rejected, expired) the heading still says what was offered.
     if application.decision_id and application.status in (S.ACCEPTED, S.DISBURSED, S.REJECTED, S.EXPIRED):

@@ -5,18 +5,22 @@ nobody can tell whether it exists."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
 from django.db.models import Prefetch, QuerySet
 
 from accounts.models import Business, PartnerBank, User
+from accounts.selectors import business_list_for_owner
 from config import clock
 from underwriting.decisions import NoActiveModel, decision_preview
+from underwriting.models import Transaction
 from underwriting.policy_services import policy_active
+from underwriting.provenance import Provenance
+from underwriting.selectors import HistorySummary, business_history_summary, history_provenance
 
-from .exposure import exposure_read, related_parties
+from .exposure import OPEN_LOAN_STATUSES, exposure_read, related_parties
 from .models import Application, Loan, LoanInstalment
 
 DEFAULT_TERM_MONTHS = 12
@@ -83,6 +87,15 @@ def loan_get_for_partner(*, partner: PartnerBank, public_id) -> Loan:
     return loan_list_for_partner(partner=partner).get(public_id=uid)
 
 
+def business_replaceable_by_demo(*, business: Business) -> bool:
+    """Whether a demo merchant claimed from this business's "Link history" page may replace it: the
+    business has no history and no application yet (loans.services.business_claim_demo)."""
+    return not (
+        Transaction.objects.filter(business_id=business.pk).exists()
+        or Application.objects.filter(business_id=business.pk).exists()
+    )
+
+
 def business_get_for_owner(*, user: User, public_id) -> Business:
     uid = _uuid(public_id)
     if uid is None or not getattr(user, "is_authenticated", False):
@@ -121,3 +134,68 @@ def business_suggested_amount(
         because = result.reasons[0]["text"] if result.reasons else ""
         return Suggestion(None, term_months, "none", f"We could not lend to this business today. {because}".strip())
     return Suggestion(result.offered_amount, term_months, "model", "The most we would lend you today.")
+
+
+# ---- the owner's dashboard -----------------------------------------------------------------------
+
+
+class BusinessState:
+    """Where a business stands, each with the owner's next action (templates/loans/home.html)."""
+
+    NO_HISTORY = "no_history"  # link its transaction history
+    DECIDING = "deciding"  # an application is being decided: see it
+    OFFER = "offer"  # an offer waits for the owner's answer: see it, accept or reject
+    LOAN = "loan"  # a loan is open (awaiting payout or running): see it
+    READY = "ready"  # history linked, nothing open: apply (with the suggested amount)
+
+
+@dataclass(frozen=True)
+class BusinessOverview:
+    business: Business
+    history: HistorySummary
+    state: str
+    application: Application | None  # the application in progress (DECIDING, OFFER)
+    loan: Loan | None  # the open loan (LOAN)
+    suggestion: Suggestion | None  # READY only
+    history_source: str  # where the linked history comes from, in the owner's words ("" if none)
+
+
+HISTORY_SOURCE_WORDS = {
+    Provenance.SIMULATED: "Simulated history from the demo marketplace",
+    Provenance.OWNER_UPLOAD: "History you uploaded",
+    Provenance.PARTNER_FEED: "History sent by your bank or marketplace",
+}
+
+
+def business_overview_for_owner(*, user: User, suggest: bool = True) -> list[BusinessOverview]:
+    """Every business of the owner (by name) with where it stands and what to do next. A business has
+    one application in progress and one open loan at a time (docs/exposure.md): one with either shows
+    it, rather than "Apply", which would be refused or knocked out. `suggest` False skips the suggested
+    amounts (a preview of the decision each)."""
+    from .services import application_in_progress  # services use these selectors
+
+    now = clock.now()
+    out = []
+    for business in business_list_for_owner(user=user):
+        history = business_history_summary(business_id=business.pk)
+        application = application_in_progress(business=business)
+        loan = None
+        suggestion = None
+        if application is not None:
+            state = BusinessState.DECIDING if application.is_pending else BusinessState.OFFER
+        else:
+            loan = (Loan.objects.filter(business=business, status__in=OPEN_LOAN_STATUSES)
+                    .order_by("-created_at", "-id").first())
+            if loan is not None:
+                state = BusinessState.LOAN
+            elif not history.transaction_count:
+                state = BusinessState.NO_HISTORY
+            else:
+                state = BusinessState.READY
+                suggestion = business_suggested_amount(business=business, as_of=now) if suggest else None
+        source = ""
+        if history.transaction_count:
+            provenance = history_provenance(business_id=business.pk, before=history.last_day + timedelta(days=1))
+            source = HISTORY_SOURCE_WORDS.get(provenance.provenance, "")
+        out.append(BusinessOverview(business, history, state, application, loan, suggestion, source))
+    return out

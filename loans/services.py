@@ -38,6 +38,8 @@ from underwriting.services import (
     history_import,
 )
 
+from . import selectors
+from .amounts import AMOUNT_NOT_A_NUMBER, AMOUNT_TOO_PRECISE, AmountSyntaxError, amount_from_text
 from .exposure import exposure_read, parties_lock
 from .models import (
     Application,
@@ -49,6 +51,7 @@ from .models import (
     LoanStatus,
     Purpose,
 )
+from .uploads import owner_upload_prepare
 
 logger = logging.getLogger(__name__)
 
@@ -176,14 +179,28 @@ def _refresh(target: Application, source: Application) -> None:
 
 
 def _parse_amount(amount) -> Decimal:
-    try:
-        value = amount if isinstance(amount, Decimal) else Decimal(str(amount).strip())
-    except (InvalidOperation, ValueError):
-        raise ValidationError({"amount": "Enter the amount as a number, for example 12000 or 12000.50."}) from None
+    """The requested amount: a Decimal or an int as given, or text written as `loans.amounts` says
+    (the owner's form and the partner API apply the same rule). A float is refused (money is never a
+    binary fraction), and so is anything with an exponent, a sign, or more than 2 decimals."""
+    if isinstance(amount, str):
+        try:
+            value = amount_from_text(amount)
+        except AmountSyntaxError as exc:
+            raise ValidationError({"amount": str(exc)}) from None
+    elif isinstance(amount, Decimal):
+        value = amount
+    elif isinstance(amount, int) and not isinstance(amount, bool):
+        value = Decimal(amount)
+    else:
+        raise ValidationError({"amount": AMOUNT_NOT_A_NUMBER})
     if not value.is_finite():
-        raise ValidationError({"amount": "Enter the amount as a number, for example 12000 or 12000.50."})
-    if value != value.quantize(CENT):
-        raise ValidationError({"amount": "Enter the amount with at most 2 decimal places."})
+        raise ValidationError({"amount": AMOUNT_NOT_A_NUMBER})
+    try:
+        exact = value == value.quantize(CENT)
+    except InvalidOperation:  # more digits than a Decimal context holds: far above any product maximum
+        raise ValidationError({"amount": "The amount is too large."}) from None
+    if not exact:
+        raise ValidationError({"amount": AMOUNT_TOO_PRECISE})
     return money(value)
 
 
@@ -490,7 +507,7 @@ def _check_exposure_caps(application: Application, amount: Decimal) -> None:
             application, S.ACCEPTED,
             f"With this loan, {SCOPE_WORDS[party.scope]} would owe or have on offer "
             f"{party.total + amount:,.2f} {application.partner.currency}, above the maximum of "
-            f"{policy.exposure_cap:,.2f}; this offer cannot be accepted now.",
+            f"{policy.exposure_cap:,.2f} {application.partner.currency}; this offer cannot be accepted now.",
         )
 
 
@@ -668,7 +685,8 @@ def business_create_for_owner(
 
 
 class HistoryLinkError(Exception):
-    """The history could not be linked; `errors` are row-level problems (nothing was imported)."""
+    """The history could not be linked; `errors` are row-level problems (nothing was imported), the
+    first MAX_UPLOAD_ERRORS of `error_count`."""
 
     def __init__(self, message: str, errors: list[ImportIssue] | None = None, error_count: int = 0):
         self.errors = errors or []
@@ -676,63 +694,52 @@ class HistoryLinkError(Exception):
         super().__init__(message)
 
 
+# How many of an upload's problems the owner's page lists (with the total); the import keeps 1,000.
 MAX_UPLOAD_ERRORS = 50
-
-
-def _foreign_merchant_rows(path: Path, business: Business) -> tuple[list[ImportIssue], int]:
-    """Rows whose merchant_id is not this business: refused before the import, or one owner could
-    write into another merchant's history (the own channel is one partner)."""
-    issues: list[ImportIssue] = []
-    count = 0
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle)
-            header = next(reader, None)
-            if not header:
-                return [ImportIssue("transactions", 1, None, "the file is empty")], 1
-            names = [name.strip().lower() for name in header]
-            if "merchant_id" not in names:
-                return [], 0  # the import reports the missing column itself
-            column = names.index("merchant_id")
-            for row in reader:
-                if len(row) > column and row[column].strip() and row[column].strip() != business.external_id:
-                    count += 1
-                    if len(issues) < MAX_UPLOAD_ERRORS:
-                        issues.append(
-                            ImportIssue(
-                                "transactions",
-                                reader.line_num,
-                                "merchant_id",
-                                f"{row[column].strip()!r} is not this business; use {business.external_id}",
-                            )
-                        )
-    except UnicodeDecodeError:
-        return [], 0  # the import names the line with the bad bytes
-    except csv.Error as exc:
-        return [ImportIssue("transactions", 1, None, f"not a readable CSV file ({exc})")], 1
-    return issues, count
 
 
 def business_history_upload(*, business: Business, upload, actor: str) -> ImportResult:
     """Imports an uploaded transactions file (interchange format) for `business`. All or nothing:
-    any invalid row and nothing is imported; HistoryLinkError lists the problems by line and column."""
+    any invalid row and nothing is imported; HistoryLinkError lists the problems by line and column.
+
+    Every row is the business's own: the file needs no merchant_id column, and a row naming another
+    merchant is refused (loans/uploads.py). Its problems and the import's are found in one pass and
+    reported together: one upload lists every problem of the file (up to MAX_UPLOAD_ERRORS shown)."""
     if upload.size == 0:
         raise HistoryLinkError("The file is empty.")
     with tempfile.TemporaryDirectory(prefix="upload-") as folder:
-        path = Path(folder) / "transactions.csv"
-        with open(path, "wb") as out:
+        original = Path(folder) / "upload.csv"
+        with open(original, "wb") as out:
             for chunk in upload.chunks():
                 out.write(chunk)
-        foreign, count = _foreign_merchant_rows(path, business)
-        if foreign:
-            raise HistoryLinkError(f"{count} row(s) belong to another merchant id.", foreign, count)
+        prepared = owner_upload_prepare(
+            source=original, target=Path(folder) / "transactions.csv", merchant_id=business.external_id
+        )
         try:
             return history_import(
-                partner=business.partner, transactions=path, source="web", provenance=Provenance.OWNER_UPLOAD,
-                checks={business.external_id: _consistency_checks(path, business)},
+                partner=business.partner, transactions=prepared.path, source="web",
+                provenance=Provenance.OWNER_UPLOAD, known_issues=prepared.issues,
+                checks={business.external_id: _consistency_checks(prepared.path, business)},
             )
         except HistoryImportError as exc:
-            raise HistoryLinkError(str(exc), list(exc.errors), exc.error_count) from None
+            errors, count = list(exc.errors), exc.error_count
+            if prepared.issues and _NO_DATA_ROWS in errors:
+                # Every row was left out for a problem listed already: the file had rows.
+                errors.remove(_NO_DATA_ROWS)
+                count -= 1
+            errors = [_as_owner_sees_it(issue, business) for issue in errors[:MAX_UPLOAD_ERRORS]]
+            raise HistoryLinkError(str(exc), errors, count) from None
+
+
+_NO_DATA_ROWS = ImportIssue("transactions.csv", 1, None, "the file has a header but no data rows", "transactions")
+
+
+def _as_owner_sees_it(issue: ImportIssue, business: Business) -> ImportIssue:
+    """The import's messages, for the owner: the merchant they name is always the owner's own business
+    (whose internal id means nothing to them), and "the partner" is that business."""
+    reason = issue.reason.replace(f' of merchant "{business.external_id}"', "")
+    reason = reason.replace("is not this partner's currency", "is not this business's currency")
+    return ImportIssue(issue.file, issue.line, issue.column, reason, issue.kind)
 
 
 def _consistency_checks(path: Path, business: Business) -> list[dict]:
@@ -748,9 +755,17 @@ def _consistency_checks(path: Path, business: Business) -> list[dict]:
 
 
 @transaction.atomic
-def business_claim_demo(*, owner: User, merchant_id: str) -> Business:
+def business_claim_demo(*, owner: User, merchant_id: str, replacing: Business | None = None) -> Business:
     """The owner takes over an unowned simulated merchant of the demo marketplace (its history comes
-    with it). Refused, with nothing changed, if it does not exist or already has an owner."""
+    with it). Refused, with nothing changed, if it does not exist or already has an owner.
+
+    The rule when it is claimed from one of the owner's businesses' "Link history" page (`replacing`):
+    the demo merchant replaces that business. A demo merchant is a whole simulated business, its name,
+    sector, age, marketplace metrics and credit record included, and the engine decides from all of
+    them, so its history cannot be moved onto another business; instead the business the owner added
+    (which has nothing yet: no transactions, no application) is removed, and the demo merchant takes
+    its place on the dashboard. A business that already has history or an application cannot be
+    replaced: the claim is refused (a demo merchant can be claimed from a newly added business)."""
     merchant_id = merchant_id.strip()
     business = (
         Business.objects.select_for_update()
@@ -761,6 +776,20 @@ def business_claim_demo(*, owner: User, merchant_id: str) -> Business:
         raise ValidationError({"merchant_id": f"There is no demo merchant with the ID {merchant_id!r}."})
     if business.owner_id is not None and business.owner_id != owner.pk:
         raise ValidationError({"merchant_id": "This demo merchant is already linked to another account."})
+    if replacing is not None and replacing.pk != business.pk:
+        _business_replace_check(owner=owner, business=replacing)
+        replacing.delete()
     business.owner = owner
     business.save(update_fields=["owner", "updated_at"])
     return business
+
+
+def _business_replace_check(*, owner: User, business: Business) -> None:
+    locked = Business.objects.select_for_update().filter(pk=business.pk, owner=owner).first()
+    if locked is None:
+        raise ValidationError({"merchant_id": "This business is not yours."})
+    if not selectors.business_replaceable_by_demo(business=locked):
+        raise ValidationError({"merchant_id": (
+            f"{locked.legal_name} already has its own history or applications, so a demo merchant cannot "
+            "replace it. Add a new business to try a demo merchant."
+        )})

@@ -14,14 +14,19 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Business
-from accounts.selectors import business_list_for_owner
 from underwriting.policy_services import policy_active
 from underwriting.selectors import business_history_summary
 
 from . import selectors, services
 from .forms import ApplicationForm, BusinessForm, ClaimDemoForm, HistoryUploadForm
 from .models import Application, Channel, Loan, Purpose
-from .presentation import application_heading, decision_advice, decision_reasons, offer_schedule
+from .presentation import (
+    application_heading,
+    application_timeline,
+    decision_advice,
+    decision_reasons,
+    offer_schedule,
+)
 
 
 def _business_or_404(request, public_id) -> Business:
@@ -45,36 +50,15 @@ def _loan_or_404(request, public_id) -> Loan:
         raise Http404("No such loan") from None
 
 
-def _apply_target(owned, summaries: dict) -> Business | None:
-    """The business an owner applies with: the most recently active one with linked history."""
-    for business in sorted(owned, key=lambda b: b.updated_at, reverse=True):
-        if summaries[business.pk].transaction_count:
-            return business
-    return None
-
-
-def _owned_with_history(user) -> tuple[list[Business], dict]:
-    owned = list(business_list_for_owner(user=user))
-    return owned, {b.pk: business_history_summary(business_id=b.pk) for b in owned}
-
-
 def home(request):
     if not request.user.is_authenticated:
         return render(request, "loans/home.html", {"businesses": []})
-    owned, summaries = _owned_with_history(request.user)
-    apply_business = _apply_target(owned, summaries)
-    businesses = []
-    for business in owned:
-        suggestion = None
-        if business == apply_business:
-            suggestion = selectors.business_suggested_amount(business=business)
-        businesses.append({"business": business, "history": summaries[business.pk], "suggestion": suggestion,
-                           "can_apply": business == apply_business})
     applications = list(selectors.application_list_for_owner(user=request.user)[:5])
     return render(
         request,
         "loans/home.html",
-        {"businesses": businesses, "applications": applications, "apply_business": apply_business},
+        {"businesses": selectors.business_overview_for_owner(user=request.user), "applications": applications,
+         "states": selectors.BusinessState},
     )
 
 
@@ -105,15 +89,16 @@ def business_history(request, public_id):
         if claim_form.is_valid():
             try:
                 claimed = services.business_claim_demo(
-                    owner=request.user, merchant_id=claim_form.cleaned_data["merchant_id"]
+                    owner=request.user, merchant_id=claim_form.cleaned_data["merchant_id"], replacing=business
                 )
             except ValidationError as exc:
                 claim_form.add_error("merchant_id", exc.message_dict.get("merchant_id", exc.messages))
             else:
+                replaced = "" if claimed.pk == business.pk else f" It replaces {business.legal_name}."
                 messages.success(
                     request,
-                    f"Demo merchant {claimed.external_id} ({claimed.legal_name}) is linked to your account "
-                    "with its transaction history. You can apply with it now.",
+                    f"Demo merchant {claimed.external_id}, {claimed.legal_name}, is linked to your account with its "
+                    f"transaction history.{replaced} You can apply with it now.",
                 )
                 return redirect("home")
     elif request.method == "POST":
@@ -148,6 +133,7 @@ def business_history(request, public_id):
         {
             "business": business,
             "history": business_history_summary(business_id=business.pk),
+            "replaceable": selectors.business_replaceable_by_demo(business=business),
             "upload_form": upload_form,
             "claim_form": claim_form,
             "import_errors": import_errors,
@@ -171,11 +157,19 @@ def _mark_errors(form) -> None:
 
 @login_required
 def apply_start(request):
-    business = _apply_target(*_owned_with_history(request.user))
-    if business is None:
+    """"Apply for a loan" without a business: the one business that can apply now, else the dashboard,
+    which shows each business's next step."""
+    overview = selectors.business_overview_for_owner(user=request.user, suggest=False)
+    ready = [item.business for item in overview if item.state == selectors.BusinessState.READY]
+    if len(ready) == 1:
+        return redirect("loans:apply", public_id=ready[0].public_id)
+    if ready:
+        messages.info(request, "Choose the business to apply for.")
+    elif all(item.state == selectors.BusinessState.NO_HISTORY for item in overview):
         messages.info(request, "Link your business's transaction history first; the decision is made from it.")
-        return redirect("home")
-    return redirect("loans:apply", public_id=business.public_id)
+    else:
+        messages.info(request, "None of your businesses can apply right now; each shows where it stands below.")
+    return redirect("home")
 
 
 @login_required
@@ -186,7 +180,8 @@ def apply(request, public_id):
     form_kwargs = {
         "min_term": policy.min_term_months,
         "max_term": policy.max_term_months,
-        "amount_help": f"In {business.partner.currency}, from {policy.min_amount:,.0f} to {policy.max_amount:,.0f}.",
+        "amount_help": f"From {policy.min_amount:,.2f} {business.partner.currency} to {policy.max_amount:,.2f} "
+                       f"{business.partner.currency}.",
     }
     in_progress = None
     if request.method == "POST":
@@ -214,6 +209,8 @@ def apply(request, public_id):
                 return redirect("loans:application", public_id=application.public_id)
         suggestion = selectors.business_suggested_amount(business=business)
     else:
+        # Said before the form is filled in, not only once it is refused (docs/exposure.md).
+        in_progress = services.application_in_progress(business=business)
         suggestion = selectors.business_suggested_amount(business=business)
         form = ApplicationForm(
             initial={
@@ -226,7 +223,9 @@ def apply(request, public_id):
     return render(
         request,
         "loans/apply.html",
-        {"business": business, "form": form, "suggestion": suggestion, "policy": policy, "in_progress": in_progress},
+        {"business": business, "form": form, "suggestion": suggestion, "policy": policy, "in_progress": in_progress,
+         "in_progress_notice": str(services.ApplicationInProgress(in_progress))
+         if in_progress is not None and request.method == "GET" else ""},
     )
 
 
@@ -246,13 +245,14 @@ def application_list(request):
 def application_detail(request, public_id):
     application = _application_or_404(request, public_id)
     decision = application.decision
+    loan = Loan.objects.filter(application=application).first()
     context = {
         "application": application,
         "heading": application_heading(application),
         "decision": decision,
         "currency": application.partner.currency,
-        "loan": Loan.objects.filter(application=application).first(),
-        "transitions": application.transitions.all(),
+        "loan": loan,
+        "timeline": application_timeline(application, application.transitions.order_by("at", "id"), loan),
     }
     if decision is not None:
         context["advice"] = decision_advice(decision) if decision.outcome != "approved" else []

@@ -46,6 +46,7 @@ def history_import(
     source: str = "cli",
     provenance: str = Provenance.PARTNER_FEED,
     checks: dict[str, list[dict]] | None = None,
+    known_issues: list[ImportIssue] | None = None,
 ) -> ImportResult:
     """Imports a partner's history files (see docs/data-format.md), in the order merchants,
     transactions, metrics, loans, in one database transaction.
@@ -59,6 +60,8 @@ def history_import(
     `provenance` (underwriting/provenance.py) is recorded on the run and on one HistorySource per
     merchant whose history it adds to; `checks` ({merchant id: CheckResult.as_dict() list}) are the
     consistency checks of an uploaded file, stored with its merchant's source (docs/provenance.md).
+    `known_issues` are problems the caller already found in the files (ImportIssue with its `kind`):
+    reported with the import's own, in one list, and counted like them.
     """
     provenance = Provenance(provenance).value
     sources = [
@@ -83,7 +86,7 @@ def history_import(
         with transaction.atomic():
             outcome = run_import(
                 partner=partner, sources=sources, skip_invalid=skip_invalid, progress=progress, run_id=run.pk,
-                provenance=provenance,
+                provenance=provenance, known_issues=known_issues or (),
             )
             for merchant_id, results in (checks or {}).items():
                 HistorySource.objects.filter(

@@ -1,9 +1,12 @@
 """Input and output shapes of the partner API. Money is a string with 2 decimals ("1234.50")."""
 
+from decimal import Decimal
+
 from django.core.exceptions import ObjectDoesNotExist
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from loans.amounts import AMOUNT_PATTERN, AMOUNT_SIGN, AmountSyntaxError, amount_from_text
 from loans.models import ApplicationStatus, LoanStatus, Purpose
 from loans.partner_models import DeliveryStatus, WebhookEventType
 from underwriting.ingest.values import DIRECTIONS, KINDS
@@ -168,10 +171,41 @@ class ApplicationOut(serializers.Serializer):
             return None
 
 
+@extend_schema_field({"type": "string", "pattern": AMOUNT_PATTERN, "example": "5000.00",
+                      "description": "A plain decimal with at most 2 decimals, e.g. \"5000.00\" (a JSON integer is "
+                                     "accepted too). No exponent, sign, \"inf\" or \"nan\"."})
+class RequestedAmountField(serializers.Field):
+    """The requested amount, by the owner's form's own rule (loans.amounts): "5000", "5000.00" or
+    "5,000.00" as a string, or a JSON integer. A JSON fraction is refused, because `1e5` reaches the
+    server as the float 100000.0 and cannot be told apart from a plain amount: money is sent as text."""
+
+    default_error_messages = {
+        "type": "Send the amount as a string, for example \"5000.00\" (or a whole number).",
+        "too_long": "Send the amount with at most 32 characters.",
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, (str, int)):
+            self.fail("type")
+        if isinstance(data, int):
+            if data < 0:
+                raise serializers.ValidationError(AMOUNT_SIGN, code="invalid")
+            return Decimal(data)
+        if len(data) > 32:
+            self.fail("too_long")
+        try:
+            return amount_from_text(data)
+        except AmountSyntaxError as exc:
+            raise serializers.ValidationError(str(exc), code="invalid") from None
+
+    def to_representation(self, value):
+        return f"{value:.2f}"
+
+
 class ApplicationCreateIn(serializers.Serializer):
     merchant = serializers.UUIDField(required=False, help_text="The merchant's id (or give merchant_id).")
     merchant_id = serializers.CharField(required=False, max_length=64, help_text="Your merchant id.")
-    amount = serializers.DecimalField(max_digits=14, decimal_places=2, coerce_to_string=True)
+    amount = RequestedAmountField()
     term_months = serializers.IntegerField(min_value=1, max_value=60)
     purpose = serializers.ChoiceField(choices=Purpose.choices)
 

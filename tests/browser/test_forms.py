@@ -127,7 +127,7 @@ def test_history_page_errors_are_shown_next_to_their_fields(page, make_owner, br
 
     # when the demo merchant does not exist
     page.get_by_label("Demo merchant ID").fill("NOPE-404")
-    page.get_by_role("button", name="Link demo merchant").click()
+    page.get_by_role("button", name="Replace with this demo merchant").click()
     assert "NOPE-404" in field_error(page, "Demo merchant ID")
 
     # when the upload is sent without a file
@@ -139,23 +139,27 @@ def test_history_page_errors_are_shown_next_to_their_fields(page, make_owner, br
     other = User.objects.get(email=taken_by_other)
     taken = Business.objects.get(owner=other).external_id
     page.get_by_label("Demo merchant ID").fill(taken)
-    page.get_by_role("button", name="Link demo merchant").click()
+    page.get_by_role("button", name="Replace with this demo merchant").click()
     assert "another account" in field_error(page, "Demo merchant ID")
     assert Business.objects.get(pk=Business.objects.get(owner=other).pk).owner == other
 
 
-def _csv(merchant_id: str, bad_line: bool) -> bytes:
+def _csv(*, bad: bool, other_merchant: str = "M000001") -> bytes:
+    """An owner's file: no merchant id to fill in (the column may be left empty). With `bad`, a problem of
+    each kind: an amount that is not a number, a repeated id, another currency, another merchant's row."""
     rows = [
         "merchant_id,transaction_id,occurred_at,amount,currency,direction,kind,counterparty",
-        f"{merchant_id},T1,2026-03-01T09:15:00Z,128.50,CNY,in,sale,",
-        f"{merchant_id},T2,2026-03-01T18:00:00Z,900.00,CNY,out,rent,Landlord Ltd",
-        f"{merchant_id},T3,2026-03-02T10:00:00Z,{'twelve' if bad_line else '12.00'},CNY,in,sale,",
-        f"{merchant_id},T4,2026-03-02T11:00:00Z,40.00,CNY,in,sale,",
+        ",T1,2026-03-01T09:15:00Z,128.50,CNY,in,sale,",
+        ",T2,2026-03-01T18:00:00Z,900.00,CNY,out,rent,Landlord Ltd",
+        f",T3,2026-03-02T10:00:00Z,{'twelve' if bad else '12.00'},CNY,in,sale,",
+        f",{'T1' if bad else 'T4'},2026-03-02T11:00:00Z,40.00,CNY,in,sale,",
+        f",T5,2026-03-02T12:00:00Z,7.50,{'USD' if bad else 'CNY'},in,sale,",
+        f"{other_merchant if bad else ''},T6,2026-03-02T13:00:00Z,9.00,CNY,in,sale,",
     ]
     return ("\n".join(rows) + "\n").encode()
 
 
-def test_a_csv_with_a_bad_row_is_refused_by_line_and_imports_nothing_then_the_fixed_file_imports(
+def test_a_csv_with_bad_rows_lists_every_problem_at_once_and_imports_nothing_then_the_fixed_file_imports(
     page, make_owner, screenshot_dir
 ):
     from accounts.models import Business
@@ -164,33 +168,36 @@ def test_a_csv_with_a_bad_row_is_refused_by_line_and_imports_nothing_then_the_fi
     email, password = make_owner()
     log_in(page, email, password)
     business = Business.objects.get(public_id=_new_business(page, "Riverside Bakery"))
+    expect(page.get_by_text(business.external_id)).to_have_count(0)  # no internal id to copy into the file
 
-    # when the owner uploads a file whose fourth line has an amount that is not a number
+    # when the owner uploads a file with a bad amount, a repeated id, another currency and another
+    # merchant's row
     page.get_by_label("Transactions file (CSV)").set_input_files(
-        {"name": "transactions.csv", "mimeType": "text/csv", "buffer": _csv(business.external_id, bad_line=True)}
+        {"name": "transactions.csv", "mimeType": "text/csv", "buffer": _csv(bad=True)}
     )
     page.get_by_role("button", name="Upload history").click()
 
-    # then the problem is listed by line and column, the field says nothing was imported, and nothing was
-    problems = page.get_by_role("table", name="Rows that could not be imported")
-    expect(problems.locator("tbody tr")).to_have_count(1)
-    expect(problems.locator("tbody tr").first.locator("td").nth(0)).to_have_text("4")
-    expect(problems.locator("tbody tr").first.locator("td").nth(1)).to_have_text("amount")
-    assert "Nothing was imported" in field_error(page, "Transactions file (CSV)")
+    # then every problem is listed at once by line and column, the field says nothing was imported, and
+    # nothing was
+    problems = page.get_by_role("table", name="Rows that could not be imported").locator("tbody tr")
+    expect(problems).to_have_count(4)
+    listed = [(row.locator("td").nth(0).inner_text(), row.locator("td").nth(1).inner_text()) for row in problems.all()]
+    assert listed == [("4", "amount"), ("5", "transaction_id"), ("6", "currency"), ("7", "merchant_id")]
+    assert "Nothing was imported: 4 problem(s)" in field_error(page, "Transactions file (CSV)")
     check_page(page, "history-upload-errors", screenshot_dir)
     assert not Transaction.objects.filter(business=business).exists()
 
     # when the fixed file is uploaded
     page.get_by_label("Transactions file (CSV)").set_input_files(
-        {"name": "transactions.csv", "mimeType": "text/csv", "buffer": _csv(business.external_id, bad_line=False)}
+        {"name": "transactions.csv", "mimeType": "text/csv", "buffer": _csv(bad=False)}
     )
     page.get_by_role("button", name="Upload history").click()
 
-    # then all four transactions are linked
+    # then all six transactions are linked
     expect(page).to_have_url(re.compile(r"/$"))
-    expect(page.get_by_role("status").first).to_contain_text("4 new transaction")
+    expect(page.get_by_role("status").first).to_contain_text("6 new transaction")
     assert sorted(Transaction.objects.filter(business=business).values_list("transaction_id", flat=True)) == [
-        "T1", "T2", "T3", "T4"
+        "T1", "T2", "T3", "T4", "T5", "T6"
     ]
 
 

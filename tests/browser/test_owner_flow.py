@@ -83,13 +83,20 @@ def test_a_new_owner_signs_up_links_history_applies_and_accepts_the_offer(
     expect(page.get_by_role("heading", level=1)).to_contain_text("Lotus Tea House")
     check_page(page, "history", screenshot_dir)
     page.get_by_label("Demo merchant ID").fill(merchant)
-    page.get_by_role("button", name="Link demo merchant").click()
+    page.get_by_role("button", name="Replace with this demo merchant").click()
 
-    # then the dashboard offers to apply, with a suggested amount
+    # then the demo merchant has taken the place of the business they added, and the dashboard offers
+    # to apply with it, with a suggested amount
+    from accounts.models import Business
+
+    claimed = Business.objects.get(external_id=merchant, partner__slug="demo")
     expect(page).to_have_url(f"{server}/")
-    expect(page.get_by_role("status").first).to_contain_text(merchant)
+    expect(page.get_by_role("status").first).to_contain_text("It replaces Lotus Tea House")
+    expect(page.get_by_role("heading", name="Lotus Tea House")).to_have_count(0)
     suggested = browser_world.amounts[merchant]
-    expect(page.get_by_role("region", name="Ready to apply")).to_contain_text(_money(Decimal(suggested)))
+    card = page.get_by_role("region", name=claimed.legal_name)
+    expect(card).to_contain_text("Ready to apply")
+    expect(card).to_contain_text(_money(Decimal(suggested)) + " CNY")
     check_page(page, "dashboard", screenshot_dir)
 
     # when they apply with the suggestion
@@ -156,6 +163,50 @@ def test_a_new_owner_signs_up_links_history_applies_and_accepts_the_offer(
     expect(applications_table.locator("tbody tr")).to_have_count(1)
     expect(applications_table).to_contain_text(application.get_status_display())
     check_page(page, "applications", screenshot_dir)
+
+
+def test_an_owner_with_several_businesses_sees_each_with_where_it_stands_and_its_next_step(
+    page, server, browser_world, make_owner, screenshot_dir
+):
+    from accounts.models import Business, User
+    from loans import services
+
+    # given an owner with two demo merchants and a business they added, without history
+    first, second = browser_world.take("approved"), browser_world.take("approved")
+    email, password = make_owner(first)
+    owner = User.objects.get(email=email)
+    assert Business.objects.filter(partner__slug="demo", external_id=second, owner__isnull=True).update(owner=owner)
+    offered, ready = (Business.objects.get(partner__slug="demo", external_id=m) for m in (first, second))
+    empty = services.business_create_for_owner(owner=owner, legal_name="Zhou's New Shop", sector="home_goods",
+                                               region="south")
+    log_in(page, email, password)
+
+    # when they apply with the first business from its own card, and go back to the dashboard
+    page.get_by_role("region", name=offered.legal_name).get_by_role("link", name="Apply for a loan").click()
+    expect(page.locator(".card.narrow p").first).to_contain_text(offered.legal_name)
+    page.get_by_role("button", name="Submit application").click()
+    assert "Approved" in wait_for_decision(page)
+    offer_url = page.url
+    page.get_by_role("link", name="Dashboard").click()
+
+    # then each business shows where it stands, with its own next step and no internal ids
+    card = page.get_by_role("region", name=offered.legal_name)
+    expect(card).to_contain_text("Offer waiting for your answer")
+    expect(card.get_by_role("link", name="Apply for a loan")).to_have_count(0)
+    expect(page.get_by_role("region", name=ready.legal_name).get_by_role("link", name="Apply for a loan")).to_have_attribute(
+        "href", f"/business/{ready.public_id}/apply/")
+    card = page.get_by_role("region", name=empty.legal_name)
+    expect(card).to_contain_text("No history linked")
+    expect(card).to_contain_text("Home goods · South")
+    expect(card.get_by_role("link", name="Link transaction history")).to_be_visible()
+    for business in (offered, ready, empty):
+        expect(page.get_by_text(business.external_id)).to_have_count(0)
+    check_page(page, "dashboard-several-businesses", screenshot_dir)
+
+    # and the open offer is one click away
+    page.get_by_role("region", name=offered.legal_name).get_by_role("link", name="See the offer").click()
+    expect(page).to_have_url(offer_url)
+    expect(page.get_by_role("button", name="Accept offer")).to_be_visible()
 
 
 @pytest.mark.parametrize("viewport", ["desktop", "mobile"])

@@ -96,6 +96,52 @@ def test_submit_refuses_requests_outside_the_product_with_a_message_per_field_an
     assert callbacks == []
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("amount", "message"),
+    [
+        ("1e5", "Write the amount out in full, for example 100000 rather than 1e5."),
+        ("1E+05", "Write the amount out in full, for example 100000 rather than 1e5."),
+        ("inf", "Enter the amount as a number, for example 12000 or 12000.50."),
+        ("-Infinity", "Enter the amount as a number, for example 12000 or 12000.50."),
+        ("nan", "Enter the amount as a number, for example 12000 or 12000.50."),
+        ("-5000", "Enter the amount without a sign, for example 12000."),
+        ("+5000", "Enter the amount without a sign, for example 12000."),
+        ("5,00", "Use commas only between groups of three digits, for example 12,000.50."),
+        ("5 000", "Enter the amount without spaces, for example 12000 or 12,000.50."),
+        ("5000.505", "Enter the amount with at most 2 decimal places."),
+        ("0x1388", "Enter the amount as a number, for example 12000 or 12000.50."),
+        (5000.0, "Enter the amount as a number, for example 12000 or 12000.50."),
+        (Decimal("NaN"), "Enter the amount as a number, for example 12000 or 12000.50."),
+        ("9" * 40, "The amount is too large."),
+    ],
+)
+def test_only_plain_decimal_amounts_are_accepted_and_anything_else_stores_nothing(amount, message):
+    """`1e5` is not 100,000: the services take an amount only as digits, thousands commas and at most
+    two decimals (the owner's form and the partner API apply the same rule, loans.amounts)."""
+    business = BusinessFactory()
+
+    with pytest.raises(ValidationError) as err:
+        services.application_submit(business=business, amount=amount, term_months=12, purpose="inventory",
+                                    channel="web", actor=ACTOR)
+
+    assert err.value.message_dict == {"amount": [message]}
+    assert Application.objects.count() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("amount", "stored"), [("5000", "5000.00"), (" 12,000.50 ", "12000.50"),
+                                                 ("123,456.5", "123456.50"), (5000, "5000.00")])
+def test_plain_amounts_with_thousands_commas_are_accepted_as_written(amount, stored, django_capture_on_commit_callbacks):
+    business = BusinessFactory()
+
+    with django_capture_on_commit_callbacks(execute=False):
+        application = services.application_submit(business=business, amount=amount, term_months=12,
+                                                  purpose="inventory", channel="web", actor=ACTOR)
+
+    assert str(Application.objects.get(pk=application.pk).amount) == stored
+
+
 # ---- deciding ----------------------------------------------------------------------------------------
 
 

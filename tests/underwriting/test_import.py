@@ -600,6 +600,49 @@ def test_duplicates_within_a_file_are_errors(partner, merchant, write):
     assert Business.objects.filter(partner=partner).count() == 2
 
 
+def test_one_call_reports_a_repeated_id_and_an_unknown_merchant_on_rows_with_other_problems_too(
+    partner, merchant, write
+):
+    # given a file whose first t1 has a bad amount, repeated on the next line, and an unknown merchant on
+    # a row whose date is wrong too
+    rows = [
+        "M1,t1,2024-03-01,twelve,CNY,in,sale,,",
+        "M1,t1,2024-03-01,12.00,CNY,in,sale,,",
+        "M9,t2,2024-02-30,1.00,CNY,in,sale,,",
+        "M1,t3,2024-03-01,1.00,CNY,in,sale,,",
+    ]
+
+    # when it is imported, all or nothing
+    with pytest.raises(HistoryImportError) as exc_info:
+        history_import(partner=partner, transactions=write("t.csv", TXN_HEADER, *rows))
+
+    # then every problem is in the one report: fixing the reported rows reveals nothing new
+    assert issues(exc_info) == [
+        ("t.csv", 2, "amount", "'twelve' is not a number (expected a plain decimal such as 1234.50)"),
+        ("t.csv", 3, "transaction_id", 'duplicate transaction_id "t1" of merchant "M1" (first seen on line 2)'),
+        ("t.csv", 4, "merchant_id",
+         'unknown merchant_id "M9": this partner has no such merchant (import it in a merchants file first)'),
+        ("t.csv", 4, "occurred_at", "'2024-02-30' is not a valid calendar date"),
+    ]
+    assert exc_info.value.error_count == 4
+    assert not Transaction.objects.exists()
+    with pytest.raises(HistoryImportError) as fixed_amount:
+        history_import(partner=partner, transactions=write("t.csv", TXN_HEADER, rows[0].replace("twelve", "12.00"),
+                                                           *rows[1:]))
+    assert set(issues(fixed_amount)) < set(issues(exc_info))
+
+
+def test_with_skip_invalid_a_row_repeating_a_rejected_row_is_still_imported(partner, merchant, write):
+    """The rejected file documents the rows that failed, as before: a repeat of a rejected row is checked
+    on its own (all or nothing, it is reported as a repeat as well, since nothing is imported anyway)."""
+    path = write("t.csv", TXN_HEADER, "M1,t1,2024-03-01,twelve,CNY,in,sale,,", "M1,t1,2024-03-01,12.00,CNY,in,sale,,")
+
+    result = history_import(partner=partner, transactions=path, skip_invalid=True)
+
+    assert [(e.line, e.column) for e in result.errors] == [(2, "amount")]
+    assert [t[0] for t in txns(merchant)] == ["t1"]
+
+
 def test_missing_required_columns_are_one_error_on_line_1(partner, write):
     path = write(
         "transactions.csv",

@@ -174,6 +174,16 @@ class Loader:
             table = stage_table(kind)
             self.cursor.execute(f"CREATE INDEX IF NOT EXISTS {table}_merchant ON {table} (merchant_id)")
 
+    def id_check_rows(self, keys: list[str], alias: str = "") -> str:
+        """Which staged rows the id checks (duplicates, unknown merchants) look at. With skip_invalid the
+        rows that passed the row checks, as the rejected file documents. All or nothing, also the rows
+        rejected for another problem whose ids are valid (RowParser.error_tuples): nothing is imported
+        anyway, and one pass then reports every problem of the file."""
+        prefix = f"{alias}." if alias else ""
+        if self.skip_invalid:
+            return f"{prefix}reason IS NULL"
+        return " AND ".join(f"{prefix}{key} IS NOT NULL" for key in keys)
+
     def reject_duplicates(self, kind: str, keys: list[str], column: str, label: str) -> int:
         keylist = ", ".join(keys)
         return self._execute(
@@ -182,7 +192,7 @@ class Loader:
                 'duplicate ' || {label} || ' (first seen on line ' || CAST(first_line AS TEXT) || ')'
             FROM (
                 SELECT line, {keylist}, MIN(line) OVER (PARTITION BY {keylist}) AS first_line
-                FROM {stage_table(kind)} WHERE reason IS NULL
+                FROM {stage_table(kind)} WHERE {self.id_check_rows(keys)}
             ) x
             WHERE line > first_line"""
         )
@@ -207,7 +217,7 @@ class Loader:
             f"""INSERT INTO {REJECTS} (kind, line, col, reason)
             SELECT '{kind}', s.line, 'merchant_id', 'unknown merchant_id "' || s.merchant_id || '"' || {hint}
             FROM {stage_table(kind)} s {hint_join}
-            WHERE s.reason IS NULL
+            WHERE {self.id_check_rows(["merchant_id"], "s")}
               AND NOT EXISTS (SELECT 1 FROM {B} b WHERE b.partner_id = %s AND b.external_id = s.merchant_id)""",
             params,
         )

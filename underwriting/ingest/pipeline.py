@@ -4,7 +4,7 @@ then either hand back the counts or abort with the problems found. Must run insi
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,8 +73,10 @@ class _Progress:
 
 def run_import(
     *, partner: PartnerBank, sources: list[tuple[str, Path]], skip_invalid: bool, progress: bool,
-    run_id: int | None = None, provenance: str = "partner_feed",
+    run_id: int | None = None, provenance: str = "partner_feed", known_issues: Iterable[ImportIssue] = (),
 ) -> Outcome:
+    """`known_issues`: problems the caller found in the files itself (e.g. rows it left out of them);
+    they are reported with the import's own, in one list, and counted like them."""
     d = dialect_for(connection)
     names = {kind: path.name for kind, path in sources}
     bar = _Progress(progress, sum(file_size(p) for _, p in sources))
@@ -100,6 +102,12 @@ def run_import(
             )
             outcome = Outcome(files={})
             problems = 0
+            for issue in known_issues:
+                cursor.execute(
+                    f"INSERT INTO {REJECTS} (kind, line, col, reason) VALUES (%s, %s, %s, %s)",
+                    [issue.kind, issue.line, issue.column, issue.reason],
+                )
+                problems += 1
             fatal = False
             merchants_fatal = False
             for kind, path in sources:

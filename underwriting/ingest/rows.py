@@ -9,7 +9,7 @@ instead of piling up in memory.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -148,6 +148,15 @@ def kinds_for(currency: str) -> dict[str, Kind]:
     }
 
 
+# The id columns a rejected row keeps in staging (see RowParser.error_tuples).
+ID_COLUMNS = {
+    "merchants": ("merchant_id",),
+    "transactions": ("merchant_id", "transaction_id"),
+    "metrics": ("merchant_id",),
+    "loans": ("loan_id", "merchant_id"),
+}
+
+
 class HeaderError(Exception):
     def __init__(self, column: str | None, reason: str):
         super().__init__(reason)
@@ -182,7 +191,8 @@ class RowParser:
         self.present = {name for name, i in self.index.items() if i >= 0}
         self._plan = [(f, self.index[f.name]) for f in kind.fields]
         self._nstaged = len(kind.stage_columns)
-        self._mid = self.index.get("merchant_id", -1)
+        staged = [name for name, _ in kind.stage_columns]
+        self._ids = [(staged.index(name), self.index[name]) for name in ID_COLUMNS[kind.name]]
 
     def parse(
         self, row: list[str], *, check_encoding: bool = True
@@ -217,15 +227,21 @@ class RowParser:
         return tuple(parsed[f.name] for f in self.kind.fields if f.staged), []
 
     def error_tuples(
-        self, line: int, row: list[str], errors: Iterable[tuple[str | None, str]]
+        self, line: int, row: list[str], errors: list[tuple[str | None, str]]
     ) -> list[tuple]:
+        """One tuple per problem. The first keeps the row's ids that are valid (ID_COLUMNS), so the checks
+        that need only ids also see a rejected row: a later file naming a rejected merchant gets a
+        pointed message, and an all-or-nothing call reports a repeated id or an unknown merchant on a
+        row that has other problems too, in the same pass (Loader.id_check_rows)."""
         values: list[str | None] = [None] * self._nstaged
-        if self.kind.name == "merchants" and 0 <= self._mid < len(row):
-            # A rejected merchant keeps its id, so a later file naming it gets a pointed message.
-            mid = row[self._mid].strip()
-            if mid and not v.has_undecodable_text(mid) and "\x00" not in mid:
-                values[0] = mid
-        return [(line, *values, col, reason) for col, reason in errors]
+        if len(row) == self.ncols:
+            for position, index in self._ids:
+                value = row[index].strip()
+                if value and len(value) <= 64 and not v.has_undecodable_text(value) and "\x00" not in value:
+                    values[position] = value
+        tuples = [(line, *values, col, reason) for col, reason in errors[:1]]
+        empty = [None] * self._nstaged
+        return tuples + [(line, *empty, col, reason) for col, reason in errors[1:]]
 
 
 @dataclass

@@ -65,6 +65,43 @@ def test_an_application_outside_the_product_bounds_is_a_field_error_and_nothing_
     assert not Application.objects.exists()
 
 
+@pytest.mark.parametrize("amount", ["1e5", "1E+05", "inf", "NaN", "-5000", "+5000", "5000.001", "5,00"])
+def test_an_amount_that_is_not_a_plain_decimal_is_a_field_problem_and_nothing_is_stored(demo, world, amount):
+    response = _submit(demo, world[0], amount, 12)
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["type"].endswith("/validation-error")
+    assert [e["field"] for e in body["errors"]] == ["amount"]
+    assert not Application.objects.exists()
+
+
+@pytest.mark.parametrize("literal", ["1e5", "100000.0", "-5000", "true", "null"])
+def test_an_amount_sent_as_a_json_fraction_exponent_or_other_type_is_refused(demo, world, literal):
+    """A JSON number written 1e5 reaches the server as the float 100000.0: money goes as a string (or a
+    whole number), so a JSON fraction is refused whatever its value."""
+    body = f'{{"merchant_id": "{world[0].external_id}", "amount": {literal}, "term_months": 12, "purpose": "inventory"}}'
+
+    response = demo.client.post("/api/v1/applications", data=body, content_type="application/json",
+                                HTTP_IDEMPOTENCY_KEY=f"literal-{literal}")
+
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    assert [e["field"] for e in response.json()["errors"]] == ["amount"]
+    assert not Application.objects.exists()
+
+
+def test_an_amount_as_a_whole_json_number_or_with_thousands_commas_is_accepted(demo, world):
+    body = f'{{"merchant_id": "{world[0].external_id}", "amount": 15000, "term_months": 12, "purpose": "inventory"}}'
+    whole = demo.client.post("/api/v1/applications", data=body, content_type="application/json",
+                             HTTP_IDEMPOTENCY_KEY="whole-number")
+    commas = _submit(demo, world[1], "15,000.50", 12)
+
+    assert whole.status_code == 201, whole.content
+    assert (whole.json()["amount"], commas.json()["amount"]) == ("15000.00", "15000.50")
+
+
 def test_another_partners_merchant_cannot_be_applied_for(world, db):
     other = make_caller("intruder", scopes=["write"])
 
