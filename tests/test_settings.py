@@ -42,7 +42,7 @@ def test_embedded_default_is_sqlite_in_wal_mode_with_a_filesystem_broker(tmp_pat
     )
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "('django.db.backends.sqlite3', 'IMMEDIATE', 'filesystem://', 'wal')"
+    assert result.stdout.strip() == "('django.db.backends.sqlite3', 'IMMEDIATE', 'filesystem://localhost/', 'wal')"
 
 
 def test_database_url_selects_postgresql_with_jit_off(tmp_path):
