@@ -39,3 +39,17 @@ def env_int(name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def env_header(name: str) -> tuple[str, str] | None:
+    """A request header and the value that marks a request as secure, written as a proxy sends it
+    ("X-Forwarded-Proto: https"), in the form SECURE_PROXY_SSL_HEADER takes ("HTTP_X_FORWARDED_PROTO",
+    "https")."""
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return None
+    header, sep, value = raw.partition(":")
+    header, value = header.strip(), value.strip()
+    if not sep or not header or not value or any(c.isspace() for c in header):
+        raise ImproperlyConfigured(f"{name} must look like 'X-Forwarded-Proto: https', got {raw!r}")
+    return "HTTP_" + header.upper().replace("-", "_"), value

@@ -10,7 +10,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from .env import env_bool, env_int, env_list, env_str
+from .env import env_bool, env_header, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -25,8 +25,24 @@ if not SECRET_KEY:
     # Development only: a fixed, obviously unsafe key so sessions survive restarts.
     SECRET_KEY = "insecure-dev-key-do-not-use-in-production"
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+# Loopback until the operator names the site's host: a fresh install answers on the machine itself and
+# nowhere else (docs/deploy.md).
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# --- HTTPS (docs/deploy.md) ---------------------------------------------------------------------
+# Production is HTTPS-only by default: plain http is redirected, browsers are told to remember it
+# (HSTS) and session and CSRF cookies never travel in clear. Each is switchable for a deployment
+# whose proxy terminates TLS and handles these itself, and for a laptop on plain http (scripts/run.sh).
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+# Behind a TLS-terminating proxy every request arrives as http; the proxy's header says which were
+# https. Set only when the proxy always sets (and strips clients' copies of) that header.
+SECURE_PROXY_SSL_HEADER = env_header("SECURE_PROXY_SSL_HEADER")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -221,10 +237,10 @@ OWN_CHANNEL_PARTNER = env_str("OWN_CHANNEL_PARTNER", "demo")
 OWN_CHANNEL_CURRENCY = env_str("OWN_CHANNEL_CURRENCY", "CNY")
 # Whose simulated merchants an owner may claim by id on the history page.
 DEMO_MERCHANTS_PARTNER = env_str("DEMO_MERCHANTS_PARTNER", "demo")
-# Partners whose disbursement is simulated: accepting an offer pays out at once (ADR 0004).
-SIMULATED_DISBURSEMENT_PARTNERS = env_list(
-    "SIMULATED_DISBURSEMENT_PARTNERS", sorted({OWN_CHANNEL_PARTNER, DEMO_MERCHANTS_PARTNER})
-)
+# Partners whose disbursement is simulated: accepting an offer pays out at once (ADR 0004). None unless
+# configured: a production install never reports money paid out that no bank moved (the run command
+# names its demo partner).
+SIMULATED_DISBURSEMENT_PARTNERS = env_list("SIMULATED_DISBURSEMENT_PARTNERS", [])
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "loans.api.schema.ProblemAwareAutoSchema",

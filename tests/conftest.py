@@ -19,6 +19,19 @@ ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 
 
+def pytest_configure(config):
+    from django.conf import settings
+
+    # Production's HTTPS defaults turn every plain-http test request into a redirect; scripts/test.sh
+    # switches them off for the suite, pytest alone cannot (settings load before this file).
+    if settings.SECURE_SSL_REDIRECT:
+        raise pytest.UsageError(
+            "SECURE_SSL_REDIRECT is on: run the suite with `bash scripts/test.sh`, or export "
+            "SECURE_SSL_REDIRECT=false SECURE_HSTS_SECONDS=0 SESSION_COOKIE_SECURE=false "
+            "CSRF_COOKIE_SECURE=false SIMULATED_DISBURSEMENT_PARTNERS=demo (docs/deploy.md)."
+        )
+
+
 # ---- the clock (tests/clock.py, docs/time.md) ------------------------------------------------------
 
 
