@@ -66,6 +66,9 @@ def setup_django(url: str, fresh: bool = False) -> None:
     os.environ.setdefault("SECRET_KEY", "bench-only")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("MODEL_STORE", str(ROOT / "var" / "bench-models"))
+    # Pages are requested over plain http (bench_dashboard): production's HTTPS redirect off.
+    for name in ("SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE"):
+        os.environ.setdefault(name, "false")
     sys.path.insert(0, str(ROOT))
     import django
 

@@ -121,7 +121,12 @@ def django_setup(*, database_url: str, broker_url: str | None = None, **defaults
     os.environ["DATABASE_URL"] = database_url
     if broker_url is not None:
         os.environ.update(CELERY_BROKER_URL=broker_url, DEBUG="false")
+    # The bench's servers speak plain http on loopback (production's HTTPS defaults off, docs/deploy.md);
+    # the demo channel's payouts are simulated as on the run command.
     for name, value in {"SECRET_KEY": "bench-only", "DECISION_HMAC_KEY": "bench-only",
+                        "SECURE_SSL_REDIRECT": "false", "SECURE_HSTS_SECONDS": "0",
+                        "SESSION_COOKIE_SECURE": "false", "CSRF_COOKIE_SECURE": "false",
+                        "SIMULATED_DISBURSEMENT_PARTNERS": "demo",
                         "DJANGO_SETTINGS_MODULE": "config.settings",
                         "MODEL_STORE": str(ROOT / "var" / "bench" / "models"), **defaults}.items():
         os.environ.setdefault(name, value)
