@@ -22,7 +22,7 @@ RUNTIME = ("manage.py", "config", "accounts", "loans", "underwriting", "fixtures
 # What only a developer runs, with `pip install -e '.[dev]'`.
 DEV = ("tests", "bench", "scripts")
 # Scripts run from their own folder, which puts that folder's other files on sys.path.
-SCRIPT_FOLDERS = ("bench", "scripts", "fixtures/uploads")
+SCRIPT_FOLDERS = ("bench", "scripts", "fixtures/history", "fixtures/uploads")
 SKIPPED_FOLDERS = {".venv", "node_modules", "var", "staticfiles", "build", ".git"}
 
 
