@@ -232,7 +232,7 @@ WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", DEBUG)
 REVIEW_SAMPLE_RATE = float(env_str("REVIEW_SAMPLE_RATE", "0.05"))
 REVIEW_THRESHOLD_POINTS = env_int("REVIEW_THRESHOLD_POINTS", 10)
 
-# The platform's own web channel is a partner too (DOMAIN.md); owners' businesses belong to it.
+# The platform's own web channel is a partner too (docs/domain.md); owners' businesses belong to it.
 OWN_CHANNEL_PARTNER = env_str("OWN_CHANNEL_PARTNER", "demo")
 OWN_CHANNEL_CURRENCY = env_str("OWN_CHANNEL_CURRENCY", "CNY")
 # Whose simulated merchants an owner may claim by id on the history page.

@@ -57,7 +57,7 @@ logger = logging.getLogger(__name__)
 
 S = ApplicationStatus
 
-# The state machine (DOMAIN.md). Anything not listed here is refused with IllegalTransition.
+# The state machine (docs/domain.md). Anything not listed here is refused with IllegalTransition.
 TRANSITIONS: dict[str, frozenset[str]] = {
     S.SUBMITTED: frozenset({S.DECIDING, S.WITHDRAWN}),
     S.DECIDING: frozenset({S.APPROVED, S.COUNTER_OFFERED, S.DECLINED, S.WITHDRAWN}),
@@ -591,7 +591,7 @@ def loan_disburse(*, loan: Loan, actor: str, disbursed_at: datetime | None = Non
     loan.status = LoanStatus.DISBURSED
     loan.disbursed_at = disbursed_at
     loan.save(update_fields=["status", "disbursed_at", "updated_at"])
-    # DOMAIN.md: loans write servicing facts into the business's credit record (underwriting owns it).
+    # docs/domain.md: loans write servicing facts into the business's credit record (underwriting owns it).
     credit_record_loan_open(
         business=loan.business,
         loan_id=platform_loan_id(loan.public_id),

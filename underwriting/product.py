@@ -1,6 +1,6 @@
 """The loan product's money: annuity instalment, amortisation schedule and APR with a fee.
 
-Pure functions on `Decimal` (never float for money); see docs/pricing.md and DOMAIN.md ("Money and
+Pure functions on `Decimal` (never float for money); see docs/pricing.md and docs/domain.md ("Money and
 the loan product"). Every stored amount is rounded half-up to the cent at the moment it is computed,
 so what a schedule shows is exactly what is owed: the rows sum to the totals with no residue.
 """
@@ -252,7 +252,7 @@ def effective_apr(*, principal: Decimal, fee: Decimal, schedule: Schedule) -> De
     still one unit period apart, as Appendix J treats monthly periods.
 
     Without a fee the finance charge is the interest alone and the APR is the contract rate
-    (DOMAIN.md: the IRR applies "when [a fee is] present"). The IRR of the cent-rounded schedule
+    (docs/domain.md, "Money and the loan product": the IRR is shown when there is a fee). The IRR of the cent-rounded schedule
     differs from it only by the interest rounding: at most about 12/principal percentage points
     (0.012 at 1,000.00), well inside Regulation Z's 1/8-point tolerance, but enough to show 17.99
     for an 18% loan now and then, which would disclose a rate the contract does not charge.

@@ -1,4 +1,4 @@
-"""Scopes: `read` for GET, `write` for data changes, `admin` for webhook endpoints (DOMAIN.md)."""
+"""Scopes: `read` for GET, `write` for data changes, `admin` for webhook endpoints (docs/domain.md)."""
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 

@@ -1,5 +1,5 @@
 """The loan product's money against hand-computed figures, and its invariants for any loan the
-product allows (DOMAIN.md "Money and the loan product")."""
+product allows (docs/domain.md "Money and the loan product")."""
 
 import calendar
 import datetime as dt

@@ -1,6 +1,6 @@
 """The training set: one row per finished loan, features as of its origination day.
 
-Label (docs/DOMAIN.md): 1 when the loan defaulted (90+ days past due or charged off) within its term
+Label (docs/domain.md): 1 when the loan defaulted (90+ days past due or charged off) within its term
 plus 90 days, 0 when it was repaid or defaulted only after that window. Loans still `current` and
 loans whose status the book does not give are not rows: their outcome is not known yet.
 
