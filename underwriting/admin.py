@@ -27,6 +27,7 @@ from config import clock
 
 from .audit import csv_lines, decision_audit, decision_csv_rows, waterfall_svg
 from .audit_services import PromotionError, model_version_promote
+from .modeling.artifact import CHARTS, REPORT, SHAP_CHARTS
 from .models import (
     Decision,
     HistorySource,
@@ -239,8 +240,9 @@ class DecisionAdmin(ReadOnlyAdmin):
 # ---- models --------------------------------------------------------------------------------------------
 
 SLICE_ORDER = ["train", "fit", "early_stop", "calibration", "validation", "unused"]
-ARTIFACT_FILES = {"calibration.png": "image/png", "importance.png": "image/png", "score_bands.png": "image/png",
-                  "report.html": "text/html; charset=utf-8"}
+# The artifact files the console serves (the report and the charts it shows); model.txt and the
+# manifest are not among them.
+ARTIFACT_FILES = {**dict.fromkeys((*CHARTS, *SHAP_CHARTS), "image/png"), REPORT: "text/html; charset=utf-8"}
 
 
 class PromoteForm(forms.Form):

@@ -1,6 +1,7 @@
 """The audit console in the admin: every page an officer or operator uses, read-only decisions
 (admin and database), tamper evidence, permissions per role, model promotion and policy versions."""
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -138,6 +139,15 @@ def test_an_officer_walks_every_audit_page_and_sees_its_key_elements(client, dec
         assert url in html
         response = client.get(url)
         assert response.status_code == 200 and response["Content-Type"].startswith(kind)
+    # every chart the training report shows (shap's beeswarm and dependence plots included) is served
+    # beside it, so the report's relative links work from the console
+    report = client.get(reverse("admin:underwriting_modelversion_artifact", args=[mv.pk, "report.html"]))
+    shown = re.findall(r'<img src="([^"]+)"', b"".join(report.streaming_content).decode())
+    assert {"shap_beeswarm.png", "shap_dependence_1.png", "shap_dependence_4.png"} <= set(shown)
+    for name in shown:
+        response = client.get(reverse("admin:underwriting_modelversion_artifact", args=[mv.pk, name]))
+        assert response.status_code == 200 and response["Content-Type"] == "image/png", name
+        assert b"".join(response.streaming_content)[:8] == b"\x89PNG\r\n\x1a\n", name
     assert client.get(reverse("admin:underwriting_modelversion_artifact", args=[mv.pk, "model.txt"])).status_code == 404
     assert client.get(reverse("admin:underwriting_modelversion_artifact", args=[mv.pk, "..%2Fmanifest.json"])).status_code == 404
 

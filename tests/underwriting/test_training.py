@@ -233,7 +233,9 @@ def test_artifact_round_trip_and_shap_additivity(trained, store):
     path = write_artifact(trained, store=store)
     assert path.parent == store and path.name.startswith("m-")
     assert sorted(p.name for p in path.iterdir()) == sorted(
-        ["model.txt", "manifest.json", "report.html", "calibration.png", "importance.png", "score_bands.png"])
+        ["model.txt", "manifest.json", "report.html", "calibration.png", "importance.png", "score_bands.png",
+         "shap_beeswarm.png", "shap_dependence_1.png", "shap_dependence_2.png", "shap_dependence_3.png",
+         "shap_dependence_4.png"])
     model = load_artifact(path)
     manifest = json.loads((path / "manifest.json").read_text())
     assert model.version == manifest["version"] == path.name

@@ -7,6 +7,7 @@
                              and the SHA-256 of every other file
         report.html          the training report, with the PNG charts beside it
         calibration.png, importance.png, score_bands.png
+        shap_beeswarm.png, shap_dependence_1.png .. shap_dependence_4.png   (drawn by shap)
 
 The artifact's checksum is the SHA-256 of manifest.json: since the manifest holds every other file's
 hash, that one value pins the whole directory. The registry stores it; `load_artifact` recomputes
@@ -42,6 +43,12 @@ MANIFEST = "manifest.json"
 MODEL_FILE = "model.txt"
 REPORT = "report.html"
 CHARTS = ("calibration.png", "importance.png", "score_bands.png")
+# Drawn by shap (report.write_shap_charts): the beeswarm summary and the dependence plots of the top
+# features by mean |SHAP|, numbered by rank (a model with fewer features has fewer).
+SHAP_BEESWARM = "shap_beeswarm.png"
+SHAP_DEPENDENCE = "shap_dependence_{rank}.png"
+SHAP_DEPENDENCE_PLOTS = 4
+SHAP_CHARTS = (SHAP_BEESWARM, *(SHAP_DEPENDENCE.format(rank=r) for r in range(1, SHAP_DEPENDENCE_PLOTS + 1)))
 TMP_PREFIX = ".tmp-"
 
 
@@ -100,12 +107,17 @@ def _json_ready(value):
 
 
 def library_versions() -> dict:
+    from importlib.metadata import version
+
     import lightgbm
     import scipy
     import sklearn
 
+    # shap and matplotlib draw the report's charts: their versions pin the PNGs' bytes (read from the
+    # installed metadata, without importing them).
     return {"python": platform.python_version(), "lightgbm": lightgbm.__version__, "numpy": np.__version__,
-            "sklearn": sklearn.__version__, "scipy": scipy.__version__}
+            "sklearn": sklearn.__version__, "scipy": scipy.__version__, "shap": version("shap"),
+            "matplotlib": version("matplotlib")}
 
 
 # ---- writing ------------------------------------------------------------------------------------------
@@ -158,18 +170,19 @@ def write_artifact(model: TrainedModel, *, store: Path | str | None = None, vers
     tmp = store / f"{TMP_PREFIX}{uuid.uuid4().hex}"
     tmp.mkdir()
     try:
-        from .report import write_charts, write_report
+        from .report import write_charts, write_report, write_shap_charts
 
         created_at = clock.now()
         _write(tmp / MODEL_FILE, model.model_string.encode("utf-8"))
         write_charts(model, tmp)
+        shap_charts = write_shap_charts(model, tmp)
         # A version label may be taken by a concurrent writer between choosing and renaming: the
         # rename then fails (the target is a non-empty directory) and the next label is tried.
         for _attempt in range(100):
             label = version or next_version(store)
-            write_report(model, tmp, version=label, created_at=created_at)
+            write_report(model, tmp, version=label, created_at=created_at, shap_charts=shap_charts)
             files = {}
-            for name in (MODEL_FILE, REPORT, *CHARTS):
+            for name in (MODEL_FILE, REPORT, *CHARTS, *(c.file for c in shap_charts)):
                 path = tmp / name
                 files[name] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
             manifest = build_manifest(model, version=label, created_at=created_at, files=files)

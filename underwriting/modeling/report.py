@@ -1,12 +1,22 @@
-"""The training report: one static HTML page and three PNG charts inside the artifact directory.
+"""The training report: one static HTML page and its PNG charts inside the artifact directory.
 
 Static files (no JavaScript, no external assets) so the report opens from the model store, from the
 admin's link or from a copy of the folder, and its checksum means something.
+
+Three charts are drawn with matplotlib's object API (`write_charts`); the SHAP beeswarm summary and
+the dependence plots of the top features are drawn by the shap library itself (`write_shap_charts`),
+from the TreeSHAP values training computed on its fixed validation sample (nothing is recomputed).
 """
 
 from __future__ import annotations
 
 import io
+import textwrap
+import threading
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 from pathlib import Path
@@ -92,6 +102,165 @@ def write_charts(model: TrainedModel, directory: Path) -> None:
     _save(fig, directory / "score_bands.png")
 
 
+# ---- SHAP's own plots ----------------------------------------------------------------------------------
+
+# shap's plotting functions draw through pyplot (its current figure, `plt.colorbar`, `plt.sca`), whose
+# state is global to the process, and jitter and shuffle their dots with numpy's global random
+# generator. One lock serialises that part in a threaded worker; Celery's prefork workers are
+# separate processes, each with its own pyplot.
+_PYPLOT_LOCK = threading.Lock()
+# The seed of numpy's global generator while shap draws: the dot order and jitter of every plot are
+# fixed, so the same model draws the same bytes.
+SHAP_PLOT_SEED = 0
+
+
+@dataclass(frozen=True)
+class ShapChart:
+    """A PNG drawn by shap, with what the report says about it."""
+
+    file: str
+    title: str
+    alt: str
+    how_to_read: str  # plain language, for a risk analyst (HTML-escaped by the report)
+
+
+@contextmanager
+def _shap_drawing() -> Iterator[None]:
+    """Hold the pyplot lock, and give numpy's global generator back in the state it was found (each
+    figure seeds it), so code around the report never sees shap's draws."""
+    with _PYPLOT_LOCK:
+        state = np.random.get_state()
+        try:
+            yield
+        finally:
+            np.random.set_state(state)
+
+
+@contextmanager
+def _pyplot_figure(plt, figsize) -> Iterator:
+    np.random.seed(SHAP_PLOT_SEED)  # each plot from the same state, whatever was drawn before it
+    fig = plt.figure(figsize=figsize)
+    try:
+        yield fig
+    finally:
+        plt.close(fig)
+
+
+def _shap_name(spec) -> str:
+    """A feature's plain description, on at most two lines, for shap's axis and colour-bar labels."""
+    lines = textwrap.wrap(_description(spec), 46)
+    if len(lines) > 2:
+        lines = [lines[0], _label(" ".join(lines[1:]), 46)]
+    return "\n".join(lines)
+
+
+def _description(spec) -> str:
+    return getattr(spec, "description", "") or spec.name
+
+
+def _interaction(j: int, candidates: list[int], values: np.ndarray, data: np.ndarray) -> int | None:
+    """The feature among `candidates` that shap's dependence plot would colour feature j by, as
+    `shap.plots.scatter(explanation[:, j], color=explanation[:, candidates])` picks it
+    (`shap.utils.approximate_interactions`), or None when none of them shows any interaction.
+
+    The candidates are the summary's top features: scoring all of them costs ~0.5 s a plot on a
+    2,000-loan sample with ~100 features, and an interaction with a feature that hardly moves the
+    score would tell the reader little."""
+    from shap.utils import approximate_interactions
+
+    cols = [j, *(k for k in candidates if k != j)]
+    if len(cols) < 2:
+        return None
+    order = [cols[int(i)] for i in approximate_interactions(0, values[:, cols], data[:, cols])]
+    k = next(k for k in order if k != j)
+    # Beside feature j alone, a pick that scored zero does not come first: shap's scatter would then
+    # colour j by itself. Say "no interaction" instead.
+    if int(approximate_interactions(0, values[:, [j, k]], data[:, [j, k]])[0]) != 1:
+        return None
+    return k
+
+
+def write_shap_charts(model: TrainedModel, directory: Path) -> list[ShapChart]:
+    """shap's beeswarm summary and dependence plots (top SHAP_DEPENDENCE_PLOTS features by mean |SHAP|)
+    of the validation sample whose SHAP values training computed; [] for a model without that sample."""
+    if model.shap_values is None or model.shap_data is None or not len(model.shap_values):
+        return []
+    import matplotlib
+
+    from .artifact import SHAP_BEESWARM, SHAP_DEPENDENCE, SHAP_DEPENDENCE_PLOTS
+
+    values = np.asarray(model.shap_values[:, :-1], dtype=np.float64)
+    data = np.asarray(model.shap_data, dtype=np.float64)
+    n, n_features = values.shape
+    names = [_shap_name(s) for s in model.specs]
+    index = {name: k for k, name in enumerate(model.feature_names)}
+    ranked = [index[i["feature"]] for i in model.importance]  # mean |SHAP|, largest first
+    rows = min(TOP_FEATURES, n_features)
+    charts = []
+    with _shap_drawing():
+        # Both inside the lock: switching a backend closes every pyplot figure, another thread's included,
+        # and the warning filters are global too.
+        matplotlib.use("Agg")  # no display; a worker or a web process has none
+        import matplotlib.pyplot as plt
+
+        with warnings.catch_warnings():  # shap's import sets colormap extremes the way matplotlib deprecates
+            warnings.simplefilter("ignore", PendingDeprecationWarning)
+            import shap
+
+        explanation = shap.Explanation(values=values, base_values=np.asarray(model.shap_values[:, -1]), data=data,
+                                       feature_names=names)
+        with _pyplot_figure(plt, (9, 0.45 * rows + 1.6)) as fig:
+            ax = fig.add_subplot()
+            # The same rows, in the same order, as the importance chart and table. No "sum of the other
+            # features" row: shap would colour it by one feature's values, which reads as a claim it is not.
+            shap.plots.beeswarm(explanation, max_display=rows, order=np.asarray(ranked), ax=ax, plot_size=None,
+                                show=False, s=10, group_remaining_features=False)
+            ax.tick_params(axis="y", labelsize=9)
+            ax.set_xlabel("SHAP value: effect on the loan's log-odds of default (right = riskier)", fontsize=11)
+            ax.set_title(f"SHAP summary: the top {rows} of {n_features} features by mean |SHAP|, "
+                         f"{n:,} validation loans", fontsize=11)
+            _save(fig, directory / SHAP_BEESWARM)
+        charts.append(ShapChart(
+            file=SHAP_BEESWARM, title="SHAP summary (beeswarm)",
+            alt=f"SHAP beeswarm summary of the top {rows} features",
+            how_to_read=(
+                f"Each row is a feature, the most influential at the top; each dot is one of {n:,} validation "
+                "loans, placed to the right when that feature raised the loan's predicted risk and to the left "
+                "when it lowered it, and coloured by the loan's own value of the feature (red high, blue low, "
+                "grey missing). Red dots on the right mean high values go with more risk; a wide row means the "
+                "feature moves some loans' risk a lot.")))
+
+        for rank, j in enumerate(ranked[:SHAP_DEPENDENCE_PLOTS], start=1):
+            k = _interaction(j, ranked[:TOP_FEATURES], values, data)
+            with _pyplot_figure(plt, (7.5, 5) if k is not None else (6, 5)) as fig:
+                ax = fig.add_subplot()
+                shap.plots.scatter(explanation[:, j], color=explanation[:, k] if k is not None else "#1E88E5",
+                                   ax=ax, show=False, title=f"SHAP dependence: feature {rank} of {n_features} "
+                                   "by mean |SHAP|")
+                ax.title.set_fontsize(11)
+                for each in fig.axes:  # shap's 13 pt labels crowd two-line descriptions
+                    each.xaxis.label.set_fontsize(11)
+                    each.yaxis.label.set_fontsize(11)
+                _save(fig, directory / SHAP_DEPENDENCE.format(rank=rank))
+            feature = _description(model.specs[j])
+            missing = (" The ticks on the left edge are loans where it is missing."
+                       if np.isnan(data[:, j]).any() else "")
+            colour = (f" The colour is the loan's value of \u201c{_description(model.specs[k])}\u201d (red high, "
+                      "blue low), the top feature that shap finds interacting most with it: where red and blue "
+                      "dots at the same place across sit at different heights, the two features act together."
+                      if k is not None else " No top feature shows an interaction with it, so the dots are "
+                      "plain blue.")
+            charts.append(ShapChart(
+                file=SHAP_DEPENDENCE.format(rank=rank), title=f"{rank}. {feature} ({model.feature_names[j]})",
+                alt=f"SHAP dependence plot of {feature}",
+                how_to_read=(
+                    f"Each dot is one validation loan: across, its value of \u201c{feature}\u201d; up, how much "
+                    "that value moved the loan's predicted risk (SHAP value in log-odds: above 0 riskier, below 0 "
+                    "safer). The shape of the cloud is the model's response to this feature, and the grey bars "
+                    "at the bottom show how many loans have each value." + missing + colour)))
+    return charts
+
+
 def _fmt(value, spec: str = ".4f") -> str:
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
         return "&ndash;"
@@ -106,7 +275,22 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def write_report(model: TrainedModel, directory: Path, *, version: str, created_at: datetime) -> None:
+def _shap_section(charts: Sequence[ShapChart], sample: int) -> str:
+    if not charts:
+        return ""
+    parts = [f"""<h2>SHAP summary and dependence ({sample:,} validation loans)</h2>
+<p class="note">Drawn by the shap library from the same TreeSHAP values as the importance above. A SHAP
+value is how much one feature moved one loan's raw score (log-odds of default) away from the model's
+average; a loan's values add up to its score.</p>"""]
+    for chart in charts:
+        parts.append(f"""<h3>{escape(chart.title)}</h3>
+<p>{escape(chart.how_to_read)}</p>
+<img src="{escape(chart.file)}" alt="{escape(chart.alt)}">""")
+    return "\n".join(parts)
+
+
+def write_report(model: TrainedModel, directory: Path, *, version: str, created_at: datetime,
+                 shap_charts: Sequence[ShapChart] = ()) -> None:
     from .artifact import REPORT, _write, library_versions
 
     m = model.metrics
@@ -162,6 +346,7 @@ finished loans ("unused") are a censored sample and are left out. Not training r
 <h2>Global SHAP importance</h2>
 <img src="importance.png" alt="global SHAP importance">
 {_table(["rank", "feature", "family", "description", "mean |SHAP|"], imp_rows)}
+{_shap_section(shap_charts, m["shap"]["sample"])}
 <h2>Parameters</h2>
 <p>Calibration: <code>{escape(str(model.calibration if model.calibration["method"] == "platt" else "isotonic, "
                                   + str(len(model.calibration["x"])) + " steps"))}</code></p>

@@ -222,6 +222,11 @@ class TrainedModel:
     training_seconds: float = 0.0
     peers: dict | None = None  # PeerBenchmarks.to_dict() fitted on the train slice; None = no peer columns
     reference: dict | None = None  # training distributions of PD and features (modeling/reference.py)
+    # The validation sample behind `importance`, kept for the report's SHAP plots (never written to the
+    # artifact): its TreeSHAP values on the raw margin, (n, F + 1) with the base value last, and its
+    # feature values as the booster saw them (sector norms applied), (n, F).
+    shap_values: np.ndarray | None = field(default=None, repr=False)
+    shap_data: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def feature_names(self) -> list[str]:
@@ -375,4 +380,5 @@ def train_model(training_set: TrainingSet, *, seed: int, params: dict | None = N
         calibration=calib, seed=int(seed), split=split, training_window=window, metrics=metrics,
         importance=importance, partner=ts.partner, data_end=ts.data_end, row_counts=counts,
         training_seconds=time.perf_counter() - t0, peers=peers, reference=reference,
+        shap_values=contrib, shap_data=X[sample],
     )
