@@ -7,7 +7,6 @@ and the end-to-end test use real LoanRecords and rollups in the test database.
 
 import datetime as dt
 import json
-import time
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -349,9 +348,7 @@ def test_train_model_command_on_a_simulated_world(store, capsys):
     from underwriting.modeling.registry import active_model, clear_active_model_cache
     from underwriting.simulator import simulate_marketplace
 
-    start = time.perf_counter()
     simulate_marketplace(merchants=300, months=24, seed=5, partner_slug="e2e-train")
-    simulated = time.perf_counter() - start
     call_command("train_model", partner="e2e-train", seed=3, quiet=True)
     out = capsys.readouterr().out
     for label in ("AUC", "Gini", "KS", "Brier", "calibration error", "oracle AUC", "AUC / oracle", "report:"):
@@ -369,5 +366,5 @@ def test_train_model_command_on_a_simulated_world(store, capsys):
     call_command("train_model", partner="e2e-train", seed=3, quiet=True, no_activate=True)
     second = ModelVersion.objects.exclude(pk=mv.pk).get()
     assert not second.is_active and ModelVersion.objects.get(pk=mv.pk).is_active
+    # (Training time is bench/bench_train.py's figure, not a timed assertion here.)
     assert (store / mv.version / "model.txt").read_text() == (store / second.version / "model.txt").read_text()
-    assert time.perf_counter() - start - simulated < 30
