@@ -14,14 +14,20 @@ from datetime import date, timedelta
 from django.contrib import admin
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import path
+from django.views.decorators.http import require_http_methods
 
 from accounts.models import PartnerBank
 from config import clock
 from underwriting.charts import bar_chart_svg, line_chart_svg
 from underwriting.models import LoanRecord, LoanRecordSource, LoanRecordStatus
-from underwriting.monitoring import dashboard_summary, summaries_catch_up, vintage_default_rates
+from underwriting.monitoring import (
+    dashboard_summary,
+    summaries_backlog,
+    summaries_catch_up,
+    vintage_default_rates,
+)
 
 from .models import Loan
 from .services import platform_loan_id
@@ -113,14 +119,18 @@ def _charts(summary: dict, vintages: list[dict], bands: list[dict]) -> dict:
 
 
 @login_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def dashboard(request):
     if not request.user.has_perm(VIEW_PERMISSION):
         raise PermissionDenied("The risk dashboard is for loan officers and risk operators.")
+    if request.method == "POST":
+        # "Count them now": the officer's explicit action; a GET never writes (beat counts new
+        # decisions every DECISION_SUMMARY_SECONDS).
+        summaries_catch_up()
+        return redirect(request.get_full_path())
     window = _window(request.GET)
     partners = list(PartnerBank.objects.order_by("slug").values_list("id", "slug", "name"))
     partner = next((p for p in partners if p[1] == request.GET.get("partner")), None)
-    # Beat adds new decisions every 30 s; adding the few made since keeps the page exact.
-    summaries_catch_up()
     summary = dashboard_summary(start=window.start, end=window.end, partner_id=partner[0] if partner else None)
     source = request.GET.get("book", LoanRecordSource.PLATFORM)
     if source not in (LoanRecordSource.PLATFORM, LoanRecordSource.IMPORTED, "all"):
@@ -142,6 +152,7 @@ def dashboard(request):
         "vintages": vintages,
         "bands": bands,
         "charts": _charts(summary, vintages, bands),
+        "backlog": summaries_backlog(),
     }
     return render(request, "risk/dashboard.html", context)
 

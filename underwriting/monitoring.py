@@ -274,6 +274,15 @@ class SummaryAccumulator:
         return summaries, drifts
 
 
+def summaries_backlog() -> dict:
+    """What the daily summaries do not count yet: the decisions made since the watermark (how many,
+    and when the last was counted). A read: the dashboard shows it and never catches up on a GET."""
+    mark = DecisionSummaryWatermark.objects.filter(pk=1).values("last_decision_id", "updated_at").first()
+    last_id = mark["last_decision_id"] if mark else 0
+    return {"pending": Decision.objects.filter(pk__gt=last_id).count(),
+            "counted_at": mark["updated_at"] if mark else None}
+
+
 def summaries_catch_up(*, batch_size: int = 2000) -> int:
     """Adds the decisions committed since the watermark to the summaries, `batch_size` at a time
     (each batch and its watermark move commit together). Safe to run concurrently: the watermark row

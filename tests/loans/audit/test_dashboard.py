@@ -12,7 +12,14 @@ from loans.dashboard import calibration_by_band
 from loans.models import ApplicationStatus, Channel, Purpose
 from loans.services import application_decide, application_submit, loan_disburse, offer_accept
 from tests.audit_fixtures import decide
-from underwriting.models import LoanRecord, LoanRecordSource, LoanRecordStatus
+from underwriting.models import (
+    DecisionDailySummary,
+    DecisionSummaryWatermark,
+    LoanRecord,
+    LoanRecordSource,
+    LoanRecordStatus,
+)
+from underwriting.monitoring import summaries_catch_up
 
 pytestmark = pytest.mark.usefixtures("require_postgres")
 URL = "/risk/dashboard/"
@@ -31,6 +38,7 @@ def test_the_dashboard_is_for_officers_and_operators_only(client, audit_world, a
 
 def test_the_dashboard_shows_volumes_rates_latency_drift_and_outcomes(client, audit_world, audit_users):
     decisions = [decide(b) for b in audit_world[:16]]
+    summaries_catch_up()  # beat's periodic count
     client.force_login(audit_users[LOAN_OFFICER])
 
     html = client.get(URL, {"range": "7d"}).content.decode()
@@ -50,6 +58,7 @@ def test_the_dashboard_shows_volumes_rates_latency_drift_and_outcomes(client, au
 
 def test_the_time_range_selects_the_days_shown(client, audit_world, audit_users):
     decide(audit_world[0])
+    summaries_catch_up()
     client.force_login(audit_users[RISK_OPERATOR])
     today = clock.today()
 
@@ -68,6 +77,7 @@ def test_the_partner_filter_scopes_the_decisions(client, audit_world, audit_user
     from tests.factories import BusinessFactory, PartnerFactory
 
     decide(audit_world[0])
+    summaries_catch_up()
     other = PartnerFactory(slug="elsewhere")
     BusinessFactory(partner=other)
     client.force_login(audit_users[LOAN_OFFICER])
@@ -112,3 +122,40 @@ def test_vintages_and_predicted_vs_observed_appear_once_loans_have_outcomes(clie
     imported = client.get(URL, {"book": "imported"}).content.decode()
     first = vintages[0]
     assert f"<td>{first['month']:%Y-%m}</td><td class=\"num\">{first['loans']}</td>" in imported
+
+
+def test_opening_the_dashboard_writes_nothing_and_says_what_is_not_counted_yet(client, audit_world, audit_users):
+    # Given two decisions beat has not counted yet
+    decide(audit_world[0])
+    decide(audit_world[1])
+    client.force_login(audit_users[LOAN_OFFICER])
+
+    # When an officer opens the dashboard
+    html = client.get(URL, {"range": "7d"}).content.decode()
+
+    # Then the figures are the counted ones, the page says two are missing, and nothing was written
+    assert '<span class="v" id="kpi-decisions">0</span>' in html
+    assert "2 decisions made since the figures were last counted are not in them yet" in " ".join(html.split())
+    assert not DecisionSummaryWatermark.objects.exists()
+    assert not DecisionDailySummary.objects.exists()
+
+
+def test_count_them_now_counts_the_new_decisions_and_returns_to_the_same_view(client, audit_world, audit_users):
+    decide(audit_world[0])
+    client.force_login(audit_users[RISK_OPERATOR])
+
+    response = client.post(f"{URL}?range=7d&book=all")
+
+    assert response.status_code == 302 and response["Location"] == f"{URL}?range=7d&book=all"
+    assert DecisionSummaryWatermark.objects.get().last_decision_id > 0
+    html = client.get(response["Location"]).content.decode()
+    assert '<span class="v" id="kpi-decisions">1</span>' in html
+    assert 'id="summaries-backlog"' not in html
+
+
+def test_an_applicant_cannot_make_the_dashboard_count(client, audit_world, audit_users):
+    decide(audit_world[0])
+    client.force_login(audit_users[APPLICANT])
+
+    assert client.post(URL).status_code == 403
+    assert not DecisionSummaryWatermark.objects.exists()
