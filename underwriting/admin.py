@@ -252,7 +252,7 @@ class PromoteForm(forms.Form):
 
 @admin.register(ModelActivation)
 class ModelActivationAdmin(ReadOnlyAdmin):
-    list_display = ["activated_at", "model_version", "previous_version", "activated_by", "reason"]
+    list_display = ["activated_at", "model_version", "previous_version", "activated_by", "via", "reason"]
     list_select_related = ["model_version", "previous_version", "activated_by"]
     readonly_fields = [f.name for f in ModelActivation._meta.fields]
 

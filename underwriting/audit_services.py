@@ -20,12 +20,15 @@ class PromotionError(ValueError):
 
 
 @transaction.atomic
-def model_version_promote(*, model_version: ModelVersion, promoted_by: User, reason: str) -> ModelActivation:
-    """Makes `model_version` the active model and records who promoted it, when and why.
+def model_version_promote(*, model_version: ModelVersion, promoted_by: User | None, reason: str,
+                          via: str = "audit console") -> ModelActivation:
+    """Makes `model_version` the active model and records who promoted it, when, why and how (`via`).
+    The one way a model becomes active: the audit console and `manage.py train_model` both call it.
 
-    Only a risk operator may (PROMOTE_PERMISSION). Past decisions keep the version they cite: activation
-    flips registry flags only (modeling/registry.py), so no decision row is touched."""
-    if not (promoted_by.is_active and promoted_by.has_perm(PROMOTE_PERMISSION)):
+    Only a risk operator may (PROMOTE_PERMISSION); `promoted_by=None` is the server's command line,
+    whose operator holds the shell. Past decisions keep the version they cite: activation flips
+    registry flags only (modeling/registry.py), so no decision row is touched."""
+    if promoted_by is not None and not (promoted_by.is_active and promoted_by.has_perm(PROMOTE_PERMISSION)):
         raise PermissionDenied("Only risk operators promote models.")
     reason = (reason or "").strip()
     if not reason:
@@ -41,6 +44,7 @@ def model_version_promote(*, model_version: ModelVersion, promoted_by: User, rea
         model_version=activated,
         previous_version=previous,
         activated_by=promoted_by,
+        via=via,
         reason=reason,
         activated_at=activated.activated_at or clock.now(),
     )

@@ -90,7 +90,11 @@ class ModelActivation(models.Model):
     previous_version = models.ForeignKey(
         "underwriting.ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    activated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # Empty for a promotion made from the server's command line (train_model without --by): whoever
+    # holds the shell is the operator; `via` says which path it took.
+    activated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="+")
+    via = models.CharField(max_length=64, default="audit console")
     reason = models.TextField()
     activated_at = models.DateTimeField()
 

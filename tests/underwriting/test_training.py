@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 
+from accounts.roles import APPLICANT, RISK_OPERATOR
+from accounts.services import roles_sync, user_create_with_role
 from tests.factories import BusinessFactory, PartnerFactory
 from underwriting.features.history import day_number
 from underwriting.modeling import artifact as artifact_mod
@@ -29,7 +31,14 @@ from underwriting.modeling.train import (
     split_by_date,
     train_model,
 )
-from underwriting.models import DailyRollup, Direction, LoanRecord, ModelVersion, TransactionKind
+from underwriting.models import (
+    DailyRollup,
+    Direction,
+    LoanRecord,
+    ModelActivation,
+    ModelVersion,
+    TransactionKind,
+)
 
 
 @dataclass(frozen=True)
@@ -362,9 +371,38 @@ def test_train_model_command_on_a_simulated_world(store, capsys):
 
     assert model.feature_names == feature_names()
     assert (store / mv.version / "report.html").exists()
+    # Its activation went through the promotion service, recorded as the command line's
+    first = ModelActivation.objects.get()
+    assert (first.model_version_id, first.previous_version_id, first.activated_by, first.via, first.reason) == (
+        mv.pk, None, None, "manage.py train_model", "trained by manage.py train_model (seed 3)")
     # Same data and seed: the same model, registered as another version (not activated).
     call_command("train_model", partner="e2e-train", seed=3, quiet=True, no_activate=True)
     second = ModelVersion.objects.exclude(pk=mv.pk).get()
     assert not second.is_active and ModelVersion.objects.get(pk=mv.pk).is_active
+    assert ModelActivation.objects.count() == 1
+    # A promotion under a risk operator's name records them and the version it replaced
+    roles_sync()
+    operator = user_create_with_role(email="risk@train.example.com", password="a-long-test-password",
+                                     role=RISK_OPERATOR)
+    call_command("train_model", partner="e2e-train", seed=3, quiet=True, by="RISK@train.example.com",
+                 note="monthly retrain")
+    third = ModelVersion.objects.get(is_active=True)
+    latest = ModelActivation.objects.order_by("-id").first()
+    assert (latest.model_version_id, latest.previous_version_id, latest.activated_by, latest.reason) == (
+        third.pk, mv.pk, operator, "monthly retrain")
     # (Training time is bench/bench_train.py's figure, not a timed assertion here.)
     assert (store / mv.version / "model.txt").read_text() == (store / second.version / "model.txt").read_text()
+
+
+@pytest.mark.django_db
+def test_train_model_refuses_to_promote_under_someone_who_is_not_a_risk_operator(store):
+    from django.core.management.base import CommandError
+
+    roles_sync()
+    user_create_with_role(email="owner@train.example.com", password="a-long-test-password", role=APPLICANT)
+
+    for email in ("owner@train.example.com", "nobody@train.example.com"):
+        with pytest.raises(CommandError, match=f"--by {email}: no active risk operator with that email"):
+            call_command("train_model", quiet=True, by=email)
+
+    assert not ModelVersion.objects.exists() and not ModelActivation.objects.exists()

@@ -1,4 +1,4 @@
-"""manage.py train_model [--partner P] [--seed S] [--no-activate] [--calibration platt|isotonic] [--note TEXT]"""
+"""manage.py train_model [--partner P] [--seed S] [--no-activate] [--by EMAIL] [--calibration platt|isotonic] [--note TEXT]"""
 
 import time
 
@@ -15,17 +15,21 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=1, help="LightGBM seed (same data + seed = same model)")
         parser.add_argument("--no-activate", action="store_true", help="register without activating")
         parser.add_argument("--calibration", choices=("platt", "isotonic"), default="platt")
-        parser.add_argument("--note", default="", help="activation note")
+        parser.add_argument("--note", default="", help="why this model decides from now on (the promotion's reason)")
+        parser.add_argument("--by", default=None, metavar="EMAIL",
+                            help="the risk operator the promotion is recorded under (default: the command line)")
         parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
     def handle(self, *args, **opts):
         from accounts.selectors import UnknownPartner, partner_get_by_slug
+        from underwriting.audit_services import model_version_promote
         from underwriting.modeling.artifact import write_artifact
         from underwriting.modeling.dataset import build_training_set
         from underwriting.modeling.registry import model_version_register
         from underwriting.modeling.train import TrainingError, train_model
 
         progress = not opts["quiet"]
+        promoter = self._promoter(opts["by"]) if opts["by"] and not opts["no_activate"] else None
         partner = None
         if opts["partner"]:
             try:
@@ -47,14 +51,28 @@ class Command(BaseCommand):
         self.stdout.write(f"trained {model.booster.num_trees()} trees in {time.perf_counter() - t1:.1f} s; "
                           + model.split.describe(ts.originated_on))
         path = write_artifact(model)
-        activate = not opts["no_activate"]
-        mv = model_version_register(artifact=path, activate=activate,
-                                    note=opts["note"] or f"trained by manage.py train_model (seed {opts['seed']})")
+        mv = model_version_register(artifact=path, activate=False)
+        if not opts["no_activate"]:
+            # The same promotion as the audit console's: flags flipped and a ModelActivation recorded.
+            model_version_promote(model_version=mv, promoted_by=promoter, via="manage.py train_model",
+                                  reason=opts["note"] or f"trained by manage.py train_model (seed {opts['seed']})")
+            mv.refresh_from_db()
         self.stdout.write(self._table(model.metrics))
         self.stdout.write(f"model {mv.version} {'registered and ACTIVE' if mv.is_active else 'registered (not active)'}"
                           f"; total {time.perf_counter() - t0:.1f} s")
         self.stdout.write(f"artifact: {path}")
         self.stdout.write(f"report:   {path / 'report.html'}")
+
+    @staticmethod
+    def _promoter(email: str):
+        from django.contrib.auth import get_user_model
+
+        from underwriting.audit_services import PROMOTE_PERMISSION
+
+        user = get_user_model().objects.filter(email__iexact=email.strip()).first()
+        if user is None or not (user.is_active and user.has_perm(PROMOTE_PERMISSION)):
+            raise CommandError(f"--by {email}: no active risk operator with that email (only they promote models)")
+        return user
 
     @staticmethod
     def _table(metrics: dict) -> str:
