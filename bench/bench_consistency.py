@@ -36,7 +36,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from underwriting.ingest.consistency import CHECKS, HistoryRows, history_checks  # noqa: E402
+from underwriting.ingest.check_result import CHECKS  # noqa: E402
+from underwriting.ingest.consistency import history_checks  # noqa: E402
+from underwriting.ingest.history_rows import HistoryRows  # noqa: E402
 
 START = date(2026, 2, 1)
 DAYS = 273  # nine months, as the simulator's default window

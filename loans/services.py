@@ -25,7 +25,8 @@ from accounts.models import Business, PartnerBank, User
 from config import clock
 from underwriting.decisions import decision_make
 from underwriting.exposure import SCOPE_WORDS
-from underwriting.ingest.consistency import history_checks, rows_from_csv
+from underwriting.ingest.consistency import history_checks
+from underwriting.ingest.history_csv import rows_from_csv
 from underwriting.models import Decision, DecisionOutcome
 from underwriting.policy_services import policy_active
 from underwriting.product import CENT, amortisation_schedule, money

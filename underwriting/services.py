@@ -13,7 +13,7 @@ from accounts.models import Business, PartnerBank
 from config import clock
 
 from .ingest.dialect import dialect_for
-from .ingest.pipeline import LOCK_NAMESPACE, ImportAborted, run_import
+from .ingest.pipeline import LOCK_NAMESPACE, ImportAborted, Outcome, run_import
 from .ingest.rollups import rebuild_business
 from .ingest.types import FileCounts, HistoryImportError, ImportIssue, ImportResult
 from .models import HistorySource, ImportRun, ImportStatus, LoanRecord, LoanRecordSource, LoanRecordStatus
@@ -64,18 +64,7 @@ def history_import(
     reported with the import's own, in one list, and counted like them.
     """
     provenance = Provenance(provenance).value
-    sources = [
-        (kind, Path(path))
-        for kind, path in (
-            ("merchants", merchants),
-            ("transactions", transactions),
-            ("metrics", metrics),
-            ("loans", loans),
-        )
-        if path is not None
-    ]
-    if not sources:
-        raise ValueError("history_import needs at least one file.")
+    sources = _sources(merchants=merchants, transactions=transactions, metrics=metrics, loans=loans)
     if len(source) > ImportRun._meta.get_field("source").max_length:
         raise ValueError(f"source {source!r} is too long.")
     run = ImportRun.objects.create(
@@ -88,23 +77,9 @@ def history_import(
                 partner=partner, sources=sources, skip_invalid=skip_invalid, progress=progress, run_id=run.pk,
                 provenance=provenance, known_issues=known_issues or (),
             )
-            for merchant_id, results in (checks or {}).items():
-                HistorySource.objects.filter(
-                    import_run=run, business__partner=partner, business__external_id=merchant_id
-                ).update(checks=results)
-            run.status = ImportStatus.PARTIAL if outcome.error_count else ImportStatus.SUCCEEDED
-            run.counts = {kind: counts.as_dict() for kind, counts in outcome.files.items()}
-            run.error_count = outcome.error_count
-            run.errors_sample = [e.as_dict() for e in outcome.errors[:RUN_ERRORS_KEPT]]
-            run.finished_at = clock.now()
-            run.save()
+            _record_success(run, partner, outcome, checks or {})
     except ImportAborted as aborted:
-        run.status = ImportStatus.FAILED
-        run.counts = {kind: {"path": c.path, "read": c.read} for kind, c in aborted.files.items()}
-        run.error_count = aborted.error_count
-        run.errors_sample = [e.as_dict() for e in aborted.errors[:RUN_ERRORS_KEPT]]
-        run.finished_at = clock.now()
-        run.save()
+        _record_abort(run, aborted)
         raise HistoryImportError(aborted.errors, aborted.error_count, run.public_id) from None
     except BaseException:
         _mark_failed(run)
@@ -118,6 +93,36 @@ def history_import(
         error_count=outcome.error_count,
         errors=outcome.errors,
     )
+
+
+def _sources(**paths: PathLike | None) -> list[tuple[str, Path]]:
+    """The files given, in the order they are imported (merchants, transactions, metrics, loans)."""
+    sources = [(kind, Path(path)) for kind, path in paths.items() if path is not None]
+    if not sources:
+        raise ValueError("history_import needs at least one file.")
+    return sources
+
+
+def _record_success(run: ImportRun, partner: PartnerBank, outcome: Outcome, checks: dict[str, list[dict]]) -> None:
+    for merchant_id, results in checks.items():
+        HistorySource.objects.filter(
+            import_run=run, business__partner=partner, business__external_id=merchant_id
+        ).update(checks=results)
+    run.status = ImportStatus.PARTIAL if outcome.error_count else ImportStatus.SUCCEEDED
+    run.counts = {kind: counts.as_dict() for kind, counts in outcome.files.items()}
+    run.error_count = outcome.error_count
+    run.errors_sample = [e.as_dict() for e in outcome.errors[:RUN_ERRORS_KEPT]]
+    run.finished_at = clock.now()
+    run.save()
+
+
+def _record_abort(run: ImportRun, aborted: ImportAborted) -> None:
+    run.status = ImportStatus.FAILED
+    run.counts = {kind: {"path": c.path, "read": c.read} for kind, c in aborted.files.items()}
+    run.error_count = aborted.error_count
+    run.errors_sample = [e.as_dict() for e in aborted.errors[:RUN_ERRORS_KEPT]]
+    run.finished_at = clock.now()
+    run.save()
 
 
 def _mark_failed(run: ImportRun) -> None:

@@ -13,14 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from underwriting.ingest.consistency import (
-    CHECKS,
-    CheckResult,
-    HistoryRows,
-    history_checks,
-    rows_from_csv,
-    tripped_codes,
-)
+from underwriting.ingest.check_result import CHECKS, CheckResult, tripped_codes
+from underwriting.ingest.consistency import history_checks
+from underwriting.ingest.history_csv import rows_from_csv
+from underwriting.ingest.history_rows import HistoryRows
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "fixtures" / "uploads"

@@ -15,7 +15,7 @@ from config import clock
 
 from .csvio import SUSPECT_BYTES, file_size, open_text, rejected_path_for
 from .dialect import Dialect, dialect_for
-from .load import REJECTS, Loader, Stager, create_work_tables, drop_work_tables
+from .load import KindOutcome, Loader
 from .rows import (
     HeaderError,
     Kind,
@@ -26,6 +26,7 @@ from .rows import (
     stage_rows,
     stage_transactions,
 )
+from .staging import REJECTS, Stager, create_work_tables, drop_work_tables
 from .types import FILE_KINDS, FileCounts, ImportIssue
 
 ERROR_SAMPLE = 1000
@@ -83,12 +84,7 @@ def run_import(
     try:
         with connection.cursor() as cursor:
             if d.postgres:
-                # The call is one transaction: a crash right after commit loses the import whole (its run
-                # record stays 'running'), never half of it, so the commit need not wait for the WAL flush.
-                cursor.execute("SET LOCAL synchronous_commit = off")
-                cursor.execute("SET LOCAL work_mem = '256MB'")
-                cursor.execute("SET LOCAL timezone = 'UTC'")
-                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, partner.pk])
+                _configure_transaction(cursor, partner)
             kinds = kinds_for(partner.currency)
             create_work_tables(cursor, d, [kinds[k] for k, _ in sources])
             loader = Loader(
@@ -101,60 +97,96 @@ def run_import(
                 provenance=provenance,
             )
             outcome = Outcome(files={})
-            problems = 0
-            for issue in known_issues:
-                cursor.execute(
-                    f"INSERT INTO {REJECTS} (kind, line, col, reason) VALUES (%s, %s, %s, %s)",
-                    [issue.kind, issue.line, issue.column, issue.reason],
-                )
-                problems += 1
-            fatal = False
-            merchants_fatal = False
-            for kind, path in sources:
-                counts = FileCounts(kind=kind, path=str(path))
-                outcome.files[kind] = counts
-                bar.describe(path.name)
-                staged = _stage_file(cursor, d, kinds[kind], path, counts, partner.currency, bar)
-                if staged is None:
-                    fatal = True
-                    merchants_fatal |= kind == "merchants"
-                    continue
-                parser, stage_counts = staged
-                problems += stage_counts.errors
-                if stage_counts.errors:
-                    loader.move_parse_errors(kind)
-                doomed = fatal or (problems > 0 and not skip_invalid)
-                bar.describe(f"loading {kind}")
-                # With the merchants file unusable every merchant would look unknown; its own error says why.
-                loader.check_merchants = not merchants_fatal
-                if kind == "merchants":
-                    loader.merchants_file = path.name
-                    result = loader.load_merchants(parser.present)
-                elif kind == "transactions":
-                    result = loader.load_transactions(doomed=doomed, staged_valid=stage_counts.valid)
-                elif kind == "metrics":
-                    result = loader.load_metrics(doomed=doomed, staged_valid=stage_counts.valid)
-                else:
-                    result = loader.load_loans(doomed=doomed)
-                problems += result.new_rejects
-                counts.inserted, counts.updated = result.inserted, result.updated
-                outcome.rollup_rows += result.rollup_rows
-
+            problems = _record_known_issues(cursor, known_issues)
+            fatal = _load_files(cursor, d, loader, kinds, sources, outcome, problems, partner.currency, bar)
             cursor.execute(f"SELECT COUNT(*) FROM {REJECTS}")
             outcome.error_count = cursor.fetchone()[0]
             if outcome.error_count and (fatal or not skip_invalid):
                 raise ImportAborted(_sample(cursor, names, ERROR_SAMPLE), outcome.error_count, outcome.files)
-            for kind, path in sources:
-                counts = outcome.files[kind]
-                counts.rejected = loader.rejected_lines(kind)
-                counts.unchanged = counts.read - counts.rejected - counts.inserted - counts.updated
-                if skip_invalid:
-                    counts.rejected_path = _write_rejected(cursor, kind, path, counts.rejected)
+            _finish_counts(cursor, loader, sources, outcome, skip_invalid)
             outcome.errors = _sample(cursor, names, ERROR_SAMPLE) if outcome.error_count else []
             drop_work_tables(cursor)
             return outcome
     finally:
         bar.close()
+
+
+def _configure_transaction(cursor, partner: PartnerBank) -> None:
+    # The call is one transaction: a crash right after commit loses the import whole (its run
+    # record stays 'running'), never half of it, so the commit need not wait for the WAL flush.
+    cursor.execute("SET LOCAL synchronous_commit = off")
+    cursor.execute("SET LOCAL work_mem = '256MB'")
+    cursor.execute("SET LOCAL timezone = 'UTC'")
+    cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, partner.pk])
+
+
+def _record_known_issues(cursor, known_issues: Iterable[ImportIssue]) -> int:
+    problems = 0
+    for issue in known_issues:
+        cursor.execute(
+            f"INSERT INTO {REJECTS} (kind, line, col, reason) VALUES (%s, %s, %s, %s)",
+            [issue.kind, issue.line, issue.column, issue.reason],
+        )
+        problems += 1
+    return problems
+
+
+def _load_files(
+    cursor, d: Dialect, loader: Loader, kinds: dict[str, Kind], sources: list[tuple[str, Path]],
+    outcome: Outcome, problems: int, currency: str, bar: _Progress,
+) -> bool:
+    """Stages and loads each file in order, filling `outcome`. `problems` counts those found so far.
+    Returns whether a file as a whole was unusable (the call then fails even with skip_invalid)."""
+    skip_invalid = loader.skip_invalid
+    fatal = False
+    merchants_fatal = False
+    for kind, path in sources:
+        counts = FileCounts(kind=kind, path=str(path))
+        outcome.files[kind] = counts
+        bar.describe(path.name)
+        staged = _stage_file(cursor, d, kinds[kind], path, counts, currency, bar)
+        if staged is None:
+            fatal = True
+            merchants_fatal |= kind == "merchants"
+            continue
+        parser, stage_counts = staged
+        problems += stage_counts.errors
+        if stage_counts.errors:
+            loader.move_parse_errors(kind)
+        doomed = fatal or (problems > 0 and not skip_invalid)
+        bar.describe(f"loading {kind}")
+        # With the merchants file unusable every merchant would look unknown; its own error says why.
+        loader.check_merchants = not merchants_fatal
+        result = _load_kind(loader, kind, path, parser, stage_counts, doomed=doomed)
+        problems += result.new_rejects
+        counts.inserted, counts.updated = result.inserted, result.updated
+        outcome.rollup_rows += result.rollup_rows
+    return fatal
+
+
+def _load_kind(
+    loader: Loader, kind: str, path: Path, parser: RowParser, stage_counts: StageCounts, *, doomed: bool
+) -> KindOutcome:
+    if kind == "merchants":
+        loader.merchants_file = path.name
+        return loader.load_merchants(parser.present)
+    if kind == "transactions":
+        return loader.load_transactions(doomed=doomed, staged_valid=stage_counts.valid)
+    if kind == "metrics":
+        return loader.load_metrics(doomed=doomed, staged_valid=stage_counts.valid)
+    return loader.load_loans(doomed=doomed)
+
+
+def _finish_counts(
+    cursor, loader: Loader, sources: list[tuple[str, Path]], outcome: Outcome, skip_invalid: bool
+) -> None:
+    """Each file's rejected and unchanged rows, and with skip_invalid its `<file>.rejected.csv`."""
+    for kind, path in sources:
+        counts = outcome.files[kind]
+        counts.rejected = loader.rejected_lines(kind)
+        counts.unchanged = counts.read - counts.rejected - counts.inserted - counts.updated
+        if skip_invalid:
+            counts.rejected_path = _write_rejected(cursor, kind, path, counts.rejected)
 
 
 def _stage_file(

@@ -66,86 +66,104 @@ def _check_loan(row: dict) -> list[tuple[str, str]]:
 
 
 def kinds_for(currency: str) -> dict[str, Kind]:
-    text64 = v.text_parser(64)
     return {
-        "merchants": Kind(
-            "merchants",
-            (
-                Field("merchant_id", text64),
-                Field("name", v.text_parser(200)),
-                Field("category", text64, required_value=False, empty=""),
-                Field("region", text64, required_value=False, empty=""),
-                Field("onboarded_on", v.parse_date),
-                Field("established_on", v.parse_date, required_column=False, required_value=False),
-                Field("registration_number", text64, required_column=False, required_value=False, empty=""),
-            ),
-            (
-                ("merchant_id", "text"),
-                ("legal_name", "text"),
-                ("sector", "text"),
-                ("region", "text"),
-                ("onboarded_on", "date"),
-                ("established_on", "date"),
-                ("registration_number", "text"),
-            ),
-        ),
-        "transactions": Kind(
-            "transactions",
-            (
-                Field("merchant_id", text64),
-                Field("transaction_id", text64),
-                Field("occurred_at", v.parse_datetime),
-                Field("amount", v.parse_amount_minor),
-                Field("currency", _currency(currency), staged=False),
-                Field("direction", v.parse_direction),
-                Field("kind", v.parse_kind),
-                Field("counterparty", v.text_parser(128), required_column=False, required_value=False),
-                Field("balance_after", v.parse_signed_minor, required_column=False, required_value=False),
-            ),
-            (
-                ("merchant_id", "text"),
-                ("transaction_id", "text"),
-                ("occurred_at", "datetime"),
-                ("amount_minor", "bigint"),
-                ("direction", "smallint"),
-                ("kind", "smallint"),
-                ("counterparty", "text"),
-                ("balance_after_minor", "bigint"),
-            ),
-        ),
-        "metrics": Kind(
-            "metrics",
-            (
-                Field("merchant_id", text64),
-                Field("observed_on", v.parse_date),
-                Field("metric", text64),
-                Field("value", v.parse_metric_value),
-            ),
-            (("merchant_id", "text"), ("observed_on", "date"), ("metric", "text"), ("value", "numeric")),
-        ),
-        "loans": Kind(
-            "loans",
-            (
-                Field("loan_id", text64),
-                Field("merchant_id", text64),
-                Field("originated_on", v.parse_date),
-                Field("amount", v.parse_loan_amount),
-                Field("term_months", v.parse_term_months),
-                Field("status", v.parse_loan_status, required_column=False, required_value=False),
-                Field("defaulted_on", v.parse_date, required_column=False, required_value=False),
-            ),
-            (
-                ("loan_id", "text"),
-                ("merchant_id", "text"),
-                ("originated_on", "date"),
-                ("amount", "numeric"),
-                ("term_months", "integer"),
-                ("status", "text"),
-                ("defaulted_on", "date"),
-            ),
-            check=_check_loan,
-        ),
+        "merchants": _merchants_kind(),
+        "transactions": _transactions_kind(currency),
+        "metrics": _metrics_kind(),
+        "loans": _loans_kind(),
     }
+
+
+_ID_TEXT = v.text_parser(64)
+
+
+def _merchants_kind() -> Kind:
+    return Kind(
+        "merchants",
+        (
+            Field("merchant_id", _ID_TEXT),
+            Field("name", v.text_parser(200)),
+            Field("category", _ID_TEXT, required_value=False, empty=""),
+            Field("region", _ID_TEXT, required_value=False, empty=""),
+            Field("onboarded_on", v.parse_date),
+            Field("established_on", v.parse_date, required_column=False, required_value=False),
+            Field("registration_number", _ID_TEXT, required_column=False, required_value=False, empty=""),
+        ),
+        (
+            ("merchant_id", "text"),
+            ("legal_name", "text"),
+            ("sector", "text"),
+            ("region", "text"),
+            ("onboarded_on", "date"),
+            ("established_on", "date"),
+            ("registration_number", "text"),
+        ),
+    )
+
+
+def _transactions_kind(currency: str) -> Kind:
+    return Kind(
+        "transactions",
+        (
+            Field("merchant_id", _ID_TEXT),
+            Field("transaction_id", _ID_TEXT),
+            Field("occurred_at", v.parse_datetime),
+            Field("amount", v.parse_amount_minor),
+            Field("currency", _currency(currency), staged=False),
+            Field("direction", v.parse_direction),
+            Field("kind", v.parse_kind),
+            Field("counterparty", v.text_parser(128), required_column=False, required_value=False),
+            Field("balance_after", v.parse_signed_minor, required_column=False, required_value=False),
+        ),
+        (
+            ("merchant_id", "text"),
+            ("transaction_id", "text"),
+            ("occurred_at", "datetime"),
+            ("amount_minor", "bigint"),
+            ("direction", "smallint"),
+            ("kind", "smallint"),
+            ("counterparty", "text"),
+            ("balance_after_minor", "bigint"),
+        ),
+    )
+
+
+def _metrics_kind() -> Kind:
+    return Kind(
+        "metrics",
+        (
+            Field("merchant_id", _ID_TEXT),
+            Field("observed_on", v.parse_date),
+            Field("metric", _ID_TEXT),
+            Field("value", v.parse_metric_value),
+        ),
+        (("merchant_id", "text"), ("observed_on", "date"), ("metric", "text"), ("value", "numeric")),
+    )
+
+
+def _loans_kind() -> Kind:
+    return Kind(
+        "loans",
+        (
+            Field("loan_id", _ID_TEXT),
+            Field("merchant_id", _ID_TEXT),
+            Field("originated_on", v.parse_date),
+            Field("amount", v.parse_loan_amount),
+            Field("term_months", v.parse_term_months),
+            Field("status", v.parse_loan_status, required_column=False, required_value=False),
+            Field("defaulted_on", v.parse_date, required_column=False, required_value=False),
+        ),
+        (
+            ("loan_id", "text"),
+            ("merchant_id", "text"),
+            ("originated_on", "date"),
+            ("amount", "numeric"),
+            ("term_months", "integer"),
+            ("status", "text"),
+            ("defaulted_on", "date"),
+        ),
+        check=_check_loan,
+    )
 
 
 # The id columns a rejected row keeps in staging (see RowParser.error_tuples).
@@ -272,13 +290,13 @@ def stage_rows(reader, parser: RowParser, write: Callable[[tuple], object], *, c
                     counts.valid += 1
             return counts
         except csv.Error as exc:
-            _csv_error(reader, parser, write, counts, exc)
+            counts.read += 1
+            counts.errors += 1
+            _write_csv_error(reader, parser, write, exc)
 
 
-def _csv_error(reader, parser: RowParser, write, counts: StageCounts, exc: csv.Error) -> None:
+def _write_csv_error(reader, parser: RowParser, write, exc: csv.Error) -> None:
     # csv.reader raises on a NUL byte or an oversized field; the reader can carry on past the line.
-    counts.read += 1
-    counts.errors += 1
     for t in parser.error_tuples(reader.line_num, [], [(None, f"the row cannot be read as CSV ({exc})")]):
         write(t)
 
@@ -303,21 +321,26 @@ def stage_transactions(
 
     `canonical` False (PostgreSQL) lets 'YYYY-MM-DDTHH:MM:SS[Z]' through as written: the server reads
     it as the same UTC instant, so the canonical text is only needed where it is stored as text."""
-    ix = parser.index
-    im, it, io, ia, ic = (
-        ix["merchant_id"],
-        ix["transaction_id"],
-        ix["occurred_at"],
-        ix["amount"],
-        ix["currency"],
+    return _stage_with_fast_path(
+        reader, parser, write, _fast_transaction(parser, currency, canonical=canonical), clean=clean
     )
-    idr, ik, icp, ib = ix["direction"], ix["kind"], ix["counterparty"], ix["balance_after"]
+
+
+def stage_metrics(reader, parser: RowParser, write: Callable[[tuple], object], *, clean: int) -> StageCounts:
+    """The metrics loop: plain dates and unsigned decimals inline, anything else by the reference parser."""
+    return _stage_with_fast_path(reader, parser, write, _fast_metric(parser), clean=clean)
+
+
+def _stage_with_fast_path(
+    reader, parser: RowParser, write: Callable[[tuple], object], fast_row: Callable[[int, list[str]], tuple],
+    *, clean: int,
+) -> StageCounts:
+    """Stages each row through `fast_row` (line, row) -> staging tuple while no byte of the file has failed
+    to decode; a row it refuses (by raising) goes through the reference parser, which reports why."""
     ncols = parser.ncols
-    directions, kinds = v.DIRECTIONS, v.KINDS
-    fromiso = datetime.fromisoformat
     marks = SUSPECT_BYTES
     counts = StageCounts()
-    read = valid = 0
+    read = valid = 0  # locals, not attributes: this loop runs once per row of the largest files
     try:
         while True:
             try:
@@ -328,54 +351,7 @@ def stage_transactions(
                     line = reader.line_num
                     if marks[0] == clean and len(row) == ncols:
                         try:
-                            m = row[im].strip()
-                            t = row[it].strip()
-                            ts = row[io]
-                            n = len(ts)
-                            if n == 20 and ts[19] == "Z":
-                                if canonical:
-                                    ts = ts[:19]
-                            elif n != 19:
-                                raise _SLOW
-                            if (
-                                ts[13] != ":"
-                                or ts[16] != ":"
-                                or ts[4] != "-"
-                                or ts[7] != "-"
-                                or ts[10] not in "T "
-                            ):
-                                raise _SLOW
-                            fromiso(ts)
-                            if canonical:
-                                ts = ts[:10] + " " + ts[11:]
-                            a = row[ia]
-                            if a[-3:-2] != ".":
-                                raise _SLOW
-                            a = a[:-3] + a[-2:]
-                            if not a.isdigit() or not a.isascii() or len(a) > 14:
-                                raise _SLOW
-                            amount = int(a)
-                            if not amount or row[ic] != currency:
-                                raise _SLOW
-                            d = directions[row[idr]]
-                            k = kinds[row[ik]]
-                            cp = row[icp].strip() if icp >= 0 else ""
-                            if not m or not t or len(m) > 64 or len(t) > 64 or len(cp) > 128:
-                                raise _SLOW
-                            bal = None
-                            if ib >= 0:
-                                b = row[ib]
-                                if b:
-                                    neg = b[0] == "-"
-                                    if neg:
-                                        b = b[1:]
-                                    if b[-3:-2] != ".":
-                                        raise _SLOW
-                                    b = b[:-3] + b[-2:]
-                                    if not b.isdigit() or not b.isascii() or len(b) > 14:
-                                        raise _SLOW
-                                    bal = -int(b) if neg else int(b)
-                            write((line, m, t, ts, amount, d, k, cp or None, bal, None, None))
+                            write(fast_row(line, row))
                             valid += 1
                             continue
                         except (_Slow, ValueError, KeyError):
@@ -392,74 +368,104 @@ def stage_transactions(
             except csv.Error as exc:
                 read += 1
                 counts.errors += 1
-                for e in parser.error_tuples(
-                    reader.line_num, [], [(None, f"the row cannot be read as CSV ({exc})")]
-                ):
-                    write(e)
+                _write_csv_error(reader, parser, write, exc)
     finally:
         counts.read = read
         counts.valid = valid
 
 
-def stage_metrics(reader, parser: RowParser, write: Callable[[tuple], object], *, clean: int) -> StageCounts:
-    """The metrics loop: plain dates and unsigned decimals inline, anything else by the reference parser."""
+_TRANSACTION_COLUMNS = (
+    "merchant_id", "transaction_id", "occurred_at", "amount", "currency", "direction", "kind", "counterparty",
+    "balance_after",
+)
+
+
+def _fast_transaction(parser: RowParser, currency: str, *, canonical: bool) -> Callable[[int, list[str]], tuple]:
+    """The inline parse of a transaction row in its common shape: a UTC 'YYYY-MM-DD[T ]HH:MM:SS[Z]', amounts
+    with exactly two decimals, the partner's currency as written. Raises on anything else."""
+    i_merchant, i_id, i_at, i_amount, i_currency, i_direction, i_kind, i_counterparty, i_balance = (
+        parser.index[name] for name in _TRANSACTION_COLUMNS
+    )
+    directions, kinds = v.DIRECTIONS, v.KINDS
+    fromiso = datetime.fromisoformat
+
+    def fast_row(line: int, row: list[str]) -> tuple:
+        merchant = row[i_merchant].strip()
+        transaction_id = row[i_id].strip()
+        ts = row[i_at]
+        n = len(ts)
+        if n == 20 and ts[19] == "Z":
+            if canonical:
+                ts = ts[:19]
+        elif n != 19:
+            raise _SLOW
+        if ts[13] != ":" or ts[16] != ":" or ts[4] != "-" or ts[7] != "-" or ts[10] not in "T ":
+            raise _SLOW
+        fromiso(ts)
+        if canonical:
+            ts = ts[:10] + " " + ts[11:]
+        digits = row[i_amount]
+        if digits[-3:-2] != ".":
+            raise _SLOW
+        digits = digits[:-3] + digits[-2:]
+        if not digits.isdigit() or not digits.isascii() or len(digits) > 14:
+            raise _SLOW
+        amount = int(digits)
+        if not amount or row[i_currency] != currency:
+            raise _SLOW
+        direction = directions[row[i_direction]]
+        kind = kinds[row[i_kind]]
+        counterparty = row[i_counterparty].strip() if i_counterparty >= 0 else ""
+        if not merchant or not transaction_id or len(merchant) > 64 or len(transaction_id) > 64 or len(counterparty) > 128:
+            raise _SLOW
+        balance = None
+        if i_balance >= 0:
+            digits = row[i_balance]
+            if digits:
+                negative = digits[0] == "-"
+                if negative:
+                    digits = digits[1:]
+                if digits[-3:-2] != ".":
+                    raise _SLOW
+                digits = digits[:-3] + digits[-2:]
+                if not digits.isdigit() or not digits.isascii() or len(digits) > 14:
+                    raise _SLOW
+                balance = -int(digits) if negative else int(digits)
+        return (line, merchant, transaction_id, ts, amount, direction, kind, counterparty or None, balance, None, None)
+
+    return fast_row
+
+
+# Zeros that pad a metric value's decimals to the six the staging text carries, by their count.
+_METRIC_PAD = ("", "00000", "0000", "000", "00", "0", "")
+
+
+def _fast_metric(parser: RowParser) -> Callable[[int, list[str]], tuple]:
+    """The inline parse of a metric row in its common shape: a plain ISO date and an unsigned decimal
+    of at most 6 places. Raises on anything else."""
     ix = parser.index
-    im, io, imt, iv = ix["merchant_id"], ix["observed_on"], ix["metric"], ix["value"]
-    ncols = parser.ncols
+    i_merchant, i_observed, i_metric, i_value = ix["merchant_id"], ix["observed_on"], ix["metric"], ix["value"]
     fromiso = date.fromisoformat
-    marks = SUSPECT_BYTES
-    pad = ("", "00000", "0000", "000", "00", "0", "")
-    counts = StageCounts()
-    read = valid = 0
-    try:
-        while True:
-            try:
-                for row in reader:
-                    if not row:
-                        continue
-                    read += 1
-                    line = reader.line_num
-                    if marks[0] == clean and len(row) == ncols:
-                        try:
-                            m = row[im].strip()
-                            name = row[imt].strip()
-                            day = row[io]
-                            if len(day) != 10 or day[4] != "-" or day[7] != "-":
-                                raise _SLOW
-                            fromiso(day)
-                            value = row[iv]
-                            h, dot, f = value.partition(".")
-                            if not h.isdigit() or len(h) > 14 or (len(h) > 1 and h[0] == "0"):
-                                raise _SLOW
-                            if dot:
-                                if not 0 < len(f) <= 6 or not f.isdigit():
-                                    raise _SLOW
-                                value = value + pad[len(f)]
-                            else:
-                                value = value + ".000000"
-                            if not value.isascii() or not m or not name or len(m) > 64 or len(name) > 64:
-                                raise _SLOW
-                            write((line, m, day, name, value, None, None))
-                            valid += 1
-                            continue
-                        except (_Slow, ValueError):
-                            pass
-                    parsed, errors = parser.parse(row)
-                    if errors:
-                        for e in parser.error_tuples(line, row, errors):
-                            write(e)
-                        counts.errors += len(errors)
-                    else:
-                        write((line, *parsed, None, None))
-                        valid += 1
-                return counts
-            except csv.Error as exc:
-                read += 1
-                counts.errors += 1
-                for e in parser.error_tuples(
-                    reader.line_num, [], [(None, f"the row cannot be read as CSV ({exc})")]
-                ):
-                    write(e)
-    finally:
-        counts.read = read
-        counts.valid = valid
+
+    def fast_row(line: int, row: list[str]) -> tuple:
+        merchant = row[i_merchant].strip()
+        name = row[i_metric].strip()
+        day = row[i_observed]
+        if len(day) != 10 or day[4] != "-" or day[7] != "-":
+            raise _SLOW
+        fromiso(day)
+        value = row[i_value]
+        whole, dot, fraction = value.partition(".")
+        if not whole.isdigit() or len(whole) > 14 or (len(whole) > 1 and whole[0] == "0"):
+            raise _SLOW
+        if dot:
+            if not 0 < len(fraction) <= 6 or not fraction.isdigit():
+                raise _SLOW
+            value = value + _METRIC_PAD[len(fraction)]
+        else:
+            value = value + ".000000"
+        if not value.isascii() or not merchant or not name or len(merchant) > 64 or len(name) > 64:
+            raise _SLOW
+        return (line, merchant, day, name, value, None, None)
+
+    return fast_row
