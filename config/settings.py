@@ -177,7 +177,7 @@ CELERY_BEAT_SCHEDULE: dict = {
         "options": {"expires": 30},
     },
     "purge-idempotency-records": {
-        "task": "loans.webhooks_tasks.idempotency_records_purge",
+        "task": "loans.api.tasks.idempotency_records_purge",
         "schedule": 3600,
     },
     # Re-queues decisions left in submitted/deciding (lost message, dead worker, no active model).
@@ -198,7 +198,7 @@ CELERY_BEAT_SCHEDULE: dict = {
 }
 # How long an application may sit in submitted/deciding before the sweeper re-queues its decision.
 APPLICATION_STUCK_SECONDS = env_int("APPLICATION_STUCK_SECONDS", 60)
-CELERY_IMPORTS = ["loans.webhooks_tasks"]
+CELERY_IMPORTS = ["loans.webhooks_tasks", "loans.api.tasks"]
 
 # --- Platform -------------------------------------------------------------------------------
 MODEL_STORE = Path(env_str("MODEL_STORE", str(VAR_DIR / "models")))

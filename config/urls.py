@@ -27,7 +27,7 @@ urlpatterns = [
 
 # API routes answer errors as application/problem+json; other pages get the site's own templates
 # (templates/400.html, 403.html, 404.html, 500.html; 403_csrf.html for a refused form).
-handler400 = "loans.api.errors.handler400"
-handler403 = "loans.api.errors.handler403"
-handler404 = "loans.api.errors.handler404"
-handler500 = "loans.api.errors.handler500"
+handler400 = "config.errors.handler400"
+handler403 = "config.errors.handler403"
+handler404 = "config.errors.handler404"
+handler500 = "config.errors.handler500"

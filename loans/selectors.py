@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
 from accounts.models import Business, PartnerBank, User
 from accounts.selectors import business_list_for_owner
@@ -21,7 +21,7 @@ from underwriting.provenance import Provenance
 from underwriting.selectors import HistorySummary, business_history_summary, history_provenance
 
 from .exposure import OPEN_LOAN_STATUSES, exposure_read, related_parties
-from .models import Application, Loan, LoanInstalment
+from .models import Application, ApplicationStatus, Loan, LoanInstalment
 
 DEFAULT_TERM_MONTHS = 12
 
@@ -85,6 +85,20 @@ def loan_get_for_partner(*, partner: PartnerBank, public_id) -> Loan:
     if uid is None:
         raise Loan.DoesNotExist
     return loan_list_for_partner(partner=partner).get(public_id=uid)
+
+
+def application_in_progress(*, business: Business) -> Application | None:
+    """The business's application that is being decided or whose offer is still open, if any."""
+    return (
+        Application.objects.filter(business=business)
+        .filter(
+            Q(status__in=[ApplicationStatus.SUBMITTED, ApplicationStatus.DECIDING])
+            | Q(status__in=[ApplicationStatus.APPROVED, ApplicationStatus.COUNTER_OFFERED],
+                offer_expires_at__gt=clock.now())
+        )
+        .order_by("-created_at", "-id")
+        .first()
+    )
 
 
 def business_replaceable_by_demo(*, business: Business) -> bool:
@@ -172,8 +186,6 @@ def business_overview_for_owner(*, user: User, suggest: bool = True) -> list[Bus
     one application in progress and one open loan at a time (docs/exposure.md): one with either shows
     it, rather than "Apply", which would be refused or knocked out. `suggest` False skips the suggested
     amounts (a preview of the decision each)."""
-    from .services import application_in_progress  # services use these selectors
-
     now = clock.now()
     out = []
     for business in business_list_for_owner(user=user):

@@ -19,7 +19,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 
 from accounts.models import Business, PartnerBank, User
 from config import clock
@@ -41,6 +41,7 @@ from underwriting.services import (
 
 from . import selectors
 from .amounts import AMOUNT_NOT_A_NUMBER, AMOUNT_TOO_PRECISE, AmountSyntaxError, amount_from_text
+from .background import DECIDE_APPLICATION, task_queue
 from .exposure import exposure_read, parties_lock
 from .models import (
     Application,
@@ -271,7 +272,7 @@ def _application_store(*, business: Business, value: Decimal, term: int, purpose
     # One application at a time per business: the row lock makes a second, concurrent submission wait
     # for the first to commit, and then see it.
     Business.objects.select_for_update().filter(pk=business.pk).values_list("pk", flat=True).get()
-    in_progress = application_in_progress(business=business)
+    in_progress = selectors.application_in_progress(business=business)
     if in_progress is not None:
         raise ApplicationInProgress(in_progress)
     application = Application.objects.create(
@@ -299,24 +300,9 @@ def _application_store(*, business: Business, value: Decimal, term: int, purpose
     return application
 
 
-def application_in_progress(*, business: Business) -> Application | None:
-    """The business's application that is being decided or whose offer is still open, if any."""
-    return (
-        Application.objects.filter(business=business)
-        .filter(
-            Q(status__in=[S.SUBMITTED, S.DECIDING])
-            | Q(status__in=[S.APPROVED, S.COUNTER_OFFERED], offer_expires_at__gt=clock.now())
-        )
-        .order_by("-created_at", "-id")
-        .first()
-    )
-
-
 def _enqueue_decision(application_id: int) -> None:
-    from .tasks import decide_application
-
     try:
-        decide_application.delay(application_id)
+        task_queue(DECIDE_APPLICATION, application_id)
     except Exception:
         # The application is committed; if the broker is down the sweeper re-queues it later.
         logger.exception("could not queue the decision of application %s; the sweeper will retry", application_id)

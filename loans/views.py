@@ -210,7 +210,7 @@ def apply(request, public_id):
         suggestion = selectors.business_suggested_amount(business=business)
     else:
         # Said before the form is filled in, not only once it is refused (docs/exposure.md).
-        in_progress = services.application_in_progress(business=business)
+        in_progress = selectors.application_in_progress(business=business)
         suggestion = selectors.business_suggested_amount(business=business)
         form = ApplicationForm(
             initial={

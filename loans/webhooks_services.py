@@ -30,6 +30,7 @@ from django.db import transaction
 from accounts.models import PartnerBank
 from config import clock
 
+from .background import SEND_WEBHOOK_DELIVERIES, task_queue
 from .partner_models import (
     DeliveryStatus,
     WebhookAttempt,
@@ -39,6 +40,7 @@ from .partner_models import (
     WebhookEventType,
     new_webhook_secret,
 )
+from .representations import application_data, loan_data
 
 logger = logging.getLogger(__name__)
 
@@ -94,8 +96,6 @@ def webhook_verify(*, secret: str, headers: dict[str, str], body: str, now: dt.d
 def _event_payload(*, event_type: str, application, created_at: dt.datetime) -> dict:
     # The same representation the API returns for GET /applications/{id} and /loans/{id}, so a partner
     # parses one shape whichever way it learns of a change.
-    from .api.representations import application_data, loan_data
-
     try:
         loan = application.loan
     except ObjectDoesNotExist:
@@ -138,9 +138,7 @@ def webhook_event_emit(*, event_type: str, application, now: dt.datetime | None 
 
 def _kick_sender() -> None:
     try:
-        from .webhooks_tasks import webhook_deliveries_send
-
-        webhook_deliveries_send.delay()
+        task_queue(SEND_WEBHOOK_DELIVERIES)
     except Exception:  # the broker being down must not fail the request; beat will send it
         logger.warning("could not queue webhook sender; beat will pick the delivery up", exc_info=True)
 

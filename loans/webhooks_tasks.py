@@ -1,4 +1,4 @@
-"""Beat-run tasks of the partner API: send due webhook deliveries, purge old idempotency records.
+"""Beat-run task of the webhooks: send due deliveries (also queued at once when an event is written).
 
 Retries are rows with a `next_attempt_at`, not countdowns on the broker: a Redis broker redelivers a
 message whose countdown outlives its visibility timeout, so a 3-day schedule there would run twice.
@@ -6,16 +6,9 @@ message whose countdown outlives its visibility timeout, so a 3-day schedule the
 
 from celery import shared_task
 
+from .webhooks_services import webhook_deliveries_send as send
+
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def webhook_deliveries_send(limit: int = 200) -> int:
-    from .webhooks_services import webhook_deliveries_send as send
-
     return send(limit=limit)
-
-
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def idempotency_records_purge() -> int:
-    from .api.idempotency import idempotency_records_purge as purge
-
-    return purge()

@@ -80,6 +80,8 @@ fi
 
 echo "== ruff check"
 ruff check .
+echo "== import contract (pyproject.toml [tool.importlinter])"
+lint-imports --no-cache
 echo "== makemigrations --check"
 python manage.py makemigrations --check --dry-run
 echo "== pytest"

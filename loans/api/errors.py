@@ -157,11 +157,12 @@ def problem_exception_handler(exc, context):
 
 
 # --- Django-level handlers: URLs no view matched, and errors outside DRF ---------------------------
-def _is_api(request) -> bool:
+def is_api_request(request) -> bool:
     return request.path.startswith("/api/")
 
 
-def _django_problem(request, status_code: int, slug: str, title: str, detail: str) -> JsonResponse:
+def django_problem(request, status_code: int, slug: str, title: str, detail: str) -> JsonResponse:
+    """A problem+json answer for errors Django raises outside DRF (config/errors.py)."""
     return JsonResponse(
         problem_body(status_code=status_code, slug=slug, title=title, detail=detail, instance=request.path),
         status=status_code, content_type=PROBLEM_CONTENT_TYPE,
@@ -170,40 +171,4 @@ def _django_problem(request, status_code: int, slug: str, title: str, detail: st
 
 @csrf_exempt  # no cookie auth on the API: an unknown route is a 404 for every method, not a CSRF 403
 def api_route_not_found(request, *args, **kwargs):
-    return _django_problem(request, 404, "not-found", "Not found", "No such resource or route.")
-
-
-def handler404(request, exception=None):
-    if _is_api(request):
-        return _django_problem(request, 404, "not-found", "Not found", "No such resource or route.")
-    from django.views.defaults import page_not_found
-
-    return page_not_found(request, exception)
-
-
-def handler500(request):
-    if _is_api(request):
-        return _django_problem(
-            request, 500, "internal-error", "Internal error",
-            "The server failed to handle the request; nothing was changed. Retry later.",
-        )
-    from django.views.defaults import server_error
-
-    return server_error(request)
-
-
-def handler400(request, exception=None):
-    if _is_api(request):
-        return _django_problem(request, 400, "bad-request", "Bad request", "The request could not be read.")
-    from django.views.defaults import bad_request
-
-    return bad_request(request, exception)
-
-
-def handler403(request, exception=None):
-    if _is_api(request):
-        return _django_problem(request, 403, "forbidden", "Not allowed", "Not allowed.")
-    from django.views.defaults import permission_denied
-
-    return permission_denied(request, exception)
-
+    return django_problem(request, 404, "not-found", "Not found", "No such resource or route.")

@@ -16,6 +16,7 @@ from accounts.models import ApiScope, Business
 from loans import services as loan_services
 from loans.models import Application, ApplicationStatus, Channel
 from loans.partner_models import WebhookDelivery, WebhookEndpoint
+from loans.representations import ApplicationOut, DecisionOut, LoanOut
 from loans.webhooks_services import (
     WebhookUrlRefused,
     webhook_endpoint_create,
@@ -221,7 +222,7 @@ def _wait_for_decision(*, partner, public_id, seconds: int):
 
 class ApplicationsView(_PartnerListView):
     model = Application
-    serializer_class = s.ApplicationOut
+    serializer_class = ApplicationOut
     pagination_class = CreatedCursorPagination
     filterset_class = ApplicationFilter
 
@@ -234,7 +235,7 @@ class ApplicationsView(_PartnerListView):
 
     @extend_schema(
         operation_id="applications_create", summary="Submit an application", tags=["applications"],
-        request=s.ApplicationCreateIn, responses={201: s.ApplicationOut}, parameters=[WAIT_PARAMETER],
+        request=s.ApplicationCreateIn, responses={201: ApplicationOut}, parameters=[WAIT_PARAMETER],
     )
     @idempotent
     def post(self, request):
@@ -266,7 +267,7 @@ class ApplicationsView(_PartnerListView):
             partner=partner, public_id=application.public_id, seconds=wait.validated_data["wait"]
         )
         return Response(
-            s.ApplicationOut(application).data, status=status.HTTP_201_CREATED,
+            ApplicationOut(application).data, status=status.HTTP_201_CREATED,
             headers={"Location": f"/api/v1/applications/{application.public_id}"},
         )
 
@@ -282,19 +283,19 @@ def _merchant_or_400(get, field: str):
 
 class ApplicationDetailView(APIView):
     @extend_schema(operation_id="applications_retrieve", summary="Retrieve an application",
-                   tags=["applications"], responses={200: s.ApplicationOut}, parameters=[WAIT_PARAMETER])
+                   tags=["applications"], responses={200: ApplicationOut}, parameters=[WAIT_PARAMETER])
     def get(self, request, application_id):
         wait = _WaitIn(data=request.query_params)
         wait.is_valid(raise_exception=True)
         application = _wait_for_decision(
             partner=_partner(request), public_id=application_id, seconds=wait.validated_data["wait"]
         )
-        return Response(s.ApplicationOut(application).data)
+        return Response(ApplicationOut(application).data)
 
 
 class ApplicationDecisionView(APIView):
     @extend_schema(operation_id="applications_decision_retrieve", summary="Retrieve the decision",
-                   tags=["applications"], responses={200: s.DecisionOut})
+                   tags=["applications"], responses={200: DecisionOut})
     def get(self, request, application_id):
         application = selectors.application_get_for_partner(partner=_partner(request), public_id=application_id)
         if application.decision is None:
@@ -302,7 +303,7 @@ class ApplicationDecisionView(APIView):
                 "The application has no decision yet; retry, or use ?wait= on GET /applications/{id}.",
                 status_code=404, slug="not-decided", title="Not decided yet",
             )
-        return Response(s.DecisionOut(application.decision).data)
+        return Response(DecisionOut(application.decision).data)
 
 
 def _transition(request, application_id, action):
@@ -319,7 +320,7 @@ def _transition(request, application_id, action):
 
 class ApplicationWithdrawView(APIView):
     @extend_schema(operation_id="applications_withdraw", summary="Withdraw an undecided application",
-                   tags=["applications"], request=s.ReasonIn, responses={200: s.ApplicationOut})
+                   tags=["applications"], request=s.ReasonIn, responses={200: ApplicationOut})
     @idempotent
     def post(self, request, application_id):
         data = s.ReasonIn(data=request.data)
@@ -330,12 +331,12 @@ class ApplicationWithdrawView(APIView):
             lambda a: loan_services.application_withdraw(application=a, actor=actor, reason=data.validated_data["reason"]),
         )
         application = selectors.application_get_for_partner(partner=_partner(request), public_id=application_id)
-        return Response(s.ApplicationOut(application).data)
+        return Response(ApplicationOut(application).data)
 
 
 class OfferAcceptView(APIView):
     @extend_schema(operation_id="offers_accept", summary="Accept the offer (creates the loan)",
-                   tags=["offers"], request=None, responses={201: s.LoanOut})
+                   tags=["offers"], request=None, responses={201: LoanOut})
     @idempotent
     def post(self, request, application_id):
         actor = loan_services.partner_actor(_partner(request))
@@ -344,14 +345,14 @@ class OfferAcceptView(APIView):
         )
         loan = selectors.loan_get_for_partner(partner=_partner(request), public_id=loan.public_id)
         return Response(
-            s.LoanOut(loan).data, status=status.HTTP_201_CREATED,
+            LoanOut(loan).data, status=status.HTTP_201_CREATED,
             headers={"Location": f"/api/v1/loans/{loan.public_id}"},
         )
 
 
 class OfferRejectView(APIView):
     @extend_schema(operation_id="offers_reject", summary="Reject the offer", tags=["offers"],
-                   request=s.ReasonIn, responses={200: s.ApplicationOut})
+                   request=s.ReasonIn, responses={200: ApplicationOut})
     @idempotent
     def post(self, request, application_id):
         data = s.ReasonIn(data=request.data)
@@ -362,20 +363,20 @@ class OfferRejectView(APIView):
             lambda a: loan_services.offer_reject(application=a, actor=actor, reason=data.validated_data["reason"]),
         )
         application = selectors.application_get_for_partner(partner=_partner(request), public_id=application_id)
-        return Response(s.ApplicationOut(application).data)
+        return Response(ApplicationOut(application).data)
 
 
 class LoanDetailView(APIView):
     @extend_schema(operation_id="loans_retrieve", summary="Retrieve a loan with its schedule", tags=["loans"],
-                   responses={200: s.LoanOut})
+                   responses={200: LoanOut})
     def get(self, request, loan_id):
         loan = selectors.loan_get_for_partner(partner=_partner(request), public_id=loan_id)
-        return Response(s.LoanOut(loan).data)
+        return Response(LoanOut(loan).data)
 
 
 class LoanDisbursementView(APIView):
     @extend_schema(operation_id="loans_disburse", summary="Confirm the loan was paid out", tags=["loans"],
-                   request=s.DisbursementIn, responses={200: s.LoanOut},
+                   request=s.DisbursementIn, responses={200: LoanOut},
                    description="The partner confirms the funds left: the loan runs from that day (due dates "
                    "re-anchored on it) and enters the merchant's credit record. Loans on an owner's own "
                    "uploaded history always wait for this confirmation (docs/provenance.md).")
@@ -393,7 +394,7 @@ class LoanDisbursementView(APIView):
         except DjangoValidationError as exc:
             raise _django_validation(exc) from None
         loan = selectors.loan_get_for_partner(partner=partner, public_id=loan_id)
-        return Response(s.LoanOut(loan).data)
+        return Response(LoanOut(loan).data)
 
 
 # --- webhooks ----------------------------------------------------------------------------------------

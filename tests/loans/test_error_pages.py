@@ -8,7 +8,7 @@ import pytest
 from django.contrib.staticfiles import finders
 from django.test import Client, RequestFactory, override_settings
 
-from loans.api.errors import handler500
+from config.errors import handler500
 from tests.factories import UserFactory
 
 

@@ -1,0 +1,17 @@
+"""Queues the background work a service asks for, by task name.
+
+A service decides *that* something runs on a worker; the tasks modules, thin wrappers that import the
+services, say *how*. Sending by name keeps that arrow one way (tasks -> services, never back), and
+tests/loans/test_background.py checks that every name here is a registered task.
+"""
+
+from celery import current_app
+
+DECIDE_APPLICATION = "loans.tasks.decide_application"
+SEND_WEBHOOK_DELIVERIES = "loans.webhooks_tasks.webhook_deliveries_send"
+
+
+def task_queue(task_name: str, *args) -> None:
+    """Sends the task now: callers run it from `transaction.on_commit`, so a worker never sees rows
+    that are not committed yet."""
+    current_app.send_task(task_name, args=args)
