@@ -31,7 +31,7 @@ import numpy as np
 from django.db import connection
 
 from accounts.models import Business
-from underwriting.features.compute import COUNTERPARTY_DAYS, PANEL_DAYS
+from underwriting.features.chunk import COUNTERPARTY_DAYS, PANEL_DAYS
 from underwriting.features.history import (
     NO_DAY,
     STATUS_CODE,

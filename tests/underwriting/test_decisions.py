@@ -71,7 +71,7 @@ def test_a_decision_stores_its_snapshot_versions_shap_and_timings(world):
 
 def test_decisions_compare_with_the_sector_norms_the_model_was_trained_with(world):
     from underwriting.features import PEER_BASES, compute_features_with_bases
-    from underwriting.features.peers import PEER_BASE_NAMES
+    from underwriting.features.peer_bases import PEER_BASE_NAMES
     from underwriting.modeling.registry import active_model
 
     # given the active model, which carries the sector norms fitted on its train slice

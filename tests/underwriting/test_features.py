@@ -33,7 +33,8 @@ from underwriting.features import (
     feature_names,
     request_features,
 )
-from underwriting.features.compute import CHUNK, REFERENCE_APR
+from underwriting.features.burden import REFERENCE_APR
+from underwriting.features.compute import CHUNK
 from underwriting.features.history import CURRENT, DEFAULTED, IN, KIND, KINDS, NO_DAY, OUT, REPAID, day_number
 from underwriting.models import Direction, TransactionKind
 

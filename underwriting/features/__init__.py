@@ -5,18 +5,14 @@
 See docs/features.md for the catalog and the point-in-time rule.
 """
 
+from .burden import BURDEN_NAMES, REFERENCE_APR, REQUEST_BASE_NAMES, request_features
 from .catalog import FAMILIES, FeatureSpec
 from .compute import (
-    BURDEN_NAMES,
-    FEATURES,
-    REFERENCE_APR,
-    REQUEST_BASE_NAMES,
     compute_features,
     compute_features_with_bases,
     compute_features_with_request_bases,
     feature_index,
     feature_names,
-    request_features,
 )
 from .history import (
     BalanceRows,
@@ -27,7 +23,9 @@ from .history import (
     MetricRows,
     PriorLoans,
 )
-from .peers import PEER_BASE_NAMES, PEER_BASES, PeerBenchmarks
+from .peer_bases import PEER_BASE_NAMES, PEER_BASES
+from .peers import PeerBenchmarks
+from .specs import FEATURES
 
 __all__ = [
     "BURDEN_NAMES",

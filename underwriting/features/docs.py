@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from .burden import REFERENCE_APR
 from .catalog import FAMILIES
-from .compute import COUNTERPARTY_DAYS, PANEL_DAYS, REFERENCE_APR
-from .peers import PEER_BASES
+from .chunk import COUNTERPARTY_DAYS, PANEL_DAYS
+from .peer_bases import PEER_BASES
 from .specs import FEATURES
 
 INTRO = f"""# Features

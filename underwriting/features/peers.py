@@ -19,6 +19,9 @@ compute the same numbers:
 Without a benchmark the peer columns are explicit missing values (NaN), never guesses. A sector with
 fewer than `min_merchants` rows in the fitting population (or an empty or unknown sector) is compared
 with the whole population instead.
+
+The rates compared and the comparison itself live in peer_bases.py, which compute_features uses to
+fill the peer columns; this module builds on compute (a benchmark is fitted on computed features).
 """
 
 from __future__ import annotations
@@ -28,24 +31,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# peer feature -> (base feature, floor applied before the logarithm)
-PEER_BASES: dict[str, tuple[str, float]] = {
-    "refund_rate_90d_vs_sector": ("refund_rate_90d", 1e-5),
-    "refund_rate_365d_vs_sector": ("refund_rate_365d", 1e-5),
-    "chargebacks_vs_sector": ("chargebacks_per_10k_sales_365d", 1e-3),
-    "sales_volatility_vs_sector": ("log_daily_sales_sd_90d", 1e-3),
-    "fixed_costs_vs_sector": ("fixed_costs_to_revenue_90d", 1e-4),
-    "supplier_payments_vs_sector": ("supplier_payments_to_revenue_90d", 1e-4),
-    "return_rate_vs_sector": ("return_rate_3m", 1e-5),
-    "dispute_rate_vs_sector": ("dispute_rate_3m", 1e-5),
-}
-
-
-PEER_BASE_NAMES: tuple[str, ...] = tuple(sorted({base for base, _ in PEER_BASES.values()}))
-
-
-def sector_key(sector: str | None) -> str:
-    return (sector or "").strip().lower()
+from .compute import compute_features_with_bases, feature_index
+from .history import LoanRequest
+from .peer_bases import PEER_BASE_NAMES, PEER_BASES, peer_columns, sector_key
 
 
 @dataclass(frozen=True)
@@ -60,9 +48,6 @@ class PeerBenchmarks:
     @classmethod
     def fit(cls, histories: Sequence, *, min_merchants: int = 30) -> PeerBenchmarks:
         """Fit on a population of MerchantHistory objects (e.g. the training rows' histories)."""
-        from .compute import compute_features_with_bases
-        from .history import LoanRequest
-
         _, bases = compute_features_with_bases(histories, [LoanRequest(1.0, 1)] * len(histories))
         return cls.fit_values([h.sector for h in histories], bases, min_merchants=min_merchants)
 
@@ -91,8 +76,6 @@ class PeerBenchmarks:
     def apply(self, X: np.ndarray, sectors: Sequence[str], bases: np.ndarray) -> np.ndarray:
         """A copy of X (compute_features' columns) with the peer columns computed from `bases`
         (compute_features_with_bases): equal to compute_features(..., peers=self)."""
-        from .compute import feature_index
-
         out = np.array(X, dtype=np.float64, copy=True)
         base = {name: bases[:, i] for i, name in enumerate(PEER_BASE_NAMES)}
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -114,18 +97,3 @@ class PeerBenchmarks:
     def from_dict(cls, data: Mapping) -> PeerBenchmarks:
         return cls(medians={k: dict(v) for k, v in data["medians"].items()}, overall=dict(data["overall"]),
                    counts=dict(data.get("counts", {})), min_merchants=int(data.get("min_merchants", 30)))
-
-
-def peer_columns(sectors: Sequence[str], base: Mapping[str, np.ndarray],
-                 peers: PeerBenchmarks | None) -> dict[str, np.ndarray]:
-    """The peer features: log(max(value, floor)) minus the sector's reference (NaN without peers)."""
-    n = len(sectors)
-    out: dict[str, np.ndarray] = {}
-    for name, (b, floor) in PEER_BASES.items():
-        if peers is None:
-            out[name] = np.full(n, np.nan)
-            continue
-        keys, inv = np.unique(np.array([sector_key(s) for s in sectors], dtype=object), return_inverse=True)
-        ref = np.array([peers.reference(k, b) for k in keys], dtype=np.float64)[inv.reshape(-1)]
-        out[name] = np.log(np.maximum(base[b], floor)) - ref
-    return out

@@ -1,6 +1,6 @@
 """The ordered feature catalog (names, descriptions, families, monotone signs, statements).
 
-The computations live in compute.py; docs/features.md is generated from this list
+The computations live in compute.py and the modules it runs; docs/features.md is generated from this list
 (`python -m underwriting.features.docs`). Conventions used below:
 
 * "sales" is the merchant's card/app sales (kind `sale`); for a source without a `sale` kind (a bank

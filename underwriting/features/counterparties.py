@@ -1,0 +1,119 @@
+"""Counterparty features: customer and payee concentration, payment processors, and anomalies (new
+payers, a few payers taking over, money sent back to payers). Counterparty rows cover the last
+COUNTERPARTY_DAYS days only."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .arrays import div
+from .chunk import PANEL_DAYS, Chunk
+from .flows import Flows
+from .history import IN, OUT
+
+PROCESSOR_MIN_SHARE = 1 / 3  # a payer present on at least this share of inflow days is a payment processor
+PROCESSOR_MIN_AGE = 60  # ... and first seen this many days before, or in the history's first two weeks
+END = PANEL_DAYS  # one past the panels' last column: [END - 30:] = the last 30 days
+
+NAMES = ("top_customer_share_180d", "paying_counterparties_180d", "payee_counterparties_180d",
+         "top_payee_share_180d", "processor_share_90d", "new_counterparty_share_35d",
+         "top2_payer_share_30d", "round_trip_share_35d")
+
+
+class _Groups:
+    """The chunk's counterparty rows grouped by (merchant, counterparty)."""
+
+    def __init__(self, chunk: Chunk):
+        self.n = chunk.n
+        self.total_rows = chunk.ctotal
+        self.age = chunk.as_of[chunk.cm] - chunk.cday
+        self.is_in = chunk.cdir == IN
+        self.is_out = chunk.cdir == OUT
+        key = chunk.cm * (int(chunk.ccp.max()) + 1) + chunk.ccp
+        unique_key, first_idx, self.group = np.unique(key, return_index=True, return_inverse=True)
+        self.merchant = chunk.cm[first_idx]  # each group's merchant
+        self.size = unique_key.size
+        self.first_seen = np.full(self.size, np.iinfo(np.int64).max)
+        np.minimum.at(self.first_seen, self.group, chunk.cday)
+        self.first_age = chunk.as_of[self.merchant] - self.first_seen
+
+    def total(self, sel: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """Per group, the sum of the selected rows' totals (or weights)."""
+        w = self.total_rows if weights is None else weights
+        return np.bincount(self.group[sel], weights=w[sel], minlength=self.size)
+
+    def per_merchant(self, values: np.ndarray) -> np.ndarray:
+        return np.bincount(self.merchant, weights=values, minlength=self.n)
+
+    def incoming(self, days: int) -> np.ndarray:
+        return self.total(self.is_in & (self.age <= days))
+
+    def outgoing(self, days: int) -> np.ndarray:
+        return self.total(self.is_out & (self.age <= days))
+
+
+def counterparty_features(chunk: Chunk, flows: Flows, f: dict[str, np.ndarray]) -> None:
+    if not chunk.cday.size:
+        for name in NAMES:
+            f[name] = np.full(chunk.n, np.nan)
+        return
+    ok = chunk.has_cp & (flows.history_days >= 30)
+    groups = _Groups(chunk)
+    processor = _processors(chunk, flows, groups)
+    _customers(flows, groups, processor, ok, f)
+    _payees(groups, ok, f)
+    _anomalies(flows, groups, processor, ok, f)
+
+
+def _processors(chunk: Chunk, flows: Flows, groups: _Groups) -> np.ndarray:
+    """Payment processors: pay in on at least a third of the merchant's inflow days (180 days, at
+    least 10 days) and were first seen PROCESSOR_MIN_AGE+ days before."""
+    merchant = groups.merchant
+    in_days = groups.total(groups.is_in & (groups.age <= 180), np.ones_like(groups.total_rows))
+    merchant_in_days = (flows.revenue[:, END - 180:] > 0).sum(axis=1).astype(float)
+    established = (groups.first_age >= PROCESSOR_MIN_AGE) | (groups.first_seen - chunk.first_day[merchant] <= 14)
+    return (in_days >= PROCESSOR_MIN_SHARE * merchant_in_days[merchant]) & (in_days >= 10) & established
+
+
+def _customers(flows: Flows, groups: _Groups, processor: np.ndarray, ok: np.ndarray, f) -> None:
+    in180 = groups.incoming(180)
+    top = np.zeros(groups.n)
+    np.maximum.at(top, groups.merchant, np.where(processor, 0.0, in180))
+    f["top_customer_share_180d"] = np.where(ok, np.minimum(div(top, flows.revenue_180d), 1.0), np.nan)
+    f["paying_counterparties_180d"] = np.where(ok, groups.per_merchant((in180 > 0).astype(float)), np.nan)
+    in90 = np.where(processor, groups.incoming(90), 0.0)
+    f["processor_share_90d"] = np.where(ok, np.minimum(div(groups.per_merchant(in90), flows.revenue_90d), 1.0),
+                                        np.nan)
+
+
+def _payees(groups: _Groups, ok: np.ndarray, f) -> None:
+    out180 = groups.outgoing(180)
+    f["payee_counterparties_180d"] = np.where(ok, groups.per_merchant((out180 > 0).astype(float)), np.nan)
+    top = np.zeros(groups.n)
+    np.maximum.at(top, groups.merchant, out180)
+    f["top_payee_share_180d"] = np.where(ok, div(top, groups.per_merchant(out180)), np.nan)
+
+
+def _anomalies(flows: Flows, groups: _Groups, processor: np.ndarray, ok: np.ndarray, f) -> None:
+    """New payers, concentration on a few payers, money sent back to payers."""
+    revenue35 = flows.revenue[:, END - 35:].sum(axis=1)
+    in35 = groups.incoming(35)
+    new = groups.first_age <= 35
+    f["new_counterparty_share_35d"] = np.where(ok & (flows.history_days >= 60), np.minimum(
+        div(groups.per_merchant(np.where(new, in35, 0.0)), revenue35), 1.0), np.nan)
+    in30 = np.where(processor, 0.0, groups.incoming(30))
+    revenue30 = flows.revenue[:, END - 30:].sum(axis=1)
+    top2 = groups.per_merchant(np.where(_rank_within_merchant(groups, -in30) < 2, in30, 0.0))
+    f["top2_payer_share_30d"] = np.where(ok, np.minimum(div(top2, revenue30), 1.0), np.nan)
+    back = np.where(processor, 0.0, np.minimum(in35, groups.outgoing(35)))
+    f["round_trip_share_35d"] = np.where(ok, np.minimum(div(groups.per_merchant(back), revenue35), 1.0), np.nan)
+
+
+def _rank_within_merchant(groups: _Groups, key: np.ndarray) -> np.ndarray:
+    """Each group's rank (0 = first) by ascending key among its merchant's groups."""
+    merchant, size = groups.merchant, groups.size
+    order = np.lexsort((key, merchant))
+    starts = np.concatenate(([0], np.flatnonzero(np.diff(merchant[order]) != 0) + 1))
+    rank = np.empty(size, dtype=np.int64)
+    rank[order] = np.arange(size) - np.repeat(starts, np.diff(np.concatenate((starts, [size]))))
+    return rank
