@@ -406,8 +406,8 @@ def train_model(training_set: TrainingSet, *, seed: int, params: dict | None = N
               for name in ("train", "calibration", "validation")}
     calib = _calibrate(calibration, margin["calibration"], ts.y[split.calibration])
     metrics = _evaluate_slices(ts, split, margin, calib)
-    shap = _shap_sample(booster, X, margin["validation"], split, ts.specs, seed)
-    metrics["shap"] = {"sample": int(shap.rows.size), "additivity_max_error": shap.additivity_max_error,
+    sample = _shap_sample(booster, X, margin["validation"], split, ts.specs, seed)
+    metrics["shap"] = {"sample": int(sample.rows.size), "additivity_max_error": sample.additivity_max_error,
                        "trees": int(booster.num_trees())}
     # Drift reference: what the booster learnt from (train slice, sector norms applied), binned once.
     reference = reference_distributions(X=X[split.train], feature_names=names,
@@ -418,7 +418,7 @@ def train_model(training_set: TrainingSet, *, seed: int, params: dict | None = N
     return TrainedModel(
         booster=booster, model_string=model_string, specs=list(ts.specs), monotone=monotone, params=recorded,
         calibration=calib, seed=int(seed), split=split, training_window=window, metrics=metrics,
-        importance=shap.importance, partner=ts.partner, data_end=ts.data_end, row_counts=_row_counts(ts, window),
+        importance=sample.importance, partner=ts.partner, data_end=ts.data_end, row_counts=_row_counts(ts, window),
         training_seconds=time.perf_counter() - t0, peers=peers, reference=reference,
-        shap_values=shap.contributions, shap_data=X[shap.rows],
+        shap_values=sample.contributions, shap_data=X[sample.rows],
     )
