@@ -27,7 +27,7 @@ from config import clock
 
 from .audit import csv_lines, decision_audit, decision_csv_rows, waterfall_svg
 from .audit_services import PromotionError, model_version_promote
-from .modeling.artifact import CHARTS, REPORT, SHAP_CHARTS
+from .modeling.report import CHARTS, REPORT, SHAP_CHARTS
 from .models import (
     Decision,
     HistorySource,

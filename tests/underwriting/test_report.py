@@ -18,9 +18,9 @@ import pytest
 
 from tests.underwriting.test_training import SPECS, synthetic
 from underwriting.features.history import day_number
-from underwriting.modeling.artifact import CHARTS, SHAP_CHARTS, load_artifact, write_artifact
+from underwriting.modeling.artifact import load_artifact, write_artifact
 from underwriting.modeling.dataset import TrainingSet
-from underwriting.modeling.report import write_shap_charts
+from underwriting.modeling.report import CHARTS, SHAP_CHARTS, write_shap_charts
 from underwriting.modeling.train import train_model
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -4,7 +4,9 @@
   the same feature code the live decision runs (Django side: reads the loan book and rollups).
 * `train.train_model`: out-of-time split, LightGBM with monotone constraints, calibration (pure).
 * `metrics`: AUC, Gini, KS, Brier, calibration by decile, default rate by score band (pure).
-* `artifact`: the versioned, checksummed artifact directory, its report, and `load_artifact`.
+* `artifact`: the versioned, checksummed artifact directory and `load_artifact`; it has `report`
+  draw the training report into the directory (the report never imports the artifact).
+* `storage`: synced writes and file hashes; `libraries`: the library versions both record.
 * `registry`: `ModelVersion` rows, activation, and the per-process `active_model()` cache.
 """
 

@@ -17,6 +17,9 @@ own text format and the calibration is plain numbers, so loading an artifact nev
 Writes are atomic: everything goes to a hidden temporary directory in the store, each file and the
 directory are fsynced, and one rename publishes it. A crash leaves either no version or a complete
 one (plus, at worst, a `.tmp-*` directory that no reader ever opens).
+
+`write_artifact` has the report drawn and written into that directory (report.py, which owns the
+names of its files and never imports this module).
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ import hashlib
 import json
 import math
 import os
-import platform
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -36,19 +38,14 @@ import numpy as np
 
 from config import clock
 
+from . import report
+from .libraries import library_versions
+from .storage import fsync_dir, sha256_file, write_synced
 from .train import TrainedModel, apply_calibration
 
 FORMAT = 1
 MANIFEST = "manifest.json"
 MODEL_FILE = "model.txt"
-REPORT = "report.html"
-CHARTS = ("calibration.png", "importance.png", "score_bands.png")
-# Drawn by shap (report.write_shap_charts): the beeswarm summary and the dependence plots of the top
-# features by mean |SHAP|, numbered by rank (a model with fewer features has fewer).
-SHAP_BEESWARM = "shap_beeswarm.png"
-SHAP_DEPENDENCE = "shap_dependence_{rank}.png"
-SHAP_DEPENDENCE_PLOTS = 4
-SHAP_CHARTS = (SHAP_BEESWARM, *(SHAP_DEPENDENCE.format(rank=r) for r in range(1, SHAP_DEPENDENCE_PLOTS + 1)))
 TMP_PREFIX = ".tmp-"
 
 
@@ -67,30 +64,7 @@ class ModelFeature:
     constraint: int  # the sign LightGBM enforced (anomaly features are left free)
 
 
-# ---- hashing and fsync --------------------------------------------------------------------------------
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _write(path: Path, data: bytes) -> None:
-    with open(path, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+# ---- writing ------------------------------------------------------------------------------------------
 
 
 def _json_ready(value):
@@ -104,23 +78,6 @@ def _json_ready(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def library_versions() -> dict:
-    from importlib.metadata import version
-
-    import lightgbm
-    import scipy
-    import sklearn
-
-    # shap and matplotlib draw the report's charts: their versions pin the PNGs' bytes (read from the
-    # installed metadata, without importing them).
-    return {"python": platform.python_version(), "lightgbm": lightgbm.__version__, "numpy": np.__version__,
-            "sklearn": sklearn.__version__, "scipy": scipy.__version__, "shap": version("shap"),
-            "matplotlib": version("matplotlib")}
-
-
-# ---- writing ------------------------------------------------------------------------------------------
 
 
 def next_version(store: Path, today: datetime | None = None) -> str:
@@ -159,44 +116,60 @@ def build_manifest(model: TrainedModel, *, version: str, created_at: datetime, f
     })
 
 
-def write_artifact(model: TrainedModel, *, store: Path | str | None = None, version: str | None = None) -> Path:
-    """Writes the artifact and its report into the store; returns the published directory."""
+def _model_store(store: Path | str | None) -> Path:
     if store is None:
         from django.conf import settings
 
         store = settings.MODEL_STORE
-    store = Path(store)
+    return Path(store)
+
+
+def _write_manifest(model: TrainedModel, directory: Path, *, version: str, created_at: datetime,
+                    names: tuple[str, ...]) -> None:
+    """The manifest, with the hash and size of each named file of `directory`."""
+    files = {}
+    for name in names:
+        path = directory / name
+        files[name] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+    manifest = build_manifest(model, version=version, created_at=created_at, files=files)
+    write_synced(directory / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True, allow_nan=False).encode("utf-8"))
+
+
+def _publish(tmp: Path, store: Path, label: str, *, label_given: bool) -> Path | None:
+    """Renames the complete temporary directory to its version label; None when a concurrent writer
+    took an automatic label first (the rename fails: the target is a non-empty directory)."""
+    fsync_dir(tmp)
+    target = store / label
+    try:
+        os.rename(tmp, target)
+    except OSError:
+        if label_given or not target.exists():
+            raise
+        return None
+    fsync_dir(store)
+    return target
+
+
+def write_artifact(model: TrainedModel, *, store: Path | str | None = None, version: str | None = None) -> Path:
+    """Writes the artifact and its report into the store; returns the published directory."""
+    store = _model_store(store)
     store.mkdir(parents=True, exist_ok=True)
     tmp = store / f"{TMP_PREFIX}{uuid.uuid4().hex}"
     tmp.mkdir()
     try:
-        from .report import write_charts, write_report, write_shap_charts
-
         created_at = clock.now()
-        _write(tmp / MODEL_FILE, model.model_string.encode("utf-8"))
-        write_charts(model, tmp)
-        shap_charts = write_shap_charts(model, tmp)
-        # A version label may be taken by a concurrent writer between choosing and renaming: the
-        # rename then fails (the target is a non-empty directory) and the next label is tried.
+        write_synced(tmp / MODEL_FILE, model.model_string.encode("utf-8"))
+        report.write_charts(model, tmp)
+        shap_charts = report.write_shap_charts(model, tmp)
+        names = (MODEL_FILE, report.REPORT, *report.CHARTS, *(c.file for c in shap_charts))
+        # The report and the manifest name the version, so both are rewritten when a label is lost.
         for _attempt in range(100):
             label = version or next_version(store)
-            write_report(model, tmp, version=label, created_at=created_at, shap_charts=shap_charts)
-            files = {}
-            for name in (MODEL_FILE, REPORT, *CHARTS, *(c.file for c in shap_charts)):
-                path = tmp / name
-                files[name] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
-            manifest = build_manifest(model, version=label, created_at=created_at, files=files)
-            _write(tmp / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True, allow_nan=False).encode("utf-8"))
-            _fsync_dir(tmp)
-            target = store / label
-            try:
-                os.rename(tmp, target)
-            except OSError:
-                if version is not None or not target.exists():
-                    raise
-                continue
-            _fsync_dir(store)
-            return target
+            report.write_report(model, tmp, version=label, created_at=created_at, shap_charts=shap_charts)
+            _write_manifest(model, tmp, version=label, created_at=created_at, names=names)
+            target = _publish(tmp, store, label, label_given=version is not None)
+            if target is not None:
+                return target
         raise ArtifactError(f"no free version label in {store}")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import NamedTuple
 
 import numpy as np
 
@@ -137,33 +138,36 @@ def _data_end_by_partner(partner_ids: list[int]) -> dict[int, date | None]:
     return out
 
 
-def build_training_set(*, partner=None, progress: bool = False, batch_size: int = 2000) -> TrainingSet:
-    """One row per finished loan of the book (of one partner: a PartnerBank or its slug; or every
-    partner), with its label, features as of its origination day and, for simulated books, the true PD.
+class _LoanRow(NamedTuple):
+    """A finished loan that is a training row, as read from the loan book."""
 
-    Rows are ordered by (origination day, loan primary key) so a rebuild gives the same matrix.
-    """
-    from accounts.models import PartnerBank
-    from underwriting.features import FEATURES as SPECS
-    from underwriting.features import PEER_BASE_NAMES, LoanRequest, compute_features_with_bases
-    from underwriting.history_loader import load_histories
-    from underwriting.models import LoanRecord, SimulationTruth
+    pk: int
+    loan_id: str
+    business_id: int
+    originated_on: date
+    amount: float
+    term_months: int
+    label: int
+    matured: bool
 
-    t0 = time.perf_counter()
-    if isinstance(partner, str):
-        partner = PartnerBank.objects.get(slug=partner)
+
+def _loan_book(partner) -> list[tuple]:
+    """Every loan record (of one partner, or all), ordered by (origination day, primary key)."""
+    from underwriting.models import LoanRecord
+
     loans = LoanRecord.objects.all()
     if partner is not None:
         loans = loans.filter(partner=partner)
-    rows = list(loans.order_by("originated_on", "id").values_list(
+    return list(loans.order_by("originated_on", "id").values_list(
         "id", "loan_id", "business_id", "partner_id", "originated_on", "amount", "term_months", "status",
         "defaulted_on"))
-    data_end = _data_end_by_partner(sorted({r[3] for r in rows}))
 
+
+def _training_rows(records: list[tuple], data_end: dict[int, date | None]) -> tuple[list[_LoanRow], dict[str, int]]:
+    """The records with a known outcome and a history, labelled; and the count of the others by reason."""
     excluded = {"current": 0, "status_unknown": 0, "no_history": 0}
     keep = []
-    for r in rows:
-        pk, loan_id, business_id, partner_id, orig, amount, term, status, defaulted_on = r
+    for pk, loan_id, business_id, partner_id, orig, amount, term, status, defaulted_on in records:
         label = label_for(status=status, originated_on=orig, term_months=term, defaulted_on=defaulted_on)
         if label is None:
             excluded["current" if status == "current" else "status_unknown"] += 1
@@ -173,18 +177,26 @@ def build_training_set(*, partner=None, progress: bool = False, batch_size: int 
             excluded["no_history"] += 1
             continue
         matured = outcome_window_end(orig, term) <= end
-        keep.append((pk, loan_id, business_id, orig, float(amount), int(term), label, matured))
+        keep.append(_LoanRow(pk, loan_id, business_id, orig, float(amount), int(term), label, matured))
+    return keep, excluded
 
-    specs = list(SPECS)
+
+def _features_as_of_origination(keep: list[_LoanRow], n_features: int, *, progress: bool,
+                                batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's features, peer-feature bases and sector, from its merchant's history as of the
+    origination day: (X, bases, sectors)."""
+    from underwriting.features import PEER_BASE_NAMES, LoanRequest, compute_features_with_bases
+    from underwriting.history_loader import load_histories
+
     n = len(keep)
-    X = np.full((n, len(specs)), np.nan)
+    X = np.full((n, n_features), np.nan)
     bases = np.full((n, len(PEER_BASE_NAMES)), np.nan)
     sectors = np.empty(n, dtype=object)
     # Group the requests by merchant so each merchant's history is loaded once (load_histories cuts
     # the point-in-time snapshots), in batches that bound memory.
     by_business: dict[int, list[int]] = {}
     for i, row in enumerate(keep):
-        by_business.setdefault(row[2], []).append(i)
+        by_business.setdefault(row.business_id, []).append(i)
     businesses = list(by_business)
     bar = None
     if progress:
@@ -192,38 +204,63 @@ def build_training_set(*, partner=None, progress: bool = False, batch_size: int 
 
         bar = tqdm(total=n, desc="features", unit="loan")
     for start in range(0, len(businesses), batch_size):
-        chunk = businesses[start:start + batch_size]
-        idx = [i for b in chunk for i in by_business[b]]
+        idx = [i for b in businesses[start:start + batch_size] for i in by_business[b]]
         histories = load_histories(
-            business_ids=[keep[i][2] for i in idx],
-            as_of=[datetime(keep[i][3].year, keep[i][3].month, keep[i][3].day, tzinfo=UTC) for i in idx],
+            business_ids=[keep[i].business_id for i in idx],
+            as_of=[datetime(keep[i].originated_on.year, keep[i].originated_on.month, keep[i].originated_on.day,
+                            tzinfo=UTC) for i in idx],
         )
         # Cut each snapshot at its own day once more: the training rows must be point-in-time even
         # if a batch load ever hands back rows of later days (a slice per row group, no copies).
         histories = [h.truncated(h.as_of) for h in histories]
         X[idx], bases[idx] = compute_features_with_bases(
-            histories, [LoanRequest(amount=keep[i][4], term_months=keep[i][5]) for i in idx])
+            histories, [LoanRequest(amount=keep[i].amount, term_months=keep[i].term_months) for i in idx])
         sectors[idx] = [h.sector for h in histories]
         if bar is not None:
             bar.update(len(idx))
     if bar is not None:
         bar.close()
+    return X, bases, sectors
 
-    pks = np.array([r[0] for r in keep], dtype=np.int64)
+
+def _true_pd(pks: np.ndarray) -> np.ndarray | None:
+    """The simulator's true PD of each loan (NaN where it has none); None for a book without any."""
+    from underwriting.models import SimulationTruth
+
     truth = dict(SimulationTruth.objects.filter(loan_id__in=pks.tolist()).values_list("loan_id", "true_pd")) \
-        if n else {}
-    true_pd = np.array([truth.get(int(pk), np.nan) for pk in pks], dtype=np.float64) if truth else None
+        if pks.size else {}
+    return np.array([truth.get(int(pk), np.nan) for pk in pks], dtype=np.float64) if truth else None
+
+
+def build_training_set(*, partner=None, progress: bool = False, batch_size: int = 2000) -> TrainingSet:
+    """One row per finished loan of the book (of one partner: a PartnerBank or its slug; or every
+    partner), with its label, features as of its origination day and, for simulated books, the true PD.
+
+    Rows are ordered by (origination day, loan primary key) so a rebuild gives the same matrix.
+    """
+    from accounts.models import PartnerBank
+    from underwriting.features import FEATURES as SPECS
+
+    t0 = time.perf_counter()
+    if isinstance(partner, str):
+        partner = PartnerBank.objects.get(slug=partner)
+    records = _loan_book(partner)
+    data_end = _data_end_by_partner(sorted({r[3] for r in records}))
+    keep, excluded = _training_rows(records, data_end)
+    specs = list(SPECS)
+    X, bases, sectors = _features_as_of_origination(keep, len(specs), progress=progress, batch_size=batch_size)
+    pks = np.array([r.pk for r in keep], dtype=np.int64)
     ends = [e for e in data_end.values() if e is not None]
     return TrainingSet(
         X=X,
-        y=np.array([r[6] for r in keep], dtype=np.int8),
-        originated_on=np.array([day_number(r[3]) for r in keep], dtype=np.int32),
+        y=np.array([r.label for r in keep], dtype=np.int8),
+        originated_on=np.array([day_number(r.originated_on) for r in keep], dtype=np.int32),
         specs=specs,
-        matured=np.array([r[7] for r in keep], dtype=bool),
-        true_pd=true_pd,
-        loan_ids=np.array([r[1] for r in keep], dtype=object),
+        matured=np.array([r.matured for r in keep], dtype=bool),
+        true_pd=_true_pd(pks),
+        loan_ids=np.array([r.loan_id for r in keep], dtype=object),
         loan_pks=pks,
-        business_ids=np.array([r[2] for r in keep], dtype=np.int64),
+        business_ids=np.array([r.business_id for r in keep], dtype=np.int64),
         partner=partner.slug if partner is not None else None,
         data_end=max(ends) if ends else None,
         excluded=excluded,

@@ -23,19 +23,28 @@ from pathlib import Path
 
 import numpy as np
 
+from .libraries import library_versions
+from .storage import write_synced
 from .train import TrainedModel
+
+REPORT = "report.html"
+CHARTS = ("calibration.png", "importance.png", "score_bands.png")
+# Drawn by shap (write_shap_charts): the beeswarm summary and the dependence plots of the top features
+# by mean |SHAP|, numbered by rank (a model with fewer features has fewer).
+SHAP_BEESWARM = "shap_beeswarm.png"
+SHAP_DEPENDENCE = "shap_dependence_{rank}.png"
+SHAP_DEPENDENCE_PLOTS = 4
+SHAP_CHARTS = (SHAP_BEESWARM, *(SHAP_DEPENDENCE.format(rank=r) for r in range(1, SHAP_DEPENDENCE_PLOTS + 1)))
 
 TOP_FEATURES = 20
 SLICES = ("train", "calibration", "validation")
 
 
 def _save(fig, path: Path) -> None:
-    from .artifact import _write
-
     buf = io.BytesIO()
     # No timestamp or software stamp in the PNG, so the same model draws the same bytes.
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
-    _write(path, buf.getvalue())
+    write_synced(path, buf.getvalue())
 
 
 def _label(text: str, limit: int = 80) -> str:
@@ -43,12 +52,18 @@ def _label(text: str, limit: int = 80) -> str:
 
 
 def write_charts(model: TrainedModel, directory: Path) -> None:
+    """The three matplotlib charts (CHARTS), drawn with the object API (no pyplot state)."""
+    calibration, importance, score_bands = (directory / name for name in CHARTS)
+    _draw_calibration(model, calibration)
+    _draw_importance(model, importance)
+    _draw_score_bands(model, score_bands)
+
+
+def _draw_calibration(model: TrainedModel, path: Path) -> None:
+    """Calibration by decile: predicted vs observed, validation and calibration slices."""
     from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
 
     val = model.metrics["validation"]
-
-    # Calibration by decile: predicted vs observed, validation and calibration slices.
     fig = Figure(figsize=(5.5, 5))
     ax = fig.subplots()
     top = 0.0
@@ -64,9 +79,14 @@ def write_charts(model: TrainedModel, directory: Path) -> None:
     ax.set_title(f"Calibration by decile (validation error {100 * val['calibration_error']:.2f} pts)")
     ax.legend(loc="upper left", fontsize=8)
     ax.grid(alpha=0.3)
-    _save(fig, directory / "calibration.png")
+    _save(fig, path)
 
-    # Global importance: mean |SHAP| on a validation sample, readable names.
+
+def _draw_importance(model: TrainedModel, path: Path) -> None:
+    """Global importance: mean |SHAP| on a validation sample, readable names."""
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
     imp = model.importance[:TOP_FEATURES][::-1]
     fig = Figure(figsize=(9, 0.32 * len(imp) + 1.2))
     ax = fig.subplots()
@@ -80,10 +100,14 @@ def write_charts(model: TrainedModel, directory: Path) -> None:
     ax.set_title(f"What drives the model: top {len(imp)} features ({model.metrics['shap']['sample']:,} "
                  "validation loans)")
     ax.tick_params(axis="y", labelsize=8)
-    _save(fig, directory / "importance.png")
+    _save(fig, path)
 
-    # Default rate by score band, with the mean predicted PD.
-    bands = val["score_bands"]
+
+def _draw_score_bands(model: TrainedModel, path: Path) -> None:
+    """Default rate by score band, with the mean predicted PD."""
+    from matplotlib.figure import Figure
+
+    bands = model.metrics["validation"]["score_bands"]
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
     labels = [b["band"] for b in bands]
@@ -99,7 +123,7 @@ def write_charts(model: TrainedModel, directory: Path) -> None:
     ax.set_title("Validation loans by score band (numbers: loans)")
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
-    _save(fig, directory / "score_bands.png")
+    _save(fig, path)
 
 
 # ---- SHAP's own plots ----------------------------------------------------------------------------------
@@ -180,85 +204,98 @@ def _interaction(j: int, candidates: list[int], values: np.ndarray, data: np.nda
     return k
 
 
+def _pyplot_and_shap():
+    """pyplot on the Agg backend, and shap. Called with the pyplot lock held: switching a backend closes
+    every pyplot figure, another thread's included, and the warning filters are global too."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display; a worker or a web process has none
+    import matplotlib.pyplot as plt
+
+    with warnings.catch_warnings():  # shap's import sets colormap extremes the way matplotlib deprecates
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        import shap
+    return plt, shap
+
+
 def write_shap_charts(model: TrainedModel, directory: Path) -> list[ShapChart]:
     """shap's beeswarm summary and dependence plots (top SHAP_DEPENDENCE_PLOTS features by mean |SHAP|)
     of the validation sample whose SHAP values training computed; [] for a model without that sample."""
     if model.shap_values is None or model.shap_data is None or not len(model.shap_values):
         return []
-    import matplotlib
-
-    from .artifact import SHAP_BEESWARM, SHAP_DEPENDENCE, SHAP_DEPENDENCE_PLOTS
-
     values = np.asarray(model.shap_values[:, :-1], dtype=np.float64)
     data = np.asarray(model.shap_data, dtype=np.float64)
-    n, n_features = values.shape
-    names = [_shap_name(s) for s in model.specs]
     index = {name: k for k, name in enumerate(model.feature_names)}
     ranked = [index[i["feature"]] for i in model.importance]  # mean |SHAP|, largest first
-    rows = min(TOP_FEATURES, n_features)
-    charts = []
     with _shap_drawing():
-        # Both inside the lock: switching a backend closes every pyplot figure, another thread's included,
-        # and the warning filters are global too.
-        matplotlib.use("Agg")  # no display; a worker or a web process has none
-        import matplotlib.pyplot as plt
-
-        with warnings.catch_warnings():  # shap's import sets colormap extremes the way matplotlib deprecates
-            warnings.simplefilter("ignore", PendingDeprecationWarning)
-            import shap
-
+        plt, shap = _pyplot_and_shap()
         explanation = shap.Explanation(values=values, base_values=np.asarray(model.shap_values[:, -1]), data=data,
-                                       feature_names=names)
-        with _pyplot_figure(plt, (9, 0.45 * rows + 1.6)) as fig:
-            ax = fig.add_subplot()
-            # The same rows, in the same order, as the importance chart and table. No "sum of the other
-            # features" row: shap would colour it by one feature's values, which reads as a claim it is not.
-            shap.plots.beeswarm(explanation, max_display=rows, order=np.asarray(ranked), ax=ax, plot_size=None,
-                                show=False, s=10, group_remaining_features=False)
-            ax.tick_params(axis="y", labelsize=9)
-            ax.set_xlabel("SHAP value: effect on the loan's log-odds of default (right = riskier)", fontsize=11)
-            ax.set_title(f"SHAP summary: the top {rows} of {n_features} features by mean |SHAP|, "
-                         f"{n:,} validation loans", fontsize=11)
-            _save(fig, directory / SHAP_BEESWARM)
-        charts.append(ShapChart(
-            file=SHAP_BEESWARM, title="SHAP summary (beeswarm)",
-            alt=f"SHAP beeswarm summary of the top {rows} features",
-            how_to_read=(
-                f"Each row is a feature, the most influential at the top; each dot is one of {n:,} validation "
-                "loans, placed to the right when that feature raised the loan's predicted risk and to the left "
-                "when it lowered it, and coloured by the loan's own value of the feature (red high, blue low, "
-                "grey missing). Red dots on the right mean high values go with more risk; a wide row means the "
-                "feature moves some loans' risk a lot.")))
-
+                                       feature_names=[_shap_name(s) for s in model.specs])
+        charts = [_draw_beeswarm(plt, shap, explanation, ranked, directory)]
         for rank, j in enumerate(ranked[:SHAP_DEPENDENCE_PLOTS], start=1):
             k = _interaction(j, ranked[:TOP_FEATURES], values, data)
-            with _pyplot_figure(plt, (7.5, 5) if k is not None else (6, 5)) as fig:
-                ax = fig.add_subplot()
-                shap.plots.scatter(explanation[:, j], color=explanation[:, k] if k is not None else "#1E88E5",
-                                   ax=ax, show=False, title=f"SHAP dependence: feature {rank} of {n_features} "
-                                   "by mean |SHAP|")
-                ax.title.set_fontsize(11)
-                for each in fig.axes:  # shap's 13 pt labels crowd two-line descriptions
-                    each.xaxis.label.set_fontsize(11)
-                    each.yaxis.label.set_fontsize(11)
-                _save(fig, directory / SHAP_DEPENDENCE.format(rank=rank))
-            feature = _description(model.specs[j])
-            missing = (" The ticks on the left edge are loans where it is missing."
-                       if np.isnan(data[:, j]).any() else "")
-            colour = (f" The colour is the loan's value of \u201c{_description(model.specs[k])}\u201d (red high, "
-                      "blue low), the top feature that shap finds interacting most with it: where red and blue "
-                      "dots at the same place across sit at different heights, the two features act together."
-                      if k is not None else " No top feature shows an interaction with it, so the dots are "
-                      "plain blue.")
-            charts.append(ShapChart(
-                file=SHAP_DEPENDENCE.format(rank=rank), title=f"{rank}. {feature} ({model.feature_names[j]})",
-                alt=f"SHAP dependence plot of {feature}",
-                how_to_read=(
-                    f"Each dot is one validation loan: across, its value of \u201c{feature}\u201d; up, how much "
-                    "that value moved the loan's predicted risk (SHAP value in log-odds: above 0 riskier, below 0 "
-                    "safer). The shape of the cloud is the model's response to this feature, and the grey bars "
-                    "at the bottom show how many loans have each value." + missing + colour)))
+            _draw_dependence(plt, shap, explanation, j, k, directory / SHAP_DEPENDENCE.format(rank=rank),
+                             title=f"SHAP dependence: feature {rank} of {values.shape[1]} by mean |SHAP|")
+            charts.append(_dependence_chart(model, data, rank, j, k))
     return charts
+
+
+def _draw_beeswarm(plt, shap, explanation, ranked: list[int], directory: Path) -> ShapChart:
+    n, n_features = explanation.values.shape
+    rows = min(TOP_FEATURES, n_features)
+    with _pyplot_figure(plt, (9, 0.45 * rows + 1.6)) as fig:
+        ax = fig.add_subplot()
+        # The same rows, in the same order, as the importance chart and table. No "sum of the other
+        # features" row: shap would colour it by one feature's values, which reads as a claim it is not.
+        shap.plots.beeswarm(explanation, max_display=rows, order=np.asarray(ranked), ax=ax, plot_size=None,
+                            show=False, s=10, group_remaining_features=False)
+        ax.tick_params(axis="y", labelsize=9)
+        ax.set_xlabel("SHAP value: effect on the loan's log-odds of default (right = riskier)", fontsize=11)
+        ax.set_title(f"SHAP summary: the top {rows} of {n_features} features by mean |SHAP|, "
+                     f"{n:,} validation loans", fontsize=11)
+        _save(fig, directory / SHAP_BEESWARM)
+    return ShapChart(
+        file=SHAP_BEESWARM, title="SHAP summary (beeswarm)",
+        alt=f"SHAP beeswarm summary of the top {rows} features",
+        how_to_read=(
+            f"Each row is a feature, the most influential at the top; each dot is one of {n:,} validation "
+            "loans, placed to the right when that feature raised the loan's predicted risk and to the left "
+            "when it lowered it, and coloured by the loan's own value of the feature (red high, blue low, "
+            "grey missing). Red dots on the right mean high values go with more risk; a wide row means the "
+            "feature moves some loans' risk a lot."))
+
+
+def _draw_dependence(plt, shap, explanation, j: int, k: int | None, path: Path, *, title: str) -> None:
+    """Feature j's dependence plot, coloured by feature k (plain blue when k is None)."""
+    with _pyplot_figure(plt, (7.5, 5) if k is not None else (6, 5)) as fig:
+        ax = fig.add_subplot()
+        shap.plots.scatter(explanation[:, j], color=explanation[:, k] if k is not None else "#1E88E5",
+                           ax=ax, show=False, title=title)
+        ax.title.set_fontsize(11)
+        for each in fig.axes:  # shap's 13 pt labels crowd two-line descriptions
+            each.xaxis.label.set_fontsize(11)
+            each.yaxis.label.set_fontsize(11)
+        _save(fig, path)
+
+
+def _dependence_chart(model: TrainedModel, data: np.ndarray, rank: int, j: int, k: int | None) -> ShapChart:
+    """What the report says about feature j's dependence plot."""
+    feature = _description(model.specs[j])
+    missing = (" The ticks on the left edge are loans where it is missing."
+               if np.isnan(data[:, j]).any() else "")
+    colour = (f" The colour is the loan's value of \u201c{_description(model.specs[k])}\u201d (red high, "
+              "blue low), the top feature that shap finds interacting most with it: where red and blue "
+              "dots at the same place across sit at different heights, the two features act together."
+              if k is not None else " No top feature shows an interaction with it, so the dots are "
+              "plain blue.")
+    return ShapChart(
+        file=SHAP_DEPENDENCE.format(rank=rank), title=f"{rank}. {feature} ({model.feature_names[j]})",
+        alt=f"SHAP dependence plot of {feature}",
+        how_to_read=(
+            f"Each dot is one validation loan: across, its value of \u201c{feature}\u201d; up, how much "
+            "that value moved the loan's predicted risk (SHAP value in log-odds: above 0 riskier, below 0 "
+            "safer). The shape of the cloud is the model's response to this feature, and the grey bars "
+            "at the bottom show how many loans have each value." + missing + colour))
 
 
 def _fmt(value, spec: str = ".4f") -> str:
@@ -289,42 +326,71 @@ average; a loan's values add up to its score.</p>"""]
     return "\n".join(parts)
 
 
+_HEADLINE = (
+    ("loans", "n", "d"), ("defaults", "defaults", "d"), ("default rate", "default_rate", ".2%"),
+    ("mean predicted PD", "mean_pd", ".2%"), ("AUC", "auc", ".4f"), ("Gini", "gini", ".4f"), ("KS", "ks", ".4f"),
+    ("Brier", "brier", ".4f"), ("calibration error (mean over deciles)", "calibration_error", ".4f"),
+    ("oracle AUC (simulator's true PD)", "oracle_auc", ".4f"), ("AUC / oracle AUC", "auc_to_oracle", ".4f"),
+)
+_STYLE = """<style>
+body { font-family: system-ui, sans-serif; margin: 2rem; max-width: 70rem; color: #222; }
+table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; font-size: 0.9rem; }
+th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: right; }
+th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
+img { max-width: 100%; border: 1px solid #eee; margin: 0.5rem 0; }
+.note { color: #555; font-size: 0.9rem; }
+</style>"""
+
+
+def _headline_table(metrics: dict) -> str:
+    rows = [[escape(label)] + [_fmt(metrics[s].get(key), spec) for s in SLICES] for label, key, spec in _HEADLINE]
+    return _table(["", *SLICES], rows)
+
+
+def _window_table(window: dict) -> str:
+    rows = [[name, _fmt(window[name]["rows"]), window[name]["first"] or "&ndash;", window[name]["last"] or "&ndash;"]
+            for name in ("train", "fit", "early_stop", "calibration", "validation", "unused")]
+    return _table(["slice", "loans", "first origination", "last origination"], rows)
+
+
+def _decile_table(validation: dict) -> str:
+    rows = [[str(d["decile"]), _fmt(d["n"]), _fmt(d["mean_pd"], ".2%"), _fmt(d["observed"], ".2%"),
+             _fmt(d["observed"] - d["mean_pd"], "+.2%")] for d in validation["deciles"]]
+    return _table(["decile", "loans", "mean predicted PD", "observed default rate", "observed - predicted"], rows)
+
+
+def _band_table(validation: dict) -> str:
+    rows = [[b["band"], f"{b['min_score'] if b['min_score'] is not None else ''}"
+             f"&ndash;{b['max_score'] if b['max_score'] is not None else ''}", _fmt(b["n"]),
+             _fmt(b["defaults"]), _fmt(b["default_rate"], ".2%"), _fmt(b["mean_pd"], ".2%")]
+            for b in validation["score_bands"]]
+    return _table(["band", "scores", "loans", "defaults", "default rate", "mean predicted PD"], rows)
+
+
+def _importance_table(importance: list[dict]) -> str:
+    rows = [[str(k + 1), escape(i["feature"]), escape(i["family"]), escape(i["description"]),
+             _fmt(i["mean_abs_shap"])] for k, i in enumerate(importance[:TOP_FEATURES])]
+    return _table(["rank", "feature", "family", "description", "mean |SHAP|"], rows)
+
+
+def _params_table(params: dict) -> str:
+    rows = [[escape(k), escape(str(v))] for k, v in sorted(params.items()) if k != "monotone_constraints"]
+    return _table(["LightGBM parameter", "value"], rows)
+
+
+def _calibration_summary(calibration: dict) -> str:
+    return str(calibration if calibration["method"] == "platt" else "isotonic, " + str(len(calibration["x"])) + " steps")
+
+
 def write_report(model: TrainedModel, directory: Path, *, version: str, created_at: datetime,
                  shap_charts: Sequence[ShapChart] = ()) -> None:
-    from .artifact import REPORT, _write, library_versions
-
+    """report.html: the model's figures, split, charts and parameters on one static page."""
     m = model.metrics
-    headline = [
-        ("loans", "n", "d"), ("defaults", "defaults", "d"), ("default rate", "default_rate", ".2%"),
-        ("mean predicted PD", "mean_pd", ".2%"), ("AUC", "auc", ".4f"), ("Gini", "gini", ".4f"), ("KS", "ks", ".4f"),
-        ("Brier", "brier", ".4f"), ("calibration error (mean over deciles)", "calibration_error", ".4f"),
-        ("oracle AUC (simulator's true PD)", "oracle_auc", ".4f"), ("AUC / oracle AUC", "auc_to_oracle", ".4f"),
-    ]
-    metric_rows = [[escape(label)] + [_fmt(m[s].get(key), spec) for s in SLICES] for label, key, spec in headline]
     w = model.training_window
-    window_rows = [[name, _fmt(w[name]["rows"]), w[name]["first"] or "&ndash;", w[name]["last"] or "&ndash;"]
-                   for name in ("train", "fit", "early_stop", "calibration", "validation", "unused")]
-    decile_rows = [[str(d["decile"]), _fmt(d["n"]), _fmt(d["mean_pd"], ".2%"), _fmt(d["observed"], ".2%"),
-                    _fmt(d["observed"] - d["mean_pd"], "+.2%")] for d in m["validation"]["deciles"]]
-    band_rows = [[b["band"], f"{b['min_score'] if b['min_score'] is not None else ''}"
-                  f"&ndash;{b['max_score'] if b['max_score'] is not None else ''}", _fmt(b["n"]),
-                  _fmt(b["defaults"]), _fmt(b["default_rate"], ".2%"), _fmt(b["mean_pd"], ".2%")]
-                 for b in m["validation"]["score_bands"]]
-    imp_rows = [[str(k + 1), escape(i["feature"]), escape(i["family"]), escape(i["description"]),
-                 _fmt(i["mean_abs_shap"])] for k, i in enumerate(model.importance[:TOP_FEATURES])]
-    params_rows = [[escape(k), escape(str(v))] for k, v in sorted(model.params.items()) if k != "monotone_constraints"]
-    libs = library_versions()
     excluded = model.row_counts.get("excluded", {})
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Model {escape(version)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2rem; max-width: 70rem; color: #222; }}
-table {{ border-collapse: collapse; margin: 0.5rem 0 1.5rem; font-size: 0.9rem; }}
-th, td {{ border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: right; }}
-th {{ background: #f3f3f3; }} td:first-child, th:first-child {{ text-align: left; }}
-img {{ max-width: 100%; border: 1px solid #eee; margin: 0.5rem 0; }}
-.note {{ color: #555; font-size: 0.9rem; }}
-</style></head><body>
+{_STYLE}</head><body>
 <h1>Model {escape(version)}</h1>
 <p>Trained {escape(created_at.strftime("%Y-%m-%d %H:%M UTC"))} on the finished loans of
 {escape(model.partner or "every partner")} (data up to {escape(str(model.data_end))}); seed {model.seed};
@@ -334,24 +400,23 @@ img {{ max-width: 100%; border: 1px solid #eee; margin: 0.5rem 0; }}
 Calibration and validation use loans whose outcome window (term + 90 days) has closed; the most recent
 finished loans ("unused") are a censored sample and are left out. Not training rows: {escape(str(excluded))}.</p>
 <h2>Headline figures</h2>
-{_table(["", *SLICES], metric_rows)}
+{_headline_table(m)}
 <h2>Training window</h2>
-{_table(["slice", "loans", "first origination", "last origination"], window_rows)}
+{_window_table(w)}
 <h2>Calibration by decile (validation)</h2>
 <img src="calibration.png" alt="calibration by decile">
-{_table(["decile", "loans", "mean predicted PD", "observed default rate", "observed - predicted"], decile_rows)}
+{_decile_table(m["validation"])}
 <h2>Default rate by score band (validation)</h2>
 <img src="score_bands.png" alt="default rate by score band">
-{_table(["band", "scores", "loans", "defaults", "default rate", "mean predicted PD"], band_rows)}
+{_band_table(m["validation"])}
 <h2>Global SHAP importance</h2>
 <img src="importance.png" alt="global SHAP importance">
-{_table(["rank", "feature", "family", "description", "mean |SHAP|"], imp_rows)}
+{_importance_table(model.importance)}
 {_shap_section(shap_charts, m["shap"]["sample"])}
 <h2>Parameters</h2>
-<p>Calibration: <code>{escape(str(model.calibration if model.calibration["method"] == "platt" else "isotonic, "
-                                  + str(len(model.calibration["x"])) + " steps"))}</code></p>
-{_table(["LightGBM parameter", "value"], params_rows)}
-<p class="note">Libraries: {escape(", ".join(f"{k} {v}" for k, v in libs.items()))}.</p>
+<p>Calibration: <code>{escape(_calibration_summary(model.calibration))}</code></p>
+{_params_table(model.params)}
+<p class="note">Libraries: {escape(", ".join(f"{k} {v}" for k, v in library_versions().items()))}.</p>
 </body></html>
 """
-    _write(directory / REPORT, page.encode("utf-8"))
+    write_synced(directory / REPORT, page.encode("utf-8"))

@@ -270,6 +270,108 @@ def _progress_callback(bar):
     return callback
 
 
+def _progress_bar(progress: bool, total: int, desc: str):
+    if not progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="tree")
+
+
+def _peer_normed(ts: TrainingSet, split: Split) -> tuple[np.ndarray, dict | None]:
+    """X with the peer columns filled from sector norms fitted on the train slice, and those norms
+    (X as it is and None without sector inputs)."""
+    if ts.peer_bases is None or ts.sectors is None:
+        return ts.X, None
+    from underwriting.features import PeerBenchmarks
+
+    # Sector norms from the train slice only: calibration and validation rows are then compared
+    # with norms that did not see them, as a live applicant is.
+    fitted = PeerBenchmarks.fit_values(ts.sectors[split.train], ts.peer_bases[split.train])
+    return fitted.apply(ts.X, ts.sectors, ts.peer_bases), fitted.to_dict()
+
+
+def _fit_booster(lgb_params: dict, X: np.ndarray, y: np.ndarray, names: list[str], split: Split, *,
+                 max_rounds: int, patience: int, progress: bool) -> tuple[str, int, bool]:
+    """Searches the round count with early stopping on the fit/early-stop rows, then refits on every
+    train row with that many rounds. Returns (model string, rounds, whether it stopped early)."""
+    import lightgbm as lgb
+
+    def dataset(idx, reference=None):
+        return lgb.Dataset(X[idx], label=y[idx], feature_name=names, reference=reference, free_raw_data=True,
+                           params={"max_bin": lgb_params["max_bin"], "verbose": -1})
+
+    bar = _progress_bar(progress, max_rounds, "boosting (round search)")
+    best_rounds = max_rounds
+    stopped_early = False
+    if split.early_stop.size:
+        fit_rows = dataset(split.fit)
+        watch = dataset(split.early_stop, reference=fit_rows)
+        progress_callbacks = [_progress_callback(bar)] if bar is not None else []
+        booster = lgb.train(lgb_params, fit_rows, num_boost_round=max_rounds, valid_sets=[watch],
+                            valid_names=["early_stop"],
+                            callbacks=[*progress_callbacks, lgb.early_stopping(patience, verbose=False)])
+        best_rounds = max(int(booster.best_iteration or booster.current_iteration()), 1)
+        stopped_early = best_rounds < max_rounds
+    if bar is not None:
+        bar.close()
+    bar = _progress_bar(progress, best_rounds, "boosting (final fit)")
+    booster = lgb.train(lgb_params, dataset(split.train), num_boost_round=best_rounds,
+                        callbacks=[_progress_callback(bar)] if bar is not None else [])
+    if bar is not None:
+        bar.close()
+    return booster.model_to_string(), best_rounds, stopped_early
+
+
+def _calibrate(method: str, margin: np.ndarray, y: np.ndarray) -> dict:
+    if method == "platt":
+        return fit_platt(margin, y)
+    if method == "isotonic":
+        return fit_isotonic(margin, y)
+    raise TrainingError(f"unknown calibration {method!r} (platt or isotonic)")
+
+
+def _evaluate_slices(ts: TrainingSet, split: Split, margin: dict[str, np.ndarray], calibration: dict) -> dict:
+    """metrics.evaluate of each slice whose raw margin is given, on calibrated PDs."""
+    metrics = {}
+    for name, slice_margin in margin.items():
+        idx = getattr(split, name)
+        truth = ts.true_pd[idx] if ts.true_pd is not None else None
+        metrics[name] = evaluate(ts.y[idx], apply_calibration(calibration, slice_margin), true_pd=truth)
+    return metrics
+
+
+@dataclass(frozen=True)
+class _ShapSample:
+    """TreeSHAP on a fixed sample of validation rows: global importance and an additivity check."""
+
+    rows: np.ndarray  # row indices, sorted
+    contributions: np.ndarray  # (n, F + 1), base value last
+    importance: list[dict]  # mean |SHAP| per feature, largest first
+    additivity_max_error: float
+
+
+def _shap_sample(booster, X: np.ndarray, validation_margin: np.ndarray, split: Split, specs: list,
+                 seed: int) -> _ShapSample:
+    rng = np.random.default_rng(seed)
+    val = split.validation
+    sample = np.sort(rng.choice(val, size=min(SHAP_SAMPLE, val.size), replace=False))
+    contrib = booster.predict(X[sample], pred_contrib=True)
+    additivity = float(np.max(np.abs(contrib.sum(axis=1) - validation_margin[np.searchsorted(val, sample)])))
+    mean_abs = np.abs(contrib[:, :-1]).mean(axis=0)
+    order = np.argsort(-mean_abs, kind="stable")
+    importance = [{"feature": specs[i].name, "family": specs[i].family,
+                   "description": getattr(specs[i], "description", ""), "mean_abs_shap": float(mean_abs[i])}
+                  for i in order]
+    return _ShapSample(sample, contrib, importance, additivity)
+
+
+def _row_counts(ts: TrainingSet, window: dict) -> dict:
+    return {"rows": ts.n_rows, "defaults": int(ts.y.sum()), "matured": int(ts.matured.sum()),
+            **{f"{k}_rows": window[k]["rows"] for k in ("train", "calibration", "validation", "unused")},
+            "excluded": dict(ts.excluded)}
+
+
 def train_model(training_set: TrainingSet, *, seed: int, params: dict | None = None, progress: bool = False,
                 calibration: str = "platt") -> TrainedModel:
     """Split out of time, fit LightGBM (early stopping, monotone constraints), calibrate, evaluate.
@@ -278,6 +380,8 @@ def train_model(training_set: TrainingSet, *, seed: int, params: dict | None = N
     `early_stopping_rounds` (default 50) set the boosting schedule.
     """
     import lightgbm as lgb
+
+    from .reference import reference_distributions
 
     t0 = time.perf_counter()
     ts = training_set
@@ -291,94 +395,30 @@ def train_model(training_set: TrainingSet, *, seed: int, params: dict | None = N
         raise TrainingError("feature names must be unique")
 
     split = split_by_date(ts.originated_on, ts.y, ts.matured)
-    X, y = ts.X, ts.y.astype(np.float64)
-    peers = None
-    if ts.peer_bases is not None and ts.sectors is not None:
-        from underwriting.features import PeerBenchmarks
-
-        # Sector norms from the train slice only: calibration and validation rows are then compared
-        # with norms that did not see them, as a live applicant is.
-        fitted = PeerBenchmarks.fit_values(ts.sectors[split.train], ts.peer_bases[split.train])
-        X = fitted.apply(X, ts.sectors, ts.peer_bases)
-        peers = fitted.to_dict()
-
-    def dataset(idx, reference=None):
-        return lgb.Dataset(X[idx], label=y[idx], feature_name=names, reference=reference, free_raw_data=True,
-                           params={"max_bin": lgb_params["max_bin"], "verbose": -1})
-
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=max_rounds, desc="boosting (round search)", unit="tree")
-    callbacks = [_progress_callback(bar)] if bar is not None else []
-    best_rounds = max_rounds
-    stopped_early = False
-    if split.early_stop.size:
-        train_ds = dataset(split.fit)
-        watch = dataset(split.early_stop, reference=train_ds)
-        booster = lgb.train(lgb_params, train_ds, num_boost_round=max_rounds, valid_sets=[watch],
-                            valid_names=["early_stop"],
-                            callbacks=[*callbacks, lgb.early_stopping(patience, verbose=False)])
-        best_rounds = max(int(booster.best_iteration or booster.current_iteration()), 1)
-        stopped_early = best_rounds < max_rounds
-    if bar is not None:
-        bar.close()
-        bar = tqdm(total=best_rounds, desc="boosting (final fit)", unit="tree")
-        callbacks = [_progress_callback(bar)]
-    booster = lgb.train(lgb_params, dataset(split.train), num_boost_round=best_rounds, callbacks=callbacks)
-    if bar is not None:
-        bar.close()
-    model_string = booster.model_to_string()
+    X, peers = _peer_normed(ts, split)
+    model_string, best_rounds, stopped_early = _fit_booster(
+        lgb_params, X, ts.y.astype(np.float64), names, split, max_rounds=max_rounds, patience=patience,
+        progress=progress)
     # Serve from the string, exactly as a loaded artifact will, so training metrics and serving agree.
     booster = lgb.Booster(model_str=model_string)
 
     margin = {name: booster.predict(X[getattr(split, name)], raw_score=True)
               for name in ("train", "calibration", "validation")}
-    cal_y = ts.y[split.calibration]
-    if calibration == "platt":
-        calib = fit_platt(margin["calibration"], cal_y)
-    elif calibration == "isotonic":
-        calib = fit_isotonic(margin["calibration"], cal_y)
-    else:
-        raise TrainingError(f"unknown calibration {calibration!r} (platt or isotonic)")
-
-    metrics = {}
-    for name, m in margin.items():
-        idx = getattr(split, name)
-        truth = ts.true_pd[idx] if ts.true_pd is not None else None
-        metrics[name] = evaluate(ts.y[idx], apply_calibration(calib, m), true_pd=truth)
-
-    # Global importance and an additivity check on a fixed sample of validation rows.
-    rng = np.random.default_rng(seed)
-    val = split.validation
-    sample = np.sort(rng.choice(val, size=min(SHAP_SAMPLE, val.size), replace=False))
-    contrib = booster.predict(X[sample], pred_contrib=True)
-    additivity = float(np.max(np.abs(contrib.sum(axis=1) - margin["validation"][np.searchsorted(val, sample)])))
-    mean_abs = np.abs(contrib[:, :-1]).mean(axis=0)
-    order = np.argsort(-mean_abs, kind="stable")
-    importance = [{"feature": names[i], "family": ts.specs[i].family,
-                   "description": getattr(ts.specs[i], "description", ""), "mean_abs_shap": float(mean_abs[i])}
-                  for i in order]
-    metrics["shap"] = {"sample": int(sample.size), "additivity_max_error": additivity,
+    calib = _calibrate(calibration, margin["calibration"], ts.y[split.calibration])
+    metrics = _evaluate_slices(ts, split, margin, calib)
+    sample = _shap_sample(booster, X, margin["validation"], split, ts.specs, seed)
+    metrics["shap"] = {"sample": int(sample.rows.size), "additivity_max_error": sample.additivity_max_error,
                        "trees": int(booster.num_trees())}
-
     # Drift reference: what the booster learnt from (train slice, sector norms applied), binned once.
-    from .reference import reference_distributions
-
     reference = reference_distributions(X=X[split.train], feature_names=names,
                                         pd=apply_calibration(calib, margin["train"]), slice_name="train")
-
     recorded = {**lgb_params, "num_boost_round": best_rounds, "max_rounds": max_rounds,
                 "early_stopping_rounds": patience, "stopped_early": stopped_early}
     window = split.window(ts.originated_on)
-    counts = {"rows": ts.n_rows, "defaults": int(ts.y.sum()), "matured": int(ts.matured.sum()),
-              **{f"{k}_rows": window[k]["rows"] for k in ("train", "calibration", "validation", "unused")},
-              "excluded": dict(ts.excluded)}
     return TrainedModel(
         booster=booster, model_string=model_string, specs=list(ts.specs), monotone=monotone, params=recorded,
         calibration=calib, seed=int(seed), split=split, training_window=window, metrics=metrics,
-        importance=importance, partner=ts.partner, data_end=ts.data_end, row_counts=counts,
+        importance=sample.importance, partner=ts.partner, data_end=ts.data_end, row_counts=_row_counts(ts, window),
         training_seconds=time.perf_counter() - t0, peers=peers, reference=reference,
-        shap_values=contrib, shap_data=X[sample],
+        shap_values=sample.contributions, shap_data=X[sample.rows],
     )
