@@ -284,6 +284,30 @@ def webhook_delivery_attempt(
             status=DeliveryStatus.FAILED, completed_at=now, next_attempt_at=None
         )
         return delivery
+    body, headers = _signed_request(event=event, endpoint=endpoint, now=now)
+    started = time.monotonic()
+    result = sender(endpoint.url, body.encode(), headers)
+    duration_ms = int((time.monotonic() - started) * 1000)
+    # The answer is recorded under row locks, outside which the (slow) request ran.
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
+        endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+        WebhookAttempt.objects.create(
+            delivery=delivery, attempted_at=now, status_code=result.status_code,
+            response_body=result.body[:RESPONSE_BODY_KEPT], error=result.error[:500], duration_ms=duration_ms,
+        )
+        delivery.attempt_count += 1
+        delivery.last_attempt_at = now
+        delivery.last_status_code = result.status_code
+        if result.status_code is not None and 200 <= result.status_code < 300:
+            _record_success(delivery, endpoint, now=now)
+        else:
+            _record_failure(delivery, endpoint, event, status_code=result.status_code, now=now, rng=rng)
+        delivery.save()
+    return delivery
+
+
+def _signed_request(*, event: WebhookEvent, endpoint: WebhookEndpoint, now: dt.datetime) -> tuple[str, dict]:
     body = json.dumps(event.payload, separators=(",", ":"), ensure_ascii=False)
     timestamp = int(now.timestamp())
     headers = {
@@ -295,47 +319,39 @@ def webhook_delivery_attempt(
             secret=endpoint.secret, msg_id=event.event_id, timestamp=timestamp, body=body
         ),
     }
-    started = time.monotonic()
-    result = sender(endpoint.url, body.encode(), headers)
-    duration_ms = int((time.monotonic() - started) * 1000)
-    ok = result.status_code is not None and 200 <= result.status_code < 300
-    with transaction.atomic():
-        delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
-        endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
-        WebhookAttempt.objects.create(
-            delivery=delivery, attempted_at=now, status_code=result.status_code,
-            response_body=result.body[:RESPONSE_BODY_KEPT], error=result.error[:500], duration_ms=duration_ms,
-        )
-        delivery.attempt_count += 1
-        delivery.last_attempt_at = now
-        delivery.last_status_code = result.status_code
-        if ok:
-            delivery.status = DeliveryStatus.SUCCEEDED
-            delivery.completed_at = now
-            delivery.next_attempt_at = None
-            if endpoint.failing_since is not None:
-                endpoint.failing_since = None
-                endpoint.save(update_fields=["failing_since", "updated_at"])
-        else:
-            if endpoint.failing_since is None:
-                endpoint.failing_since = now
-                endpoint.save(update_fields=["failing_since", "updated_at"])
-            if result.status_code == 410:
-                _disable(endpoint, now=now, reason="the endpoint answered 410 Gone")
-            elif now - endpoint.failing_since >= RETRY_WINDOW:
-                _disable(endpoint, now=now, reason="every attempt failed for 3 days")
-            next_at = now + backoff_delay(delivery.attempt_count, rng)
-            deadline = event.created_at + RETRY_WINDOW
-            if next_at > deadline and now < deadline:
-                next_at = deadline  # one last attempt as the window closes
-            if not endpoint.is_enabled or next_at > deadline:
-                delivery.status = DeliveryStatus.FAILED
-                delivery.completed_at = now
-                delivery.next_attempt_at = None
-            else:
-                delivery.next_attempt_at = next_at
-        delivery.save()
-    return delivery
+    return body, headers
+
+
+def _record_success(delivery: WebhookDelivery, endpoint: WebhookEndpoint, *, now: dt.datetime) -> None:
+    delivery.status = DeliveryStatus.SUCCEEDED
+    delivery.completed_at = now
+    delivery.next_attempt_at = None
+    if endpoint.failing_since is not None:
+        endpoint.failing_since = None
+        endpoint.save(update_fields=["failing_since", "updated_at"])
+
+
+def _record_failure(delivery: WebhookDelivery, endpoint: WebhookEndpoint, event: WebhookEvent, *,
+                    status_code: int | None, now: dt.datetime, rng: random.Random | None) -> None:
+    """The next attempt by backoff, within the event's retry window; a 410 Gone or three days of
+    failures disable the endpoint, which fails what it had pending."""
+    if endpoint.failing_since is None:
+        endpoint.failing_since = now
+        endpoint.save(update_fields=["failing_since", "updated_at"])
+    if status_code == 410:
+        _disable(endpoint, now=now, reason="the endpoint answered 410 Gone")
+    elif now - endpoint.failing_since >= RETRY_WINDOW:
+        _disable(endpoint, now=now, reason="every attempt failed for 3 days")
+    next_at = now + backoff_delay(delivery.attempt_count, rng)
+    deadline = event.created_at + RETRY_WINDOW
+    if next_at > deadline and now < deadline:
+        next_at = deadline  # one last attempt as the window closes
+    if not endpoint.is_enabled or next_at > deadline:
+        delivery.status = DeliveryStatus.FAILED
+        delivery.completed_at = now
+        delivery.next_attempt_at = None
+    else:
+        delivery.next_attempt_at = next_at
 
 
 def _disable(endpoint: WebhookEndpoint, *, now: dt.datetime, reason: str) -> None:

@@ -101,6 +101,70 @@ class BusinessContext:
 CLASSIFIED_KINDS = [KIND[k] for k in ("sale", "supplier_payment", "payroll", "rent", "tax")]
 
 
+def _window_sum(daily, as_of_day: int, days: int, mask: np.ndarray) -> float:
+    return float(daily.total[mask & (daily.day >= as_of_day - days)].sum())
+
+
+def _cash_flows(history: MerchantHistory, history_days: int) -> tuple[float, float, float]:
+    """Monthly revenue, monthly net operating inflow after debt service, and monthly debt service."""
+    as_of_day, daily = history.as_of_day, history.daily
+    inflow = daily.direction == IN
+    outflow = daily.direction == OUT
+    has_sales = bool(np.any(daily.kind == KIND["sale"]))
+    revenue_mask = (
+        (inflow & (daily.kind == KIND["sale"]))
+        if has_sales
+        else (inflow & (daily.kind != KIND["loan_disbursement"]))
+    )
+    # Revenue is averaged over what the merchant has actually traded in the window (a young
+    # merchant's 40 days are not spread over 90).
+    window = min(90, max(history_days, 1))
+    monthly_revenue = _window_sum(daily, as_of_day, 90, revenue_mask) / window * 30.0
+    # Cash flow available for debt service: operating inflows minus operating outflows over 180 days,
+    # minus the loan repayments running now (the last 60 days: a loan repaid months ago no longer
+    # weighs). When the source classifies its transactions, transfers are the owner's drawings and
+    # injections or moves between own accounts, not operations: a shop sweeping its surplus to the
+    # owner each month still has that surplus to repay from, as an analyst adding back drawings
+    # would see. A coarse bank statement (everything a transfer) keeps every flow, conservatively.
+    classified = has_sales or bool(np.any(np.isin(daily.kind, CLASSIFIED_KINDS)))
+    loan_flows = np.isin(daily.kind, [KIND["loan_disbursement"], KIND["loan_repayment"]])
+    operating = ~loan_flows & (daily.kind != KIND["transfer"]) if classified else ~loan_flows
+    net_window = min(180, max(history_days, 1))
+    operating_in = _window_sum(daily, as_of_day, 180, inflow & operating)
+    operating_out = _window_sum(daily, as_of_day, 180, outflow & operating)
+    repayments = outflow & (daily.kind == KIND["loan_repayment"])
+    monthly_debt_service = _window_sum(daily, as_of_day, 60, repayments) / min(60, max(history_days, 1)) * 30.0
+    net_inflow = (operating_in - operating_out) / net_window * 30.0 - monthly_debt_service
+    return monthly_revenue, net_inflow, monthly_debt_service
+
+
+def _inflow_spike(history: MerchantHistory, history_days: int) -> float | None:
+    """The last 14 days' daily inflow over the 90 days before them (None without 30 days of baseline)."""
+    as_of_day, daily = history.as_of_day, history.daily
+    inflow = daily.direction == IN
+    recent = _window_sum(daily, as_of_day, 14, inflow) / 14.0
+    base_mask = inflow & (daily.day < as_of_day - 14) & (daily.day >= as_of_day - 104)
+    baseline_days = min(90, max(history_days - 14, 0))
+    baseline = float(daily.total[base_mask].sum()) / baseline_days if baseline_days >= 30 else 0.0
+    return recent / baseline if baseline > 0 else None
+
+
+def _existing_exposure(history: MerchantHistory, exposure: Exposure | None) -> Decimal:
+    if exposure is not None:
+        return exposure.total
+    # No live reading (a backtest, a batch score): the credit record's loans current on as_of's
+    # day, each at its estimated outstanding principal.
+    loans = history.loans
+    current = loans.status == CURRENT
+    return sum(
+        (estimated_outstanding(amount=_money(amount), originated_on=day_date(int(orig)),
+                               term_months=int(term), on=history.as_of)
+         for orig, amount, term in zip(loans.originated_on[current], loans.amount[current],
+                                       loans.term_months[current], strict=True)),
+        ZERO,
+    )
+
+
 def business_context(
     *, history: MerchantHistory, is_blocked: bool, exposure: Exposure | None = None, recent_default_days: int = 365
 ) -> BusinessContext:
@@ -115,58 +179,10 @@ def business_context(
     history_days = int(as_of_day - daily.day[0]) if daily.day.size else 0
     started = history.established_on or history.onboarded_on
     age = (history.as_of - started).days if started else None
-
-    def window_sum(days: int, mask: np.ndarray) -> float:
-        return float(daily.total[mask & (daily.day >= as_of_day - days)].sum())
-
-    inflow = daily.direction == IN
-    outflow = daily.direction == OUT
-    has_sales = bool(np.any(daily.kind == KIND["sale"]))
-    revenue_mask = (
-        (inflow & (daily.kind == KIND["sale"]))
-        if has_sales
-        else (inflow & (daily.kind != KIND["loan_disbursement"]))
-    )
-    # Revenue is averaged over what the merchant has actually traded in the window (a young
-    # merchant's 40 days are not spread over 90).
-    window = min(90, max(history_days, 1))
-    monthly_revenue = window_sum(90, revenue_mask) / window * 30.0
-    # Cash flow available for debt service: operating inflows minus operating outflows over 180 days,
-    # minus the loan repayments running now (the last 60 days: a loan repaid months ago no longer
-    # weighs). When the source classifies its transactions, transfers are the owner's drawings and
-    # injections or moves between own accounts, not operations: a shop sweeping its surplus to the
-    # owner each month still has that surplus to repay from, as an analyst adding back drawings
-    # would see. A coarse bank statement (everything a transfer) keeps every flow, conservatively.
-    classified = has_sales or bool(np.any(np.isin(daily.kind, CLASSIFIED_KINDS)))
-    loan_flows = np.isin(daily.kind, [KIND["loan_disbursement"], KIND["loan_repayment"]])
-    operating = ~loan_flows & (daily.kind != KIND["transfer"]) if classified else ~loan_flows
-    net_window = min(180, max(history_days, 1))
-    operating_in = window_sum(180, inflow & operating)
-    operating_out = window_sum(180, outflow & operating)
-    repayments = outflow & (daily.kind == KIND["loan_repayment"])
-    monthly_debt_service = window_sum(60, repayments) / min(60, max(history_days, 1)) * 30.0
-    net_inflow = (operating_in - operating_out) / net_window * 30.0 - monthly_debt_service
-
-    recent = window_sum(14, inflow) / 14.0
-    base_mask = inflow & (daily.day < as_of_day - 14) & (daily.day >= as_of_day - 104)
-    baseline_days = min(90, max(history_days - 14, 0))
-    baseline = float(daily.total[base_mask].sum()) / baseline_days if baseline_days >= 30 else 0.0
-    spike = recent / baseline if baseline > 0 else None
-
+    monthly_revenue, net_inflow, monthly_debt_service = _cash_flows(history, history_days)
+    spike = _inflow_spike(history, history_days)
     loans = history.loans
     current = loans.status == CURRENT
-    if exposure is None:
-        # No live reading (a backtest, a batch score): the credit record's loans current on as_of's
-        # day, each at its estimated outstanding principal.
-        existing = sum(
-            (estimated_outstanding(amount=_money(amount), originated_on=day_date(int(orig)),
-                                   term_months=int(term), on=history.as_of)
-             for orig, amount, term in zip(loans.originated_on[current], loans.amount[current],
-                                           loans.term_months[current], strict=True)),
-            ZERO,
-        )
-    else:
-        existing = exposure.total
     dpd = loans.days_past_due[current]
     known = dpd[~np.isnan(dpd)]
     defaulted_recently = (loans.status == DEFAULTED) & (loans.defaulted_on >= as_of_day - recent_default_days)
@@ -177,7 +193,7 @@ def business_context(
         open_loans=int(current.sum()),
         max_days_past_due=float(known.max()) if known.size else None,
         recent_defaults=int(defaulted_recently.sum()),
-        existing_exposure=_money(existing),
+        existing_exposure=_money(_existing_exposure(history, exposure)),
         monthly_revenue=_money(max(monthly_revenue, 0.0)),
         avg_monthly_net_inflow=_money(net_inflow),
         monthly_debt_service=_money(monthly_debt_service),
@@ -201,42 +217,49 @@ def knockout_rules(
     *, context: BusinessContext, amount: Decimal, term_months: int, policy: PolicyParams
 ) -> list[RuleResult]:
     """Every policy rule, evaluated and recorded whether it passes or not (auditors see both)."""
-    rules = []
     in_bounds = (
         policy.min_amount <= amount and policy.min_term_months <= term_months <= policy.max_term_months
     )
-    rules.append(
+    rules = [
         RuleResult(
             KO_REQUEST_BOUNDS,
             in_bounds,
             f"Requested {amount} over {term_months} months; the product lends from {policy.min_amount} "
             f"over {policy.min_term_months} to {policy.max_term_months} months.",
-        )
-    )
-    rules.append(
+        ),
         RuleResult(
             KO_HISTORY_SHORT,
             context.history_days >= policy.min_history_days,
             f"{context.history_days} days of transaction history; at least {policy.min_history_days} are needed.",
-        )
-    )
-    min_age_days = policy.min_business_age_months * 30
-    age = context.business_age_days
-    rules.append(
-        RuleResult(
-            KO_TOO_YOUNG,
-            age is not None and age >= min_age_days,
-            f"The business is {'of unknown age' if age is None else f'{age // 30} months old'}; "
-            f"at least {policy.min_business_age_months} months are needed.",
-        )
-    )
-    rules.append(
+        ),
+        _age_rule(context, policy),
         RuleResult(
             KO_BLOCKED,
             not context.is_blocked,
             "The business is on the blocked list." if context.is_blocked else "Not on the blocked list.",
-        )
+        ),
+        _arrears_rule(context, policy),
+    ]
+    if context.open_platform_loans is not None:
+        rules.append(_open_loans_rule(context, policy))
+    if context.history_checks is not None:
+        rules.append(_history_checks_rule(context, policy))
+    rules.append(_fraud_signal_rule(context, policy))
+    return rules
+
+
+def _age_rule(context: BusinessContext, policy: PolicyParams) -> RuleResult:
+    min_age_days = policy.min_business_age_months * 30
+    age = context.business_age_days
+    return RuleResult(
+        KO_TOO_YOUNG,
+        age is not None and age >= min_age_days,
+        f"The business is {'of unknown age' if age is None else f'{age // 30} months old'}; "
+        f"at least {policy.min_business_age_months} months are needed.",
     )
+
+
+def _arrears_rule(context: BusinessContext, policy: PolicyParams) -> RuleResult:
     dpd = context.max_days_past_due or 0.0
     in_arrears = dpd > policy.max_days_past_due or context.recent_defaults > 0
     if context.open_platform_loans is None:  # decided before exposure was read live: its own words
@@ -246,26 +269,18 @@ def knockout_rules(
         arrears = (f"Credit record before today: {context.open_loans} loan(s) running, most days past due "
                    f"{dpd:.0f} (at most {policy.max_days_past_due} allowed), {context.recent_defaults} "
                    "default(s) in the last year.")
-    rules.append(RuleResult(KO_ARREARS, not in_arrears, arrears))
-    if context.open_platform_loans is not None:
-        rules.append(_open_loans_rule(context, policy))
-    if context.history_checks is not None:
-        rules.append(_history_checks_rule(context, policy))
+    return RuleResult(KO_ARREARS, not in_arrears, arrears)
+
+
+def _fraud_signal_rule(context: BusinessContext, policy: PolicyParams) -> RuleResult:
     spike = context.inflow_spike_ratio
-    rules.append(
-        RuleResult(
-            KO_FRAUD_SIGNAL,
-            spike is None or spike <= policy.fraud_spike_ratio,
-            "Inflows over the last 14 days were "
-            + (
-                "not comparable with an earlier baseline"
-                if spike is None
-                else f"{spike:.1f} times the earlier daily average"
-            )
-            + f" (above {policy.fraud_spike_ratio} is referred as a fraud signal).",
-        )
+    return RuleResult(
+        KO_FRAUD_SIGNAL,
+        spike is None or spike <= policy.fraud_spike_ratio,
+        "Inflows over the last 14 days were "
+        + ("not comparable with an earlier baseline" if spike is None else f"{spike:.1f} times the earlier daily average")
+        + f" (above {policy.fraud_spike_ratio} is referred as a fraud signal).",
     )
-    return rules
 
 
 def _open_loans_rule(context: BusinessContext, policy: PolicyParams) -> RuleResult:

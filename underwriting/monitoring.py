@@ -363,6 +363,27 @@ def _score_labels(pd_edges: list[float], policy) -> list[str]:
     return labels
 
 
+def _empty_outcome(outcome: str, label: str) -> dict:
+    return {"outcome": outcome, "label": label, "count": 0, "scored": 0, "pd_sum": 0.0,
+            "requested_sum": Decimal(0), "offered": 0, "offered_sum": Decimal(0), "apr_sum": Decimal(0),
+            "knockouts": 0}
+
+
+def _day_figures(d: dict) -> None:
+    approvals = d["approved"] + d["counter_offer"]
+    d["approval_rate"] = approvals / d["count"] if d["count"] else None
+    d["p50_ms"] = histogram_percentile(d["latency"], LATENCY_EDGES_MS, 0.50) if d["latency"] else None
+    d["p99_ms"] = histogram_percentile(d["latency"], LATENCY_EDGES_MS, 0.99) if d["latency"] else None
+
+
+def _outcome_averages(o: dict) -> None:
+    cent = Decimal("0.01")
+    o["avg_pd"] = o["pd_sum"] / o["scored"] if o["scored"] else None
+    o["avg_requested"] = (o["requested_sum"] / o["count"]).quantize(cent) if o["count"] else None
+    o["avg_offered"] = (o["offered_sum"] / o["offered"]).quantize(cent) if o["offered"] else None
+    o["avg_apr"] = (o["apr_sum"] / o["offered"]).quantize(cent) if o["offered"] else None
+
+
 def dashboard_summary(*, start: date, end: date, partner_id: int | None = None) -> dict:
     """Everything the risk dashboard shows for [start, end] (UTC days), from the summary tables."""
     rows = DecisionDailySummary.objects.filter(day__gte=start, day__lte=end)
@@ -373,10 +394,7 @@ def dashboard_summary(*, start: date, end: date, partner_id: int | None = None) 
     days = _days(start, end)
     per_day = {d: {"day": d, "count": 0, "approved": 0, "counter_offer": 0, "declined": 0, "latency": []}
                for d in days}
-    outcomes = {o: {"outcome": o, "label": label, "count": 0, "scored": 0, "pd_sum": 0.0,
-                    "requested_sum": Decimal(0), "offered": 0, "offered_sum": Decimal(0), "apr_sum": Decimal(0),
-                    "knockouts": 0}
-                for o, label in DecisionOutcome.choices}
+    outcomes = {o: _empty_outcome(o, label) for o, label in DecisionOutcome.choices}
     latency: list[int] = []
     score_counts: list[int] = []
     for (day, outcome, decided_by, count, scored, pd_sum, req, offered, off_sum, apr_sum, lat, sc) in rows:
@@ -384,31 +402,18 @@ def dashboard_summary(*, start: date, end: date, partner_id: int | None = None) 
         d["count"] += count
         d[outcome] = d.get(outcome, 0) + count
         d["latency"] = _add(d["latency"], lat)
-        o = outcomes.setdefault(outcome, {"outcome": outcome, "label": outcome, "count": 0, "scored": 0,
-                                          "pd_sum": 0.0, "requested_sum": Decimal(0), "offered": 0,
-                                          "offered_sum": Decimal(0), "apr_sum": Decimal(0), "knockouts": 0})
-        o["count"] += count
-        o["scored"] += scored
-        o["pd_sum"] += pd_sum
-        o["requested_sum"] += req
-        o["offered"] += offered
-        o["offered_sum"] += off_sum
-        o["apr_sum"] += apr_sum
+        o = outcomes.setdefault(outcome, _empty_outcome(outcome, outcome))
+        for key, value in (("count", count), ("scored", scored), ("pd_sum", pd_sum), ("requested_sum", req),
+                           ("offered", offered), ("offered_sum", off_sum), ("apr_sum", apr_sum)):
+            o[key] += value
         if decided_by == "knockout":
             o["knockouts"] += count
         latency = _add(latency, lat)
         score_counts = _add(score_counts, sc)
-    cent = Decimal("0.01")
     for d in per_day.values():
-        approvals = d["approved"] + d["counter_offer"]
-        d["approval_rate"] = approvals / d["count"] if d["count"] else None
-        d["p50_ms"] = histogram_percentile(d["latency"], LATENCY_EDGES_MS, 0.50) if d["latency"] else None
-        d["p99_ms"] = histogram_percentile(d["latency"], LATENCY_EDGES_MS, 0.99) if d["latency"] else None
+        _day_figures(d)
     for o in outcomes.values():
-        o["avg_pd"] = o["pd_sum"] / o["scored"] if o["scored"] else None
-        o["avg_requested"] = (o["requested_sum"] / o["count"]).quantize(cent) if o["count"] else None
-        o["avg_offered"] = (o["offered_sum"] / o["offered"]).quantize(cent) if o["offered"] else None
-        o["avg_apr"] = (o["apr_sum"] / o["offered"]).quantize(cent) if o["offered"] else None
+        _outcome_averages(o)
     total = sum(d["count"] for d in per_day.values())
     approvals = sum(d["approved"] + d["counter_offer"] for d in per_day.values())
     return {
