@@ -8,12 +8,14 @@ world, not the platform's feature code (which lives in underwriting/features and
 """
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 
 import numpy as np
 
-from .engine import IN, World
+from .engine import World
 from .evaluation import auc, latest_mask
+from .ledger import IN
 from .params import KIND, METRICS
 from .population import CHANNELS, LENDER
 
@@ -40,21 +42,53 @@ def _prefix(values: np.ndarray, merchant: np.ndarray, day: np.ndarray, n: int, d
     return np.cumsum(grid, axis=1)
 
 
-def reference_features(world: World) -> tuple[np.ndarray, list[str]]:
-    tx, ln, pop = world.tx, world.loans, world.pop
-    n, days = pop.n, world.days
-    m, d, k = tx["merchant"].astype(np.intp), tx["day"].astype(np.intp), tx["kind"]
-    amt = tx["amount"] / 100.0
-    inflow = tx["direction"] == IN
-    lm, ld = ln["merchant"].astype(np.intp), ln["orig_day"].astype(np.intp)
-    cols: dict[str, np.ndarray] = {}
+@dataclass
+class _Frame:
+    """The rows and the loans as the features read them: merchant and day indices, amounts in CNY."""
 
-    def windows(name: str, values: np.ndarray, spans=WINDOWS):
-        P = _prefix(values, m, d, n, days)
+    n: int
+    days: int
+    m: np.ndarray  # row merchant
+    d: np.ndarray  # row day
+    k: np.ndarray  # row kind
+    amt: np.ndarray
+    inflow: np.ndarray
+    lm: np.ndarray  # loan merchant
+    ld: np.ndarray  # loan origination day
+    cols: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def prefix(self, values: np.ndarray) -> np.ndarray:
+        return _prefix(values, self.m, self.d, self.n, self.days)
+
+    def windows(self, name: str, values: np.ndarray, spans=WINDOWS) -> np.ndarray:
+        """Sums over the `spans` days before each origination day (point in time)."""
+        P = self.prefix(values)
         for w in spans:
-            cols[f"{name}_{w}"] = P[lm, ld] - P[lm, np.maximum(ld - w, 0)]
+            self.cols[f"{name}_{w}"] = P[self.lm, self.ld] - P[self.lm, np.maximum(self.ld - w, 0)]
         return P
 
+
+def reference_features(world: World) -> tuple[np.ndarray, list[str]]:
+    tx, ln = world.tx, world.loans
+    f = _Frame(n=world.pop.n, days=world.days, m=tx["merchant"].astype(np.intp), d=tx["day"].astype(np.intp),
+               k=tx["kind"], amt=tx["amount"] / 100.0, inflow=tx["direction"] == IN,
+               lm=ln["merchant"].astype(np.intp), ld=ln["orig_day"].astype(np.intp))
+    is_sale = _flow_windows(world, f)
+    _lateness(world, f)
+    _sales_volatility(f, is_sale)
+    _balances(world, f)
+    _static(world, f)
+    _metric_features(world, f)
+    cols = f.cols
+    _ratios(cols)
+    _peer_comparison(cols)
+    names = sorted(cols)
+    return np.column_stack([np.asarray(cols[c], dtype=float) for c in names]), names
+
+
+def _flow_windows(world: World, f: _Frame) -> np.ndarray:
+    """Windowed sums of sales, other inflows, refunds, chargebacks and outflows; returns is_sale."""
+    tx, k, amt, inflow, windows = world.tx, f.k, f.amt, f.inflow, f.windows
     channel_ids = {i for i, c in enumerate(world.counterparties) if c in CHANNELS}
     lender_id = world.counterparties.index(LENDER)
     is_sale = (k == KIND["sale"]) & inflow
@@ -72,71 +106,95 @@ def reference_features(world: World) -> tuple[np.ndarray, list[str]]:
     windows("transfer_out", np.where((k == KIND["transfer"]) & ~inflow, amt, 0.0), (90,))
     ext = (k == KIND["loan_repayment"]) & (tx["counterparty"] != lender_id)
     windows("ext_debt", np.where(ext, amt, 0.0), (90,))
-    windows("disbursements", (k == KIND["loan_disbursement"]).astype(float), (days,))
-    # Lateness: rent is due on days 1-5, payroll on 5/10/15/25, tax on the 15th.
-    dom = np.array([(world.start.toordinal() + i) for i in range(days)])
-    from datetime import date
+    windows("disbursements", (k == KIND["loan_disbursement"]).astype(float), (f.days,))
+    return is_sale
 
-    dom = np.array([date.fromordinal(int(o)).day for o in dom])[d]
+
+def _lateness(world: World, f: _Frame) -> None:
+    """Lateness: rent is due on days 1-5, payroll on 5/10/15/25, tax on the 15th."""
+    k = f.k
+    dom = np.array([(world.start.toordinal() + i) for i in range(f.days)])
+    dom = np.array([date.fromordinal(int(o)).day for o in dom])[f.d]
     late = ((k == KIND["rent"]) & (dom > 5)) | ((k == KIND["payroll"]) & ~np.isin(dom, (5, 10, 15, 25))) | \
         ((k == KIND["tax"]) & (dom != 15))
     oblig = np.isin(k, (KIND["rent"], KIND["payroll"], KIND["tax"]))
-    windows("late", late.astype(float), (180, 365))
-    windows("oblig", oblig.astype(float), (180, 365))
-    # Daily sales volatility (log scale) over 90 days.
-    logs = np.where(is_sale, np.log(np.maximum(amt, 1.0)), 0.0)
-    s1 = _prefix(logs, m, d, n, days)
-    s2 = _prefix(logs**2, m, d, n, days)
-    cnt = _prefix(is_sale.astype(float), m, d, n, days)
+    f.windows("late", late.astype(float), (180, 365))
+    f.windows("oblig", oblig.astype(float), (180, 365))
+
+
+def _sales_volatility(f: _Frame, is_sale: np.ndarray) -> None:
+    """Daily sales volatility (log scale) over 90 and 180 days."""
+    lm, ld = f.lm, f.ld
+    logs = np.where(is_sale, np.log(np.maximum(f.amt, 1.0)), 0.0)
+    s1 = f.prefix(logs)
+    s2 = f.prefix(logs**2)
+    cnt = f.prefix(is_sale.astype(float))
     for span in (90, 180):
         lo = np.maximum(ld - span, 0)
         c = cnt[lm, ld] - cnt[lm, lo]
         mean = (s1[lm, ld] - s1[lm, lo]) / np.maximum(c, 1)
-        cols[f"log_sales_sd_{span}"] = np.sqrt(np.maximum((s2[lm, ld] - s2[lm, lo]) / np.maximum(c, 1) - mean**2, 0))
-    # Balance: the last balance before the origination day and the 90-day minimum / mean.
+        var = (s2[lm, ld] - s2[lm, lo]) / np.maximum(c, 1) - mean**2
+        f.cols[f"log_sales_sd_{span}"] = np.sqrt(np.maximum(var, 0))
+
+
+def _balances(world: World, f: _Frame) -> None:
+    """Balance: the last balance before the origination day and the 90-day minimum / mean."""
+    import pandas as pd
+
     from .writers import balances_after
 
+    n, days, m, d, lm, ld = f.n, f.days, f.m, f.d, f.lm, f.ld
     bal = balances_after(world) / 100.0
     close = np.full((n, days), np.nan)
     close[m, d] = bal  # rows are time-ordered, so the last write per day is the closing balance
     low = np.full((n, days), np.inf)
     np.minimum.at(low, (m, d), bal)
-    import pandas as pd
-
     close = pd.DataFrame(close.T).ffill().to_numpy().T
     low = np.where(np.isinf(low), close, low)
     idx90 = np.clip(ld[:, None] - np.arange(1, 91)[None, :], 0, days - 1)
-    cols["balance_last"] = close[lm, np.maximum(ld - 1, 0)]
-    cols["balance_min_90"] = np.nanmin(low[lm[:, None], idx90], axis=1)
-    cols["balance_mean_90"] = np.nanmean(close[lm[:, None], idx90], axis=1)
-    first_day = np.full(n, days)
-    np.minimum.at(first_day, m, d)
+    f.cols["balance_last"] = close[lm, np.maximum(ld - 1, 0)]
+    f.cols["balance_min_90"] = np.nanmin(low[lm[:, None], idx90], axis=1)
+    f.cols["balance_mean_90"] = np.nanmean(close[lm[:, None], idx90], axis=1)
+
+
+def _static(world: World, f: _Frame) -> None:
+    """History length, business age, sector, region and the loan's own amount and term."""
+    pop, ln, cols, lm, ld = world.pop, world.loans, f.cols, f.lm, f.ld
+    first_day = np.full(f.n, f.days)
+    np.minimum.at(first_day, f.m, f.d)
     cols["history_days"] = ld - first_day[lm]
     cols["business_age_days"] = ld - pop.established_offset[lm]
     cols["sector"] = pop.sector[lm].astype(float)
     cols["region"] = pop.region[lm].astype(float)
     cols["amount"] = ln["amount"] / 100.0
     cols["term"] = ln["term"].astype(float)
-    # Metrics: the latest month-end before the origination day, and a six-month mean.
-    mt = world.metrics
+
+
+def _metric_features(world: World, f: _Frame) -> None:
+    """Metrics: the latest month-end before the origination day, and a six-month mean."""
+    mt, lm, ld = world.metrics, f.lm, f.ld
     month_ends = np.unique(mt["day"])
-    if month_ends.size:
-        pos = np.searchsorted(month_ends, ld, side="left") - 1
-        for mi, name in enumerate(METRICS):
-            sel = mt["metric"] == mi
-            grid = np.full((n, month_ends.size), np.nan)
-            grid[mt["merchant"][sel], np.searchsorted(month_ends, mt["day"][sel])] = mt["value"][sel]
-            ok = pos >= 0
-            last = np.full(lm.size, np.nan)
-            last[ok] = grid[lm[ok], pos[ok]]
-            cols[f"{name}_last"] = last
-            span = np.clip(pos[:, None] - np.arange(6)[None, :], 0, None)
-            vals = grid[lm[:, None], span]
-            vals[~ok] = np.nan
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # no month-end yet: NaN is the answer
-                cols[f"{name}_mean6"] = np.nanmean(np.where((pos[:, None] - np.arange(6)) >= 0, vals, np.nan), axis=1)
-    # Ratios a credit analyst would look at.
+    if not month_ends.size:
+        return
+    pos = np.searchsorted(month_ends, ld, side="left") - 1
+    for mi, name in enumerate(METRICS):
+        sel = mt["metric"] == mi
+        grid = np.full((f.n, month_ends.size), np.nan)
+        grid[mt["merchant"][sel], np.searchsorted(month_ends, mt["day"][sel])] = mt["value"][sel]
+        ok = pos >= 0
+        last = np.full(lm.size, np.nan)
+        last[ok] = grid[lm[ok], pos[ok]]
+        f.cols[f"{name}_last"] = last
+        span = np.clip(pos[:, None] - np.arange(6)[None, :], 0, None)
+        vals = grid[lm[:, None], span]
+        vals[~ok] = np.nan
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # no month-end yet: NaN is the answer
+            f.cols[f"{name}_mean6"] = np.nanmean(np.where((pos[:, None] - np.arange(6)) >= 0, vals, np.nan), axis=1)
+
+
+def _ratios(cols: dict[str, np.ndarray]) -> None:
+    """Ratios a credit analyst would look at."""
     s90 = np.maximum(cols["sales_90"], 1.0)
     cols["trend_30_90"] = cols["sales_30"] * 3 / s90
     cols["trend_90_180"] = cols["sales_90"] / np.maximum(cols["sales_180"] - cols["sales_90"], 1.0)
@@ -157,7 +215,10 @@ def reference_features(world: World) -> tuple[np.ndarray, list[str]]:
     cols["min_cover_est"] = cols["balance_min_90"] / np.maximum(cols["outflow_90"] / 3, 1.0)
     cols["supplier_ratio"] = cols["supplier_90"] / inflow90
     cols["payroll_ratio"] = cols["payroll_90"] / inflow90
-    # Peer comparison: the same ratio relative to the sector's median (what is normal differs by trade).
+
+
+def _peer_comparison(cols: dict[str, np.ndarray]) -> None:
+    """The same ratio relative to the sector's median (what is normal differs by trade)."""
     for name in ("refund_ratio_90", "refund_ratio_180", "refund_ratio_365", "cb_per_sales_365", "supplier_ratio",
                  "payroll_ratio", "log_sales_sd_90", "log_sales_sd_180", "return_rate_mean6", "dispute_rate_mean6"):
         if name not in cols:
@@ -168,8 +229,6 @@ def reference_features(world: World) -> tuple[np.ndarray, list[str]]:
             sel = cols["sector"] == s
             rel[sel] = x[sel] - np.nanmedian(x[sel])
         cols[name + "_vs_sector"] = rel
-    names = sorted(cols)
-    return np.column_stack([np.asarray(cols[c], dtype=float) for c in names]), names
 
 
 def reference_model_auc(world: World, seed: int = 0) -> ObservabilityReport:

@@ -97,6 +97,26 @@ class Population:
 
 def build_population(rng: np.random.Generator, params: WorldParams, n: int, days: int,
                      cps: Counterparties) -> Population:
+    """The merchants. The helpers draw in the order they are called here, and interning the
+    counterparties in that order fixes their indices: both are part of the world."""
+    f = _basics(rng, params, n, days)
+    sector, region = f["sector"], f["region"]
+    f.update(_trade(rng, params, sector, n, cps))
+    f.update(_suppliers(rng, params, sector, region, n, cps))
+    f.update(_customers_and_landlords(rng, params, region, n, cps))
+    f.update(_owners_and_debt(rng, params, n, cps))
+    f.update(_fraud_rings(rng, params, n, cps))
+    f.update(_identity(rng, params, sector, n))
+    # Drawn last, in this order.
+    f["period_offset"] = rng.integers(0, params.period_days, size=n).astype(np.int32)
+    f["rating_offset"] = rng.normal(0, 0.08, n)
+    f["review_rate"] = rng.uniform(0.01, 0.04, n)
+    f["phase"] = rng.integers(0, 1000, size=(n, 8)).astype(np.int32)
+    return Population(n=n, **f)
+
+
+def _basics(rng: np.random.Generator, params: WorldParams, n: int, days: int) -> dict:
+    """Sector, region, onboarding and age, size, growth, volatility, health level, buffer, lateness."""
     sectors, regions = params.sectors, params.regions
     S, R = len(sectors), len(regions)
     sw = np.array([s.weight for s in sectors])
@@ -115,7 +135,6 @@ def build_population(rng: np.random.Generator, params: WorldParams, n: int, days
 
     median = np.array([s.median_monthly_sales for s in sectors])[sector]
     monthly = median * np.exp(rng.normal(0.0, params.size_sd, size=n))
-    base_daily = monthly / 30.44
     growth = rng.normal(params.growth_mean, params.growth_sd, size=n).clip(-0.05, 0.06)
     vol_s = np.array([s.volatility for s in sectors])[sector]
     volatility = vol_s * np.exp(rng.normal(0.0, params.volatility_spread, size=n))
@@ -123,7 +142,16 @@ def build_population(rng: np.random.Generator, params: WorldParams, n: int, days
     buffer_months = params.buffer_months_median * np.exp(rng.normal(0.0, 0.6, size=n))
     lateness = rng.normal(0.0, 1.0, size=n)
     late_prob = 1.0 / (1.0 + np.exp(-(params.lateness_base + params.lateness_slope * lateness)))
+    return {"sector": sector, "region": region, "onboard_day": onboard_day, "onboarded_on_offset": onboarded_offset,
+            "established_offset": established_offset, "base_daily": monthly / 30.44, "growth": growth,
+            "volatility": volatility, "mu": mu, "buffer_months": buffer_months, "lateness": lateness,
+            "late_prob": late_prob}
 
+
+def _trade(rng: np.random.Generator, params: WorldParams, sector: np.ndarray, n: int,
+           cps: Counterparties) -> dict:
+    """Cost structure, cash / b2b shares, marketplace presence and the settlement channel."""
+    sectors = params.sectors
     margin = np.array([s.gross_margin for s in sectors])[sector]
     cogs = (1 - margin) * np.exp(rng.normal(0.0, 0.06, size=n))
     payroll_ratio = np.array([s.payroll_ratio for s in sectors])[sector] * np.exp(rng.normal(0, 0.2, n))
@@ -137,13 +165,18 @@ def build_population(rng: np.random.Generator, params: WorldParams, n: int, days
     channel_names = cps.add_many(CHANNELS)
     # Marketplace sellers settle through the marketplace; the others through a payment app.
     channel = np.where(marketplace, channel_names[0], channel_names[rng.integers(1, 4, size=n)])
+    return {"cogs": cogs, "payroll_ratio": payroll_ratio, "rent_ratio": rent_ratio, "cash_share": cash_share,
+            "b2b_share": b2b_share, "marketplace": marketplace, "channel": channel.astype(np.int32)}
 
-    # Supply network: each sector x region has a pool of suppliers; popularity is Zipf-like, so
-    # a few suppliers serve many merchants (the hubs a network feature can see).
+
+def _suppliers(rng: np.random.Generator, params: WorldParams, sector: np.ndarray, region: np.ndarray, n: int,
+               cps: Counterparties) -> dict:
+    """Supply network: each sector x region has a pool of suppliers; popularity is Zipf-like, so
+    a few suppliers serve many merchants (the hubs a network feature can see)."""
     suppliers = np.zeros((n, 3), dtype=np.int32)
     supplier_pools = {}
-    for si, s in enumerate(sectors):
-        for ri, r in enumerate(regions):
+    for si, s in enumerate(params.sectors):
+        for ri, r in enumerate(params.regions):
             k = 10 + int(40 * s.weight * r.weight * 4)
             names = [_company(si * 7 + ri * 3 + j, j * 3 + si, s.supplier_word, r.city) for j in range(k)]
             supplier_pools[si, ri] = cps.add_many(names)
@@ -158,16 +191,26 @@ def build_population(rng: np.random.Generator, params: WorldParams, n: int, days
         picks[nsup < 3, 2] = picks[nsup < 3, 1]
         suppliers[members] = pool[picks]
     supplier_interval = rng.choice(np.array([10, 14, 15]), size=n, p=[0.3, 0.4, 0.3]).astype(np.int32)
+    return {"suppliers": suppliers, "supplier_interval": supplier_interval}
 
+
+def _customers_and_landlords(rng: np.random.Generator, params: WorldParams, region: np.ndarray, n: int,
+                             cps: Counterparties) -> dict:
+    """Big (b2b) customers and landlords, from each region's pools."""
     customers = np.zeros((n, 3), dtype=np.int32)
     landlord = np.zeros(n, dtype=np.int32)
-    for ri, r in enumerate(regions):
+    for ri, r in enumerate(params.regions):
         members = np.flatnonzero(region == ri)
         pool = cps.add_many([_company(j * 5 + ri, j + ri * 2, "Group", r.city) for j in range(25)])
         pop = 1.0 / np.arange(1, pool.size + 1)
         customers[members] = pool[rng.choice(pool.size, size=(members.size, 3), p=pop / pop.sum())]
         landlords = cps.add_many([_company(j * 3 + ri * 5, j * 7 + ri, "Property", r.city) for j in range(15)])
         landlord[members] = landlords[rng.integers(0, landlords.size, size=members.size)]
+    return {"customers": customers, "landlord": landlord}
+
+
+def _owners_and_debt(rng: np.random.Generator, params: WorldParams, n: int, cps: Counterparties) -> dict:
+    """The utility, the owner (a person) and external debt (another lender, or none)."""
     utility = cps.add_many(UTILITIES)[rng.integers(0, len(UTILITIES), size=n)]
     owner_names = [f"{_SURNAMES[a]} {_GIVEN[b]}{_GIVEN[c].lower()}" for a, b, c in
                    rng.integers(0, 20, size=(n, 3)).tolist()]
@@ -176,8 +219,12 @@ def build_population(rng: np.random.Generator, params: WorldParams, n: int, days
     has_external = rng.random(n) < params.external_debt_share
     external_lender = np.where(has_external, lenders[rng.integers(0, len(lenders), size=n)], -1)
     external_ratio = np.where(has_external, rng.uniform(0.02, 0.1, size=n), 0.0)
+    return {"utility": utility.astype(np.int32), "owner": owner, "external_lender": external_lender.astype(np.int32),
+            "external_ratio": external_ratio}
 
-    # Bust-out fraud comes in rings that wash money through the same few accounts.
+
+def _fraud_rings(rng: np.random.Generator, params: WorldParams, n: int, cps: Counterparties) -> dict:
+    """Bust-out fraud comes in rings that wash money through the same few accounts."""
     fraud = rng.random(n) < params.fraud_share
     ring = np.full(n, -1, dtype=np.int32)
     ring_cps = np.full((n, 2), -1, dtype=np.int32)
@@ -193,7 +240,12 @@ def build_population(rng: np.random.Generator, params: WorldParams, n: int, days
         ring_cps[members, 1] = cps.add(f"{_SURNAMES[people[1, 0]]} {_GIVEN[people[1, 1]]} trading {rid}")
         pos += size
         rid += 1
+    return {"fraud": fraud, "ring": ring, "ring_counterparties": ring_cps}
 
+
+def _identity(rng: np.random.Generator, params: WorldParams, sector: np.ndarray, n: int) -> dict:
+    """Shop names, registration numbers (15% have none) and marketplace listings."""
+    sectors = params.sectors
     name_idx = rng.integers(0, 500, size=(n, 2))
     shop_words = [_SHOP_WORD.get(s.name, s.name.title()) for s in sectors]
     name = [f"{_SYLLABLES_A[a % 25]}{_SYLLABLES_B[b % 20]} {shop_words[s]}"
@@ -203,21 +255,7 @@ def build_population(rng: np.random.Generator, params: WorldParams, n: int, days
     registration_number = ["91" + "".join(row) if ok else "" for row, ok in zip(chars.tolist(), has_reg.tolist(),
                                                                                  strict=True)]
     listings = np.array([s.listings for s in sectors])[sector] * np.exp(rng.normal(0, 0.7, n))
-
-    return Population(
-        n=n, sector=sector, region=region, name=name, registration_number=registration_number,
-        onboard_day=onboard_day, onboarded_on_offset=onboarded_offset, established_offset=established_offset,
-        period_offset=rng.integers(0, params.period_days, size=n).astype(np.int32),
-        base_daily=base_daily, growth=growth, volatility=volatility, mu=mu, buffer_months=buffer_months,
-        lateness=lateness, late_prob=late_prob, cogs=cogs, payroll_ratio=payroll_ratio,
-        rent_ratio=rent_ratio, cash_share=cash_share, b2b_share=b2b_share, marketplace=marketplace,
-        channel=channel.astype(np.int32), suppliers=suppliers, supplier_interval=supplier_interval,
-        customers=customers, landlord=landlord, owner=owner, utility=utility.astype(np.int32),
-        external_lender=external_lender.astype(np.int32), external_ratio=external_ratio, fraud=fraud,
-        ring=ring, ring_counterparties=ring_cps, rating_offset=rng.normal(0, 0.08, n),
-        listings=listings, review_rate=rng.uniform(0.01, 0.04, n),
-        phase=rng.integers(0, 1000, size=(n, 8)).astype(np.int32),
-    )
+    return {"name": name, "registration_number": registration_number, "listings": listings}
 
 
 @dataclass

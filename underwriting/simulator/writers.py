@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .engine import IN, World
+from .engine import World
+from .ledger import IN
 from .params import METRICS, TRANSACTION_KINDS
 
 CHUNK = 400_000
