@@ -82,6 +82,8 @@ echo "== ruff check"
 ruff check .
 echo "== import contract (pyproject.toml [tool.importlinter])"
 lint-imports --no-cache
+echo "== module and function sizes (scripts/check_sizes.py)"
+python scripts/check_sizes.py
 echo "== makemigrations --check"
 python manage.py makemigrations --check --dry-run
 echo "== pytest"
