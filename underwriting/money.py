@@ -23,6 +23,7 @@ __all__ = [
     "as_decimal",
     "cap_to_cent",
     "cap_to_step",
+    "cents_text",
     "has_whole_cents",
     "money_text",
     "to_cents",
@@ -84,6 +85,11 @@ def has_whole_cents(value: Decimal) -> bool:
 def amount_text(value: Decimal) -> str:
     """The JSON and form text of an amount: "1234.50" (no grouping, two decimals)."""
     return f"{value:.2f}"
+
+
+def cents_text(cents: int) -> str:
+    """An integer number of cents as amount text: 123456 -> "1234.56", -5 -> "-0.05" (no Decimal, fast)."""
+    return f"{cents // 100}.{cents % 100:02d}" if cents >= 0 else f"-{-cents // 100}.{-cents % 100:02d}"
 
 
 def money_text(amount: Decimal, currency: str = "") -> str:

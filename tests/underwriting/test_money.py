@@ -11,6 +11,7 @@ from underwriting.money import (
     as_decimal,
     cap_to_cent,
     cap_to_step,
+    cents_text,
     has_whole_cents,
     money_text,
     to_cents,
@@ -108,6 +109,16 @@ def test_has_whole_cents():
     assert has_whole_cents(D("12.500"))
     assert not has_whole_cents(D("12.505"))
     assert not has_whole_cents(D("0.001"))
+
+
+@pytest.mark.parametrize(
+    ("cents", "expected"),
+    [(0, "0.00"), (5, "0.05"), (123456, "1234.56"), (100, "1.00"), (-5, "-0.05"), (-123456, "-1234.56"),
+     (-100, "-1.00")],
+)
+def test_cents_text(cents, expected):
+    assert cents_text(cents) == expected
+    assert cents_text(cents) == amount_text(Decimal(cents).scaleb(-2))
 
 
 def test_amount_text_is_the_json_form():
