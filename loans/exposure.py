@@ -18,6 +18,7 @@ from django.db import connection
 
 from accounts.models import Business
 from underwriting.exposure import BUSINESS, OWNER, REGISTRATION, ZERO, Exposure, PartyExposure
+from underwriting.money import to_cents_half_even
 from underwriting.selectors import credit_record_imported_exposure
 
 from .models import Application, ApplicationStatus, Loan, LoanStatus
@@ -75,7 +76,8 @@ _LOAN, _OFFER = 1, 2
 
 def _money(value) -> Decimal:
     # SQLite hands numerics back as floats or ints: their shortest text is the stored amount.
-    return value if isinstance(value, Decimal) else Decimal(str(value)).quantize(Decimal("0.01"))
+    # Banker's rounding as it always was: the text of a stored 2-decimal amount never has a tie anyway.
+    return value if isinstance(value, Decimal) else to_cents_half_even(value)
 
 
 def _platform_rows(ids: list[int], now: datetime, exclude_application_id: int | None):

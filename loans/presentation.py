@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from config import clock
+from underwriting.money import money_text
 from underwriting.product import amortisation_schedule
 
 from .models import Application, ApplicationStatus
@@ -160,10 +161,6 @@ class TimelineEntry:
     text: str
 
 
-def _money(amount, currency: str) -> str:
-    return f"{amount:,.2f} {currency}"
-
-
 def application_timeline(application: Application, transitions, loan=None) -> list[TimelineEntry]:
     """What happened to the application, in the owner's words. Phrased from the application, its
     decision and its loan, never from the audit trail's own reasons (they are written for officers:
@@ -171,20 +168,20 @@ def application_timeline(application: Application, transitions, loan=None) -> li
     currency = application.partner.currency
     decision = application.decision
     phrases = {
-        S.SUBMITTED: f"You applied for {_money(application.amount, currency)} over {application.term_months} months.",
+        S.SUBMITTED: f"You applied for {money_text(application.amount, currency)} over {application.term_months} months.",
         S.DECIDING: "Our decision engine started on it.",
         S.DECLINED: "Declined.",
         S.ACCEPTED: "You accepted the offer.",
         S.REJECTED: "You turned the offer down.",
         S.EXPIRED: "The offer expired.",
         S.WITHDRAWN: "You withdrew the application.",
-        S.DISBURSED: f"{_money(loan.disbursed_amount, currency)} paid out." if loan is not None else "Paid out.",
+        S.DISBURSED: f"{money_text(loan.disbursed_amount, currency)} paid out." if loan is not None else "Paid out.",
     }
     if decision is not None and decision.offered_amount is not None:
-        offer = f"{_money(decision.offered_amount, currency)} over {decision.term_months} months"
+        offer = f"{money_text(decision.offered_amount, currency)} over {decision.term_months} months"
         phrases[S.APPROVED] = f"Approved: {offer} at {decision.effective_apr:.2f}% APR."
         phrases[S.COUNTER_OFFERED] = (f"Counter-offer: {offer} at {decision.effective_apr:.2f}% APR, instead of "
-                                      f"{_money(decision.requested_amount, currency)}.")
+                                      f"{money_text(decision.requested_amount, currency)}.")
     return [TimelineEntry(t.at, phrases.get(t.to_status, S(t.to_status).label + ".")) for t in transitions]
 
 

@@ -28,8 +28,9 @@ from underwriting.exposure import SCOPE_WORDS
 from underwriting.ingest.consistency import history_checks
 from underwriting.ingest.history_csv import rows_from_csv
 from underwriting.models import Decision, DecisionOutcome
+from underwriting.money import has_whole_cents, money_text, to_cents
 from underwriting.policy_services import policy_active
-from underwriting.product import CENT, amortisation_schedule, money
+from underwriting.product import amortisation_schedule
 from underwriting.provenance import Provenance
 from underwriting.services import (
     HistoryImportError,
@@ -198,12 +199,12 @@ def _parse_amount(amount) -> Decimal:
     if not value.is_finite():
         raise ValidationError({"amount": AMOUNT_NOT_A_NUMBER})
     try:
-        exact = value == value.quantize(CENT)
+        exact = has_whole_cents(value)
     except InvalidOperation:  # more digits than a Decimal context holds: far above any product maximum
         raise ValidationError({"amount": "The amount is too large."}) from None
     if not exact:
         raise ValidationError({"amount": AMOUNT_TOO_PRECISE})
-    return money(value)
+    return to_cents(value)
 
 
 def application_validate(*, business: Business, amount, term_months, purpose: str) -> tuple[Decimal, int]:
@@ -493,8 +494,8 @@ def _check_exposure_caps(application: Application, amount: Decimal) -> None:
         raise ExposureLimitReached(
             application, S.ACCEPTED,
             f"With this loan, {SCOPE_WORDS[party.scope]} would owe or have on offer "
-            f"{party.total + amount:,.2f} {application.partner.currency}, above the maximum of "
-            f"{policy.exposure_cap:,.2f} {application.partner.currency}; this offer cannot be accepted now.",
+            f"{money_text(party.total + amount, application.partner.currency)}, above the maximum of "
+            f"{money_text(policy.exposure_cap, application.partner.currency)}; this offer cannot be accepted now.",
         )
 
 

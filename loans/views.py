@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Business
+from underwriting.money import amount_text, money_text
 from underwriting.policy_services import policy_active
 from underwriting.selectors import business_history_summary
 
@@ -180,8 +181,8 @@ def apply(request, public_id):
     form_kwargs = {
         "min_term": policy.min_term_months,
         "max_term": policy.max_term_months,
-        "amount_help": f"From {policy.min_amount:,.2f} {business.partner.currency} to {policy.max_amount:,.2f} "
-                       f"{business.partner.currency}.",
+        "amount_help": f"From {money_text(policy.min_amount, business.partner.currency)} to "
+                       f"{money_text(policy.max_amount, business.partner.currency)}.",
     }
     in_progress = None
     if request.method == "POST":
@@ -214,7 +215,7 @@ def apply(request, public_id):
         suggestion = selectors.business_suggested_amount(business=business)
         form = ApplicationForm(
             initial={
-                "amount": f"{suggestion.amount:.2f}" if suggestion.amount else "",
+                "amount": amount_text(suggestion.amount) if suggestion.amount else "",
                 "term_months": suggestion.term_months,
                 "purpose": Purpose.WORKING_CAPITAL,
             },

@@ -9,6 +9,7 @@ from decimal import Decimal
 from .features.catalog import FAMILIES, format_value
 from .features.specs import FEATURES
 from .models import Decision
+from .money import amount_text
 from .monitoring import approval_cutoff
 from .provenance import LABELS as PROVENANCE_LABELS
 from .provenance import Provenance
@@ -119,7 +120,7 @@ def csv_text(value: str) -> str:
 
 
 def _money(value: Decimal | None) -> str:
-    return "" if value is None else f"{value:.2f}"
+    return "" if value is None else amount_text(value)
 
 
 def decision_csv_rows(decisions: Iterable[Decision]) -> Iterator[list[str]]:

@@ -16,13 +16,11 @@ Pure: no Django, no database.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
+
+from .money import cap_to_step
 
 GRID_POINTS = 33
-
-
-def _down(amount: Decimal, step: Decimal) -> Decimal:
-    return ((amount / step).to_integral_value(rounding=ROUND_DOWN) * step).quantize(Decimal("0.01"))
 
 
 def amount_grid(*, low: Decimal, high: Decimal, step: Decimal, points: int = GRID_POINTS) -> list[Decimal]:
@@ -31,8 +29,8 @@ def amount_grid(*, low: Decimal, high: Decimal, step: Decimal, points: int = GRI
     if high < low:
         return []
     ratio = float(high / low)
-    grid = {_down(low * Decimal(repr(ratio ** (i / (points - 1)))), step) for i in range(points)}
-    grid |= {low, _down(high, step)}
+    grid = {cap_to_step(low * Decimal(repr(ratio ** (i / (points - 1)))), step) for i in range(points)}
+    grid |= {low, cap_to_step(high, step)}
     return sorted(a for a in grid if low <= a <= high)
 
 
@@ -54,7 +52,7 @@ def largest_acceptable(
         return best
     bad = grid[i - 1]
     while bad - best > step:
-        middle = _down((best + bad) / 2, step)
+        middle = cap_to_step((best + bad) / 2, step)
         if middle in (best, bad):
             break
         if first_acceptable([middle]) == 0:

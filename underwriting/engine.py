@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from functools import cached_property
 
 import numpy as np
@@ -28,12 +28,11 @@ from .features.history import (
     MerchantHistory,
     day_date,
 )
+from .money import ZERO, cap_to_step, money_text, to_cents
 from .policy import PolicyParams
 from .pricing import affordable_principal, price_breakdown, score_band, score_for, size_limit
-from .product import ZERO, amortisation_schedule, effective_apr, estimated_outstanding, origination_fee
+from .product import amortisation_schedule, effective_apr, estimated_outstanding, origination_fee
 from .reasons import reasons_from_contributions
-
-CENT = Decimal("0.01")
 
 # Knock-out rule codes, in the order they are evaluated and shown.
 KO_REQUEST_BOUNDS = "KO_REQUEST_BOUNDS"
@@ -46,10 +45,6 @@ KO_OPEN_LOANS = "KO_OPEN_LOANS"
 KO_HISTORY_CHECKS = "KO_HISTORY_CHECKS"
 
 APPROVED, COUNTER_OFFER, DECLINED = "approved", "counter_offer", "declined"
-
-
-def _money(value: float | Decimal) -> Decimal:
-    return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 @dataclass(frozen=True)
@@ -157,7 +152,7 @@ def _existing_exposure(history: MerchantHistory, exposure: Exposure | None) -> D
     loans = history.loans
     current = loans.status == CURRENT
     return sum(
-        (estimated_outstanding(amount=_money(amount), originated_on=day_date(int(orig)),
+        (estimated_outstanding(amount=to_cents(amount), originated_on=day_date(int(orig)),
                                term_months=int(term), on=history.as_of)
          for orig, amount, term in zip(loans.originated_on[current], loans.amount[current],
                                        loans.term_months[current], strict=True)),
@@ -193,10 +188,10 @@ def business_context(
         open_loans=int(current.sum()),
         max_days_past_due=float(known.max()) if known.size else None,
         recent_defaults=int(defaulted_recently.sum()),
-        existing_exposure=_money(_existing_exposure(history, exposure)),
-        monthly_revenue=_money(max(monthly_revenue, 0.0)),
-        avg_monthly_net_inflow=_money(net_inflow),
-        monthly_debt_service=_money(monthly_debt_service),
+        existing_exposure=to_cents(_existing_exposure(history, exposure)),
+        monthly_revenue=to_cents(max(monthly_revenue, 0.0)),
+        avg_monthly_net_inflow=to_cents(net_inflow),
+        monthly_debt_service=to_cents(monthly_debt_service),
         inflow_spike_ratio=None if spike is None else round(float(spike), 6),
         open_platform_loans=None if exposure is None else exposure.open_platform_loans,
         exposure=None if exposure is None else exposure.as_dict(),
@@ -399,7 +394,7 @@ class _RetiredFeature:
 
 
 def _percent(rate: Decimal) -> Decimal:
-    return (rate * 100).quantize(CENT, rounding=ROUND_HALF_UP)
+    return to_cents(rate * 100)
 
 
 def _rule_reasons(failed: Sequence[RuleResult]) -> list[dict]:
@@ -443,7 +438,7 @@ class _Request:
         self.values = np.asarray(feature_values, dtype=np.float64)
         self.context, self.term, self.policy, self.model, self.terms = context, term_months, policy, model, terms
         self.burden_at = [self.names.index(n) if n in self.names else -1 for n in BURDEN_NAMES]
-        self.product_max = _down_to(policy.max_amount * terms.max_amount_share, policy.amount_step)
+        self.product_max = cap_to_step(policy.max_amount * terms.max_amount_share, policy.amount_step)
 
     def rows(self, amounts: Sequence[Decimal]) -> np.ndarray:
         rows = np.tile(self.values, (len(amounts), 1))
@@ -538,7 +533,7 @@ def evaluate(
     evaluated with that amount's own features, PD and price; declined only when no amount is
     acceptable. The decision's snapshot, PD, score and SHAP values are those of the amount it decides
     (`DecisionResult.feature_values`): the offer of a counter-offer, the request otherwise."""
-    amount = _money(amount)
+    amount = to_cents(amount)
     rules = knockout_rules(context=context, amount=amount, term_months=term_months, policy=policy)
     failed = [rule for rule in rules if not rule.passed]
     base = {
@@ -660,20 +655,12 @@ def _decided_without_search(asked, base, context, policy, model, as_of, term_mon
                   term_months)
 
 
-def _down_to(amount: Decimal, step: Decimal) -> Decimal:
-    return ((amount / step).to_integral_value(rounding=ROUND_DOWN) * step).quantize(CENT)
-
-
-def _money_text(amount: Decimal, currency: str) -> str:
-    return f"{amount:,.2f} {currency}".rstrip()
-
-
 def _failure_reason(asked: _Assessment, offered: Decimal | None, context: BusinessContext, policy: PolicyParams,
                     term_months: int) -> dict:
     """Why the requested amount was not lent in full, and what is offered instead (None: nothing)."""
     cur = context.currency
     if asked.failure == "pd":
-        text = (f"At {_money_text(asked.amount, cur)} the estimated chance of default is {asked.pd:.1%}, above "
+        text = (f"At {money_text(asked.amount, cur)} the estimated chance of default is {asked.pd:.1%}, above "
                 f"the {float(policy.max_pd):.0%} this product accepts.")
         reason = {"family": "overall", "label": "Overall risk", "feature": "pd", "value": asked.pd}
     elif asked.failure == "price":
@@ -683,7 +670,7 @@ def _failure_reason(asked: _Assessment, offered: Decimal | None, context: Busine
         reason = _limit_reason(asked.limit, context, policy)
         text = reason["text"]
     if offered is not None:
-        text += f" {_money_text(offered, cur)} is the largest amount we can lend you now."
+        text += f" {money_text(offered, cur)} is the largest amount we can lend you now."
     return {**{"value": None, "contribution": None}, **reason, "text": text}
 
 
@@ -720,13 +707,13 @@ def _limit_reason(limit, context: BusinessContext, policy: PolicyParams) -> dict
         "contribution": None,
         "text": _LIMIT_TEXT.get(key, "The amount is limited by policy.").format(
             share=(policy.max_instalment_share * 100).normalize(),
-            net=_money_text(context.avg_monthly_net_inflow, cur),
-            instalment=_money_text(limit.affordable_instalment, cur),
+            net=money_text(context.avg_monthly_net_inflow, cur),
+            instalment=money_text(limit.affordable_instalment, cur),
             multiple=policy.revenue_multiple.normalize(),
-            revenue=_money_text(context.monthly_revenue, cur),
-            exposure=_money_text(context.existing_exposure, cur),
-            cap=_money_text(policy.exposure_cap, cur),
-            product_max=_money_text(product_max, cur),
+            revenue=money_text(context.monthly_revenue, cur),
+            exposure=money_text(context.existing_exposure, cur),
+            cap=money_text(policy.exposure_cap, cur),
+            product_max=money_text(product_max, cur),
         ),
     }
 

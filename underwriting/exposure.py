@@ -15,9 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from .money import ZERO
+
 __all__ = ["SCOPES", "ZERO", "Exposure", "PartyExposure"]
 
-ZERO = Decimal("0.00")
 BUSINESS, OWNER, REGISTRATION = "business", "owner", "registration"
 SCOPES = (BUSINESS, OWNER, REGISTRATION)
 SCOPE_WORDS = {

@@ -40,6 +40,7 @@ from .models import (
     ModelVersion,
     PolicyVersion,
 )
+from .money import ZERO, to_cents_half_even
 
 # Fixed histogram edges. Score: 20-point bins over the policy's range. Latency: geometric bins 25%
 # apart from 0.5 ms to ~1 min, so a percentile read from the histogram is within ~12% of the truth.
@@ -150,10 +151,10 @@ class _Summary:
     count: int = 0
     scored: int = 0
     pd_sum: float = 0.0
-    requested_sum: Decimal = Decimal("0.00")
+    requested_sum: Decimal = ZERO
     offered: int = 0
-    offered_sum: Decimal = Decimal("0.00")
-    apr_sum: Decimal = Decimal("0.00")
+    offered_sum: Decimal = ZERO
+    apr_sum: Decimal = ZERO
     latency_ms_sum: float = 0.0
     latency_counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_EDGES_MS) + 1))
     score_counts: list[int] = field(default_factory=lambda: [0] * (len(SCORE_EDGES) + 1))
@@ -377,11 +378,10 @@ def _day_figures(d: dict) -> None:
 
 
 def _outcome_averages(o: dict) -> None:
-    cent = Decimal("0.01")
     o["avg_pd"] = o["pd_sum"] / o["scored"] if o["scored"] else None
-    o["avg_requested"] = (o["requested_sum"] / o["count"]).quantize(cent) if o["count"] else None
-    o["avg_offered"] = (o["offered_sum"] / o["offered"]).quantize(cent) if o["offered"] else None
-    o["avg_apr"] = (o["apr_sum"] / o["offered"]).quantize(cent) if o["offered"] else None
+    o["avg_requested"] = to_cents_half_even(o["requested_sum"] / o["count"]) if o["count"] else None
+    o["avg_offered"] = to_cents_half_even(o["offered_sum"] / o["offered"]) if o["offered"] else None
+    o["avg_apr"] = to_cents_half_even(o["apr_sum"] / o["offered"]) if o["offered"] else None
 
 
 def dashboard_summary(*, start: date, end: date, partner_id: int | None = None) -> dict:

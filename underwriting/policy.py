@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from itertools import pairwise
 from typing import Any, ClassVar
 
+from .money import CENT, has_whole_cents
 from .provenance import Provenance
 
 __all__ = ["DEFAULT_PROVENANCE_TERMS", "DEFAULT_SCORE_BANDS", "PolicyError", "PolicyParams", "ProvenanceTerms"]
@@ -109,8 +110,8 @@ class PolicyParams:
     # Field kinds drive parsing and range checks: (kind, min, max, inclusive-min).
     _MONEY: ClassVar[set[str]] = {"min_amount", "max_amount", "exposure_cap", "max_expected_loss", "amount_step"}
     _RANGES: ClassVar[dict[str, tuple[Any, Any, bool]]] = {
-        "min_amount": (Decimal("0.01"), None, True),
-        "max_amount": (Decimal("0.01"), None, True),
+        "min_amount": (CENT, None, True),
+        "max_amount": (CENT, None, True),
         "min_term_months": (PRODUCT_MIN_TERM, PRODUCT_MAX_TERM, True),
         "max_term_months": (PRODUCT_MIN_TERM, PRODUCT_MAX_TERM, True),
         "min_history_days": (0, 3660, True),
@@ -128,10 +129,10 @@ class PolicyParams:
         "origination_fee_rate": (Decimal(0), Decimal("0.10"), True),
         "max_instalment_share": (Decimal(0), Decimal(1), False),
         "revenue_multiple": (Decimal(0), Decimal(24), False),
-        "exposure_cap": (Decimal("0.01"), None, True),
+        "exposure_cap": (CENT, None, True),
         "max_open_loans": (1, 100, True),
-        "max_expected_loss": (Decimal("0.01"), None, True),
-        "amount_step": (Decimal("0.01"), None, True),
+        "max_expected_loss": (CENT, None, True),
+        "amount_step": (CENT, None, True),
         "score_base": (0, 10000, True),
         "score_base_odds": (Decimal(0), Decimal(100000), False),
         "score_pdo": (Decimal(0), Decimal(1000), False),
@@ -210,7 +211,7 @@ class PolicyParams:
                 errors.append(f"{name}: {value} is above the maximum {high}")
         for name in self._MONEY:
             value = getattr(self, name)
-            if value != value.quantize(Decimal("0.01")):
+            if not has_whole_cents(value):
                 errors.append(f"{name}: {value} has more than 2 decimal places")
         return errors
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_DOWN, Decimal, localcontext
+from decimal import ROUND_CEILING, Decimal, localcontext
 from typing import TYPE_CHECKING
 
-from .product import CENT, ZERO, annuity_instalment
+from .money import CENT, ZERO, cap_to_cent, cap_to_step
+from .product import annuity_instalment
 
 if TYPE_CHECKING:
     from .policy import PolicyParams
@@ -219,7 +220,7 @@ class LimitResult:
 def _down(amount: Decimal, step: Decimal = CENT) -> Decimal:
     if amount <= 0:
         return ZERO
-    return ((amount / step).to_integral_value(rounding=ROUND_DOWN) * step).quantize(CENT)
+    return cap_to_step(amount, step)
 
 
 def affordable_principal(*, instalment: Decimal, apr: Decimal, term_months: int) -> Decimal:
@@ -290,5 +291,5 @@ def size_limit(
         fits=fits,
         outcome=outcome,
         offer_amount=offer,
-        affordable_instalment=share_target.quantize(CENT, rounding=ROUND_DOWN) if share_target > 0 else ZERO,
+        affordable_instalment=cap_to_cent(share_target) if share_target > 0 else ZERO,
     )

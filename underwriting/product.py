@@ -10,10 +10,11 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
+from decimal import Context, Decimal, localcontext
+
+from .money import ZERO, to_cents
 
 __all__ = [
-    "CENT",
     "Schedule",
     "ScheduleRow",
     "amortisation_schedule",
@@ -21,27 +22,19 @@ __all__ = [
     "due_date",
     "effective_apr",
     "estimated_outstanding",
-    "money",
     "monthly_irr",
     "origination_fee",
 ]
 
-CENT = Decimal("0.01")
-ZERO = Decimal("0.00")
 # Intermediate precision: 40 significant digits keep (1 + r)^-n exact far beyond the cent for any
 # amount and term the product allows, so the only rounding is the deliberate one to the cent.
 _WORK = Context(prec=40)
 
 
-def money(value: Decimal | int | str) -> Decimal:
-    """An amount rounded half-up to the cent (the rounding of every stored amount)."""
-    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
-
-
 def _check_inputs(principal: Decimal, apr: Decimal, term_months: int) -> None:
     if not isinstance(principal, Decimal) or not isinstance(apr, Decimal):
         raise TypeError("principal and apr must be Decimal (never float for money)")
-    if principal <= 0 or principal != money(principal):
+    if principal <= 0 or principal != to_cents(principal):
         raise ValueError(f"principal must be a positive amount with at most 2 decimals, got {principal}")
     if apr < 0:
         raise ValueError(f"apr must be a non-negative fraction (0.18 for 18%), got {apr}")
@@ -62,7 +55,7 @@ def annuity_instalment(principal: Decimal, apr: Decimal, term_months: int) -> De
         else:
             r = apr / 12
             exact = principal * r / (1 - (1 + r) ** -term_months)
-    return money(exact)
+    return to_cents(exact)
 
 
 def due_date(disbursed_on: dt.date, number: int) -> dt.date:
@@ -89,7 +82,7 @@ def estimated_outstanding(*, amount: Decimal, originated_on: dt.date, term_month
     straight-line over its term (counting it as fully drawn would overstate a nearly repaid loan, and
     the book has no repayments to do better). Rounded half-up to the cent."""
     remaining = max(0, int(term_months) - months_elapsed(originated_on, on)) if term_months > 0 else 0
-    return money(Decimal(amount) * remaining / max(int(term_months), 1))
+    return to_cents(Decimal(amount) * remaining / max(int(term_months), 1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +152,7 @@ def amortisation_schedule(
     with localcontext(_WORK):
         monthly_rate = apr / 12
         for number in range(1, term_months + 1):
-            interest = money(balance * monthly_rate)
+            interest = to_cents(balance * monthly_rate)
             if number == term_months:
                 payment, principal_part = balance + interest, balance
             else:
@@ -192,7 +185,7 @@ def origination_fee(principal: Decimal, fee_rate: Decimal) -> Decimal:
     """The origination fee for `principal` at `fee_rate` (a fraction), rounded half-up to the cent."""
     if fee_rate < 0 or fee_rate >= 1:
         raise ValueError(f"fee_rate must be a fraction in [0, 1), got {fee_rate}")
-    return money(principal * fee_rate)
+    return to_cents(principal * fee_rate)
 
 
 def _present_value(payments: list[Decimal], rate: Decimal) -> tuple[Decimal, Decimal]:
@@ -259,11 +252,11 @@ def effective_apr(*, principal: Decimal, fee: Decimal, schedule: Schedule) -> De
     """
     if principal != schedule.principal:
         raise ValueError(f"principal {principal} is not the schedule's principal {schedule.principal}")
-    if fee < 0 or fee != money(fee) or fee >= principal:
+    if fee < 0 or fee != to_cents(fee) or fee >= principal:
         raise ValueError(f"fee must be an amount in [0, principal) with at most 2 decimals, got {fee}")
     if fee == 0:
-        return (schedule.apr * 100).quantize(CENT, rounding=ROUND_HALF_UP)
+        return to_cents(schedule.apr * 100)
     rate = monthly_irr(
         financed=principal - fee, payments=[row.payment for row in schedule.rows], guess=schedule.apr / 12
     )
-    return (rate * 1200).quantize(CENT, rounding=ROUND_HALF_UP)
+    return to_cents(rate * 1200)

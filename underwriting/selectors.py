@@ -13,7 +13,8 @@ from .models import (
     LoanRecordStatus,
     TransactionKind,
 )
-from .product import ZERO, estimated_outstanding
+from .money import ZERO, to_cents
+from .product import estimated_outstanding
 from .provenance import least_trusted
 
 
@@ -34,7 +35,7 @@ class HistorySummary:
 
 
 def _to_units(minor: int | None) -> Decimal:
-    return (Decimal(minor or 0) / 100).quantize(Decimal("0.01"))
+    return to_cents(Decimal(minor or 0) / 100)
 
 
 def business_history_summary(*, business_id: int) -> HistorySummary:
@@ -42,7 +43,7 @@ def business_history_summary(*, business_id: int) -> HistorySummary:
     rollups = DailyRollup.objects.filter(business_id=business_id)
     span = rollups.aggregate(first=Min("day"), last=Max("day"), n=Sum("count"))
     if span["last"] is None:
-        return HistorySummary(None, None, 0, Decimal("0.00"), Decimal("0.00"), Decimal("0.00"))
+        return HistorySummary(None, None, 0, ZERO, ZERO, ZERO)
     recent = rollups.filter(day__gt=span["last"] - timedelta(days=90))
     inflow = recent.filter(direction=Direction.IN).aggregate(s=Sum("total_minor"))["s"]
     outflow = recent.filter(direction=Direction.OUT).aggregate(s=Sum("total_minor"))["s"]

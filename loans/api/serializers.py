@@ -9,6 +9,7 @@ from loans.amounts import AMOUNT_PATTERN, AMOUNT_SIGN, AmountSyntaxError, amount
 from loans.models import Purpose
 from loans.partner_models import DeliveryStatus, WebhookEventType
 from underwriting.ingest.values import DIRECTIONS, KINDS
+from underwriting.money import amount_text
 
 MAX_TRANSACTIONS = 10_000
 
@@ -120,7 +121,7 @@ class RequestedAmountField(serializers.Field):
             raise serializers.ValidationError(str(exc), code="invalid") from None
 
     def to_representation(self, value):
-        return f"{value:.2f}"
+        return amount_text(value)
 
 
 class ApplicationCreateIn(serializers.Serializer):

@@ -1,6 +1,8 @@
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 
 from django import template
+
+from underwriting.money import money_text, to_cents
 
 register = template.Library()
 
@@ -11,11 +13,10 @@ def money(value, currency: str = "") -> str:
     if value is None or value == "":
         return "—"
     try:
-        amount = Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        amount = to_cents(value)
     except InvalidOperation:
         return str(value)
-    text = f"{amount:,.2f}"
-    return f"{text} {currency}".strip()
+    return money_text(amount, currency)
 
 
 @register.filter

@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..money import money_text
+
 FAMILIES: dict[str, str] = {
     "scale": "Sales volume",
     "growth": "Sales trend",
@@ -110,7 +112,7 @@ def format_value(value: float | None, unit: str, currency: str = "") -> str:
 
 def _format(v: float, unit: str, currency: str) -> str:
     if unit == "money":
-        return f"{v:,.2f} {currency}" if currency else f"{v:,.2f}"
+        return money_text(v, currency)
     if unit == "fraction":
         return _percent(100 * v)
     if unit == "change":

@@ -10,8 +10,9 @@ import re
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from ..money import to_cents
+
 _DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)", re.ASCII)
-CENT = Decimal("0.01")
 MICRO = Decimal("0.000001")
 # Amounts stay below a trillion currency units: far above any small-business payment, and far enough
 # below the bigint limit that a day's sums cannot overflow.
@@ -88,7 +89,7 @@ def parse_amount_minor(s: str) -> int:
     value = _decimal(s)
     if value < 0:
         raise ValueError(f"{s} is negative; amounts are positive and the direction column says in or out")
-    cents = value.quantize(CENT, rounding=ROUND_HALF_UP)
+    cents = to_cents(value)
     if cents == 0:
         raise ValueError(f"{s} is zero at cent precision; amounts must be greater than 0.00")
     minor = int(cents * 100)
@@ -99,7 +100,7 @@ def parse_amount_minor(s: str) -> int:
 
 def parse_signed_minor(s: str) -> int:
     """A balance in currency units (may be negative), rounded half-up to the cent; returned in cents."""
-    minor = int(_decimal(s).quantize(CENT, rounding=ROUND_HALF_UP) * 100)
+    minor = int(to_cents(_decimal(s)) * 100)
     if abs(minor) >= MAX_MINOR:
         raise ValueError(f"{s} is too large (the limit is 999999999999.99 either side of zero)")
     return minor
@@ -109,7 +110,7 @@ def parse_loan_amount(s: str) -> str:
     value = _decimal(s)
     if value <= 0:
         raise ValueError(f"{s} is not a positive amount")
-    cents = value.quantize(CENT, rounding=ROUND_HALF_UP)
+    cents = to_cents(value)
     if cents == 0:
         raise ValueError(f"{s} is zero at cent precision; amounts must be greater than 0.00")
     if cents >= MAX_LOAN:

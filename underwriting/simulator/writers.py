@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..money import cents_text
 from .engine import World
 from .ledger import IN
 from .params import METRICS, TRANSACTION_KINDS
@@ -48,7 +49,7 @@ def loan_ids(n: int) -> list[str]:
 
 def money(cents) -> list[str]:
     """Integer cents to decimal strings with exactly 2 decimals (negative allowed)."""
-    return [f"{c // 100}.{c % 100:02d}" if c >= 0 else f"-{-c // 100}.{-c % 100:02d}" for c in cents]
+    return [cents_text(c) for c in cents]
 
 
 def _day_strings(world: World, extra: int = 0) -> list[str]:
