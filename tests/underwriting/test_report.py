@@ -14,11 +14,10 @@ import threading
 from pathlib import Path
 
 import numpy as np
-import pytest
 import time_machine
 
 from config import clock
-from tests.underwriting.test_training import SPECS, synthetic
+from tests.underwriting.test_training import SPECS
 from underwriting.features.history import day_number
 from underwriting.modeling.artifact import load_artifact, write_artifact
 from underwriting.modeling.dataset import TrainingSet
@@ -26,17 +25,6 @@ from underwriting.modeling.report import CHARTS, SHAP_CHARTS, write_shap_charts
 from underwriting.modeling.train import train_model
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="module")
-def trained():
-    return train_model(synthetic(), seed=7)
-
-
-@pytest.fixture
-def store(tmp_path, settings):
-    settings.MODEL_STORE = tmp_path / "models"
-    return settings.MODEL_STORE
 
 
 def png_size(data: bytes) -> tuple[int, int]:

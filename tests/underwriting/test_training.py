@@ -69,17 +69,6 @@ def synthetic(n: int = 6000, seed: int = 0, missing: float = 0.05) -> TrainingSe
     return TrainingSet(X=X, y=y, originated_on=days, specs=SPECS, true_pd=true_pd)
 
 
-@pytest.fixture(scope="module")
-def trained():
-    return train_model(synthetic(), seed=7)
-
-
-@pytest.fixture
-def store(tmp_path, settings):
-    settings.MODEL_STORE = tmp_path / "models"
-    return settings.MODEL_STORE
-
-
 # --- the label rule ---------------------------------------------------------------------------------
 
 
