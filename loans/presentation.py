@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from config import clock
 from underwriting.money import money_text
+from underwriting.outcomes import KnockOut
 from underwriting.product import amortisation_schedule
 
 from .models import Application, ApplicationStatus
@@ -50,27 +51,27 @@ FAMILY_ADVICE = {
 }
 
 RULE_ADVICE = {
-    "KO_REQUEST_BOUNDS": "An amount and a term within the product's limits.",
-    "KO_HISTORY_SHORT": "Link more transaction history (older statements, or wait until more months are on record).",
-    "KO_TOO_YOUNG": "Apply again when the business has traded for longer.",
-    "KO_BLOCKED": "This business cannot borrow through the platform at the moment; contact support to review it.",
-    "KO_ARREARS": "Bringing your existing loans up to date; a default within the last year also stops a new loan.",
-    "KO_FRAUD_SIGNAL": "A few weeks of normal trading: recent inflows were unusually high compared with before.",
-    "KO_OPEN_LOANS": "Repaying the loan you have with us first: one loan at a time per business, owner and company.",
-    "KO_HISTORY_CHECKS": "Linking the business's history through your bank or marketplace, or uploading its "
+    KnockOut.REQUEST_BOUNDS: "An amount and a term within the product's limits.",
+    KnockOut.HISTORY_SHORT: "Link more transaction history (older statements, or wait until more months are on record).",
+    KnockOut.TOO_YOUNG: "Apply again when the business has traded for longer.",
+    KnockOut.BLOCKED: "This business cannot borrow through the platform at the moment; contact support to review it.",
+    KnockOut.ARREARS: "Bringing your existing loans up to date; a default within the last year also stops a new loan.",
+    KnockOut.FRAUD_SIGNAL: "A few weeks of normal trading: recent inflows were unusually high compared with before.",
+    KnockOut.OPEN_LOANS: "Repaying the loan you have with us first: one loan at a time per business, owner and company.",
+    KnockOut.HISTORY_CHECKS: "Linking the business's history through your bank or marketplace, or uploading its "
     "statements exactly as exported: the uploaded file did not pass our consistency checks.",
 }
 
 
 RULE_LABELS = {
-    "KO_REQUEST_BOUNDS": "Outside the product's limits",
-    "KO_HISTORY_SHORT": "Not enough transaction history",
-    "KO_TOO_YOUNG": "Business too young",
-    "KO_BLOCKED": "Business not eligible",
-    "KO_ARREARS": "Existing loans",
-    "KO_FRAUD_SIGNAL": "Unusual recent inflows",
-    "KO_OPEN_LOANS": "A loan already open",
-    "KO_HISTORY_CHECKS": "Uploaded history failed its checks",
+    KnockOut.REQUEST_BOUNDS: "Outside the product's limits",
+    KnockOut.HISTORY_SHORT: "Not enough transaction history",
+    KnockOut.TOO_YOUNG: "Business too young",
+    KnockOut.BLOCKED: "Business not eligible",
+    KnockOut.ARREARS: "Existing loans",
+    KnockOut.FRAUD_SIGNAL: "Unusual recent inflows",
+    KnockOut.OPEN_LOANS: "A loan already open",
+    KnockOut.HISTORY_CHECKS: "Uploaded history failed its checks",
 }
 
 

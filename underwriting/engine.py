@@ -29,22 +29,11 @@ from .features.history import (
     day_date,
 )
 from .money import ZERO, cap_to_step, money_text, to_cents
+from .outcomes import KnockOut, Outcome
 from .policy import PolicyParams
 from .pricing import affordable_principal, price_breakdown, score_band, score_for, size_limit
 from .product import amortisation_schedule, effective_apr, estimated_outstanding, origination_fee
 from .reasons import reasons_from_contributions
-
-# Knock-out rule codes, in the order they are evaluated and shown.
-KO_REQUEST_BOUNDS = "KO_REQUEST_BOUNDS"
-KO_HISTORY_SHORT = "KO_HISTORY_SHORT"
-KO_TOO_YOUNG = "KO_TOO_YOUNG"
-KO_BLOCKED = "KO_BLOCKED"
-KO_ARREARS = "KO_ARREARS"
-KO_FRAUD_SIGNAL = "KO_FRAUD_SIGNAL"
-KO_OPEN_LOANS = "KO_OPEN_LOANS"
-KO_HISTORY_CHECKS = "KO_HISTORY_CHECKS"
-
-APPROVED, COUNTER_OFFER, DECLINED = "approved", "counter_offer", "declined"
 
 
 @dataclass(frozen=True)
@@ -217,19 +206,19 @@ def knockout_rules(
     )
     rules = [
         RuleResult(
-            KO_REQUEST_BOUNDS,
+            KnockOut.REQUEST_BOUNDS,
             in_bounds,
             f"Requested {amount} over {term_months} months; the product lends from {policy.min_amount} "
             f"over {policy.min_term_months} to {policy.max_term_months} months.",
         ),
         RuleResult(
-            KO_HISTORY_SHORT,
+            KnockOut.HISTORY_SHORT,
             context.history_days >= policy.min_history_days,
             f"{context.history_days} days of transaction history; at least {policy.min_history_days} are needed.",
         ),
         _age_rule(context, policy),
         RuleResult(
-            KO_BLOCKED,
+            KnockOut.BLOCKED,
             not context.is_blocked,
             "The business is on the blocked list." if context.is_blocked else "Not on the blocked list.",
         ),
@@ -247,7 +236,7 @@ def _age_rule(context: BusinessContext, policy: PolicyParams) -> RuleResult:
     min_age_days = policy.min_business_age_months * 30
     age = context.business_age_days
     return RuleResult(
-        KO_TOO_YOUNG,
+        KnockOut.TOO_YOUNG,
         age is not None and age >= min_age_days,
         f"The business is {'of unknown age' if age is None else f'{age // 30} months old'}; "
         f"at least {policy.min_business_age_months} months are needed.",
@@ -264,13 +253,13 @@ def _arrears_rule(context: BusinessContext, policy: PolicyParams) -> RuleResult:
         arrears = (f"Credit record before today: {context.open_loans} loan(s) running, most days past due "
                    f"{dpd:.0f} (at most {policy.max_days_past_due} allowed), {context.recent_defaults} "
                    "default(s) in the last year.")
-    return RuleResult(KO_ARREARS, not in_arrears, arrears)
+    return RuleResult(KnockOut.ARREARS, not in_arrears, arrears)
 
 
 def _fraud_signal_rule(context: BusinessContext, policy: PolicyParams) -> RuleResult:
     spike = context.inflow_spike_ratio
     return RuleResult(
-        KO_FRAUD_SIGNAL,
+        KnockOut.FRAUD_SIGNAL,
         spike is None or spike <= policy.fraud_spike_ratio,
         "Inflows over the last 14 days were "
         + ("not comparable with an earlier baseline" if spike is None else f"{spike:.1f} times the earlier daily average")
@@ -286,7 +275,7 @@ def _open_loans_rule(context: BusinessContext, policy: PolicyParams) -> RuleResu
     count = context.open_platform_loans
     where = SCOPE_WORDS[worst.scope] if worst is not None and worst.open_platform_loans else "this business"
     return RuleResult(
-        KO_OPEN_LOANS,
+        KnockOut.OPEN_LOANS,
         count < policy.max_open_loans,
         f"{count} open loan(s) with us for {where}; at most {policy.max_open_loans} at a time.",
     )
@@ -302,7 +291,7 @@ def _history_checks_rule(context: BusinessContext, policy: PolicyParams) -> Rule
         listed = "; ".join(f"{c.get('title') or c['code']} ({c['code']})" for c in tripped)
         detail = (f"The uploaded history tripped {len(tripped)} consistency check(s): {listed}. More than "
                   f"{policy.max_history_flags} is declined.")
-    return RuleResult(KO_HISTORY_CHECKS, len(tripped) <= policy.max_history_flags, detail)
+    return RuleResult(KnockOut.HISTORY_CHECKS, len(tripped) <= policy.max_history_flags, detail)
 
 
 @dataclass(frozen=True)
@@ -542,23 +531,23 @@ def evaluate(
         "knockouts": [rule.as_dict() for rule in rules],
     }
     if failed:
-        return DecisionResult(outcome=DECLINED, decided_by="knockout", reasons=_rule_reasons(failed), **base)
+        return DecisionResult(outcome=Outcome.DECLINED, decided_by="knockout", reasons=_rule_reasons(failed), **base)
 
     terms = policy.terms_for(context.provenance)
     request = _Request(feature_names=feature_names, feature_values=feature_values, context=context,
                        term_months=term_months, policy=policy, model=model, terms=terms)
     asked = request.assess([amount])[0]
     if asked.acceptable:
-        return _decided(APPROVED, asked, base, context, policy, model, as_of, term_months, asked)
+        return _decided(Outcome.APPROVED, asked, base, context, policy, model, as_of, term_months, asked)
     if context.request_bases is None:
         # Decided before requests were weighed at other amounts: replayed as it was decided then.
         return _decided_without_search(asked, base, context, policy, model, as_of, term_months)
     best = largest_acceptable(low=policy.min_amount, high=min(amount, request.product_max), step=policy.amount_step,
                               first_acceptable=request.first_acceptable)
     if best is None:
-        return _decided(DECLINED, asked, base, context, policy, model, as_of, term_months, asked)
+        return _decided(Outcome.DECLINED, asked, base, context, policy, model, as_of, term_months, asked)
     offer = request.assess([best])[0]
-    return _decided(COUNTER_OFFER, offer, base, context, policy, model, as_of, term_months, asked)
+    return _decided(Outcome.COUNTER_OFFER, offer, base, context, policy, model, as_of, term_months, asked)
 
 
 def _scored(chosen: _Assessment, base: dict, policy: PolicyParams, contributions: np.ndarray) -> dict:
@@ -595,14 +584,14 @@ def _decided(outcome, chosen: _Assessment, base, context, policy, model, as_of, 
     # The price's components travel in the stored limit (the record's JSON of sizing and pricing), so
     # the officer sees a provenance premium and what the rate is made of.
     limit["price"] = chosen.price.as_dict()
-    if outcome == DECLINED:
+    if outcome == Outcome.DECLINED:
         # A PD over the ceiling is explained by what raised it (the adverse SHAP reasons alone); a price
         # or a limit names itself first.
         reasons = [] if asked.failure == "pd" else [_failure_reason(asked, None, context, policy, term_months)]
         reasons += _reasons(model, chosen, contributions, "adverse", context, policy)
-        return DecisionResult(outcome=DECLINED, price=chosen.price.as_dict(), limit=limit,
+        return DecisionResult(outcome=Outcome.DECLINED, price=chosen.price.as_dict(), limit=limit,
                               reasons=reasons[: policy.max_reasons] or _fallback_reason(asked.pd), **scored)
-    if outcome == APPROVED:
+    if outcome == Outcome.APPROVED:
         reasons = _reasons(model, chosen, contributions, "helped", context, policy)
     else:
         limit["at_request"] = {"amount": str(asked.amount), "pd": asked.pd, "score": score_for(asked.pd, policy),
@@ -645,13 +634,13 @@ def _decided_without_search(asked, base, context, policy, model, as_of, term_mon
     if asked.failure in ("pd", "price"):
         extra = [] if asked.failure == "pd" else [_price_reason(asked.price, term_months, policy)]
         reasons = (extra + adverse)[: policy.max_reasons] or _fallback_reason(asked.pd)
-        return DecisionResult(outcome=DECLINED, price=asked.price.as_dict(), reasons=reasons, **scored)
+        return DecisionResult(outcome=Outcome.DECLINED, price=asked.price.as_dict(), reasons=reasons, **scored)
     limit = asked.limit
     reasons = [_limit_reason(limit, context, policy), *adverse][: policy.max_reasons]
     if limit.outcome == "decline":
-        return DecisionResult(outcome=DECLINED, price=asked.price.as_dict(), limit=limit.as_dict(), reasons=reasons,
+        return DecisionResult(outcome=Outcome.DECLINED, price=asked.price.as_dict(), limit=limit.as_dict(), reasons=reasons,
                               **scored)
-    return _offer(COUNTER_OFFER, limit.offer_amount, asked.price, limit.as_dict(), reasons, scored, policy, as_of,
+    return _offer(Outcome.COUNTER_OFFER, limit.offer_amount, asked.price, limit.as_dict(), reasons, scored, policy, as_of,
                   term_months)
 
 

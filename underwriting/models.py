@@ -19,6 +19,7 @@ from django.db import models
 from accounts.models import Business, PartnerBank
 from config.clock import ClockDateTimeField
 
+from .outcomes import OUTCOME_LABELS, Outcome
 from .provenance import CHOICES as PROVENANCE_CHOICES
 from .provenance import Provenance
 
@@ -320,10 +321,10 @@ class PolicyVersion(models.Model):
         return PolicyParams.from_dict(self.params)
 
 
-class DecisionOutcome(models.TextChoices):
-    APPROVED = "approved", "approved"
-    COUNTER_OFFER = "counter_offer", "counter-offer"
-    DECLINED = "declined", "declined"
+# Derived from the engine's Django-free definition (underwriting/outcomes.py): one list of outcomes.
+DecisionOutcome = models.TextChoices(
+    "DecisionOutcome", [(outcome.name, (outcome.value, OUTCOME_LABELS[outcome])) for outcome in Outcome]
+)
 
 
 class DecisionKind(models.TextChoices):

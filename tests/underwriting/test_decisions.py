@@ -14,12 +14,13 @@ from django.test import override_settings
 
 from accounts.models import Business
 from underwriting.decisions import NoActiveModel, decision_make, decision_replay, decisions_verify
-from underwriting.engine import APPROVED, COUNTER_OFFER, DECLINED, KO_BLOCKED, business_context, evaluate
+from underwriting.engine import business_context, evaluate
 from underwriting.features import LoanRequest, compute_features, feature_names
 from underwriting.features.history import IN, KIND
 from underwriting.history_loader import load_history
 from underwriting.modeling.registry import clear_active_model_cache, model_version_register
 from underwriting.models import Decision, ModelVersion
+from underwriting.outcomes import KnockOut, Outcome
 from underwriting.policy_services import policy_active, policy_version_create
 from underwriting.product import annuity_instalment
 
@@ -154,16 +155,16 @@ def test_a_blocked_business_is_knocked_out_before_the_model(world):
 
     decision = _decide(business)
 
-    assert (decision.outcome, decision.decided_by) == (DECLINED, "knockout")
-    assert [r["feature"] for r in decision.reasons] == [KO_BLOCKED]
+    assert (decision.outcome, decision.decided_by) == (Outcome.DECLINED, "knockout")
+    assert [r["feature"] for r in decision.reasons] == [KnockOut.BLOCKED]
     assert decision.pd is None and decision.offered_amount is None
-    assert {k["code"]: k["passed"] for k in decision.knockouts}[KO_BLOCKED] is False
+    assert {k["code"]: k["passed"] for k in decision.knockouts}[KnockOut.BLOCKED] is False
 
 
 def test_a_model_decline_gives_one_to_four_reasons_from_its_own_shap_values(world):
     policy_version_create(params={"max_pd": "0.0001"}, note="decline everything the model scores")
 
-    declined = [d for d in _scored(world) if d.outcome == DECLINED]
+    declined = [d for d in _scored(world) if d.outcome == Outcome.DECLINED]
 
     assert declined
     texts = set()
@@ -188,7 +189,7 @@ def test_a_model_decline_gives_one_to_four_reasons_from_its_own_shap_values(worl
 
 def test_a_request_beyond_the_limit_gets_a_smaller_counter_offer(world):
     decisions = [_decide(b, amount="450000.00") for b in world]
-    countered = [d for d in decisions if d.outcome == COUNTER_OFFER]
+    countered = [d for d in decisions if d.outcome == Outcome.COUNTER_OFFER]
 
     assert countered
     for decision in countered:
@@ -211,8 +212,8 @@ def test_reasons_of_declines_and_counter_offers_never_cite_a_fact_against_them(w
     policy_version_create(params={"max_pd": "0.0001"}, note="decline everything the model scores")
     decisions += [_decide(b, amount=amount, term=term) for b in world
                   for amount, term in (("20000.00", 12), ("5000.00", 24))]
-    adverse = [d for d in decisions if d.decided_by == "model" and d.outcome in (DECLINED, COUNTER_OFFER)]
-    assert len(adverse) >= 100 and {d.outcome for d in adverse} == {DECLINED, COUNTER_OFFER}
+    adverse = [d for d in decisions if d.decided_by == "model" and d.outcome in (Outcome.DECLINED, Outcome.COUNTER_OFFER)]
+    assert len(adverse) >= 100 and {d.outcome for d in adverse} == {Outcome.DECLINED, Outcome.COUNTER_OFFER}
     model = active_model()
     typical = model.typical
     specs = reason_specs(model)
@@ -249,7 +250,7 @@ def test_reasons_of_declines_and_counter_offers_never_cite_a_fact_against_them(w
 
 
 def test_an_offer_carries_an_exact_schedule(world):
-    offers = [d for d in _scored(world) if d.outcome in (APPROVED, COUNTER_OFFER)]
+    offers = [d for d in _scored(world) if d.outcome in (Outcome.APPROVED, Outcome.COUNTER_OFFER)]
 
     assert offers
     for decision in offers:
@@ -372,7 +373,7 @@ def test_a_request_larger_than_the_business_can_afford_gets_the_largest_amount_i
     # given merchants the engine approves for some amount, asking for far more than they can afford
     for business in world:
         small = _outcome(business, "2600.00")
-        if small.outcome == APPROVED:
+        if small.outcome == Outcome.APPROVED:
             break
     else:
         pytest.fail("no merchant approvable for 2,600")
@@ -381,11 +382,11 @@ def test_a_request_larger_than_the_business_can_afford_gets_the_largest_amount_i
     decision = _decide(business, "100000.00")
 
     # then it is counter-offered the largest amount the engine accepts, never declined
-    assert decision.outcome == COUNTER_OFFER
+    assert decision.outcome == Outcome.COUNTER_OFFER
     offered = decision.offered_amount
     assert Decimal("2600.00") <= offered < Decimal("100000.00")
-    assert _outcome(business, str(offered)).outcome == APPROVED
-    assert _outcome(business, str(offered + Decimal("100.00"))).outcome != APPROVED
+    assert _outcome(business, str(offered)).outcome == Outcome.APPROVED
+    assert _outcome(business, str(offered + Decimal("100.00"))).outcome != Outcome.APPROVED
     # its own PD, price and snapshot are the offer's; the request's are kept beside them
     at_request = decision.limit["at_request"]
     assert at_request["amount"] == "100000.00" and at_request["failure"] is not None
@@ -399,7 +400,7 @@ def test_a_request_larger_than_the_business_can_afford_gets_the_largest_amount_i
 def test_a_decline_means_no_amount_in_the_products_range_is_acceptable(world):
     # given a merchant the engine would not lend even the product's minimum (a PD ceiling it cannot meet)
     policy_version_create(params={"max_pd": "0.02"}, note="a strict PD ceiling for the test")
-    declined = [b for b in world if _outcome(b, "1000.00").outcome == DECLINED
+    declined = [b for b in world if _outcome(b, "1000.00").outcome == Outcome.DECLINED
                 and _outcome(b, "1000.00").decided_by == "model"]
     assert declined
 
@@ -407,7 +408,7 @@ def test_a_decline_means_no_amount_in_the_products_range_is_acceptable(world):
     decision = _decide(declined[0], "50000.00")
 
     # then it is declined, and every reason is a fact that pushed this decision's risk up
-    assert decision.outcome == DECLINED
+    assert decision.outcome == Outcome.DECLINED
     model_names = ModelVersion.objects.get(pk=decision.model_version_id).feature_names
     for reason in decision.reasons:
         if reason["contribution"] is not None:
@@ -432,7 +433,7 @@ def test_a_record_without_request_bases_is_decided_as_before_counter_offers_were
         results.append((values, result))
 
     # then each is decided as then: the request's own PD, a counter-offer exactly at the limit
-    countered = [(v, r) for v, r in results if r.outcome == COUNTER_OFFER]
+    countered = [(v, r) for v, r in results if r.outcome == Outcome.COUNTER_OFFER]
     assert countered
     for values, result in countered:
         assert result.feature_values is None

@@ -7,12 +7,6 @@ from decimal import Decimal
 import pytest
 
 from underwriting.engine import (
-    KO_ARREARS,
-    KO_BLOCKED,
-    KO_FRAUD_SIGNAL,
-    KO_HISTORY_SHORT,
-    KO_REQUEST_BOUNDS,
-    KO_TOO_YOUNG,
     BusinessContext,
     business_context,
     knockout_rules,
@@ -29,6 +23,7 @@ from underwriting.features.history import (
     PriorLoans,
     day_number,
 )
+from underwriting.outcomes import KnockOut
 from underwriting.policy import PolicyParams
 
 AS_OF = dt.date(2026, 6, 1)
@@ -136,21 +131,21 @@ def test_a_clean_request_passes_every_rule():
 
     rules = knockout_rules(context=context, amount=Decimal("10000.00"), term_months=12, policy=PolicyParams())
 
-    assert [rule.code for rule in rules] == [KO_REQUEST_BOUNDS, KO_HISTORY_SHORT, KO_TOO_YOUNG, KO_BLOCKED,
-                                              KO_ARREARS, KO_FRAUD_SIGNAL]
+    assert [rule.code for rule in rules] == [KnockOut.REQUEST_BOUNDS, KnockOut.HISTORY_SHORT, KnockOut.TOO_YOUNG,
+                                              KnockOut.BLOCKED, KnockOut.ARREARS, KnockOut.FRAUD_SIGNAL]
     assert _codes(rules, passed=False) == set()
 
 
 @pytest.mark.parametrize(
     ("history_kwargs", "is_blocked", "amount", "term", "failed"),
     [
-        ({}, False, Decimal("999.99"), 12, KO_REQUEST_BOUNDS),
-        ({}, False, Decimal("10000.00"), 25, KO_REQUEST_BOUNDS),
-        ({}, False, Decimal("10000.00"), 2, KO_REQUEST_BOUNDS),
-        ({"days": 120}, False, Decimal("10000.00"), 12, KO_HISTORY_SHORT),
-        ({"established": dt.date(2026, 1, 1)}, False, Decimal("10000.00"), 12, KO_TOO_YOUNG),
-        ({}, True, Decimal("10000.00"), 12, KO_BLOCKED),
-        ({"spike": 4.0}, False, Decimal("10000.00"), 12, KO_FRAUD_SIGNAL),
+        ({}, False, Decimal("999.99"), 12, KnockOut.REQUEST_BOUNDS),
+        ({}, False, Decimal("10000.00"), 25, KnockOut.REQUEST_BOUNDS),
+        ({}, False, Decimal("10000.00"), 2, KnockOut.REQUEST_BOUNDS),
+        ({"days": 120}, False, Decimal("10000.00"), 12, KnockOut.HISTORY_SHORT),
+        ({"established": dt.date(2026, 1, 1)}, False, Decimal("10000.00"), 12, KnockOut.TOO_YOUNG),
+        ({}, True, Decimal("10000.00"), 12, KnockOut.BLOCKED),
+        ({"spike": 4.0}, False, Decimal("10000.00"), 12, KnockOut.FRAUD_SIGNAL),
     ],
 )
 def test_each_knockout_rule_fires_alone(history_kwargs, is_blocked, amount, term, failed):
@@ -168,7 +163,7 @@ def test_arrears_beyond_the_policy_tolerance_knocks_out():
 
     rules = knockout_rules(context=context, amount=Decimal("5000.00"), term_months=6, policy=PolicyParams())
 
-    assert _codes(rules, passed=False) == {KO_ARREARS}
+    assert _codes(rules, passed=False) == {KnockOut.ARREARS}
 
 
 def test_context_round_trips_through_its_stored_form():
