@@ -2,8 +2,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from .models import ApiKey, ApiScope, Business, PartnerBank, User
-from .services import api_key_create, api_key_revoke
+from accounts.models import ApiKey, ApiScope, Business, PartnerBank, User
+from accounts.services import api_key_create, api_key_revoke
 
 
 @admin.register(User)

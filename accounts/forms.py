@@ -3,7 +3,7 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.forms import EmailField, EmailInput
 
-from .models import User
+from accounts.models import User
 
 
 class AccessibleFormMixin:

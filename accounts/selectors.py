@@ -3,7 +3,7 @@ import hmac
 
 from django.db.models import QuerySet
 
-from .models import ApiKey, Business, PartnerBank, User
+from accounts.models import ApiKey, Business, PartnerBank, User
 
 
 class UnknownPartner(Exception):

@@ -7,10 +7,9 @@ from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from accounts.models import ApiKey, ApiScope, PartnerBank, User
+from accounts.roles import ROLE_PERMISSIONS, STAFF_ROLES
 from config import clock
-
-from .models import ApiKey, ApiScope, PartnerBank, User
-from .roles import ROLE_PERMISSIONS, STAFF_ROLES
 
 
 class RoleConfigurationError(Exception):

@@ -4,9 +4,9 @@ from django.db import IntegrityError, transaction
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from .forms import SignupForm
-from .models import User
-from .roles import APPLICANT
+from accounts.forms import SignupForm
+from accounts.models import User
+from accounts.roles import APPLICANT
 
 
 @require_http_methods(["GET", "POST"])

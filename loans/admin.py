@@ -19,14 +19,10 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from config import clock
-from underwriting.admin import DecisionAdmin, ReadOnlyAdmin
-from underwriting.audit import csv_lines
-from underwriting.models import Decision
-
-from . import services
-from .models import Application, ApplicationTransition, Loan, LoanInstalment, LoanStatus
-from .review_models import Review, ReviewVerdict
-from .review_selectors import (
+from loans import services
+from loans.models import Application, ApplicationTransition, Loan, LoanInstalment, LoanStatus
+from loans.review_models import Review, ReviewVerdict
+from loans.review_selectors import (
     decision_reviews,
     queue_reasons,
     queue_settings,
@@ -35,9 +31,12 @@ from .review_selectors import (
     review_queue_count,
     reviewed_q,
 )
-from .review_selectors import near_threshold_q as _near_q
-from .review_selectors import sampled_q as _sampled_q
-from .review_services import ReviewError, review_record
+from loans.review_selectors import near_threshold_q as _near_q
+from loans.review_selectors import sampled_q as _sampled_q
+from loans.review_services import ReviewError, review_record
+from underwriting.admin import DecisionAdmin, ReadOnlyAdmin
+from underwriting.audit import csv_lines
+from underwriting.models import Decision
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -282,4 +281,4 @@ class DecisionAuditAdmin(DecisionAdmin):
 
 
 # The partner API's records (webhook endpoints, events, deliveries, idempotency keys) register there.
-from . import partner_admin  # noqa: E402, F401
+from loans import partner_admin  # noqa: E402, F401

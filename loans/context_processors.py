@@ -1,4 +1,4 @@
-from .demo_status import demo_status_read
+from loans.demo_status import demo_status_read
 
 
 def demo_status(request) -> dict:

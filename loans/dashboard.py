@@ -20,6 +20,8 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.models import PartnerBank
 from config import clock
+from loans.models import Loan
+from loans.services import platform_loan_id
 from underwriting.charts import bar_chart_svg, line_chart_svg
 from underwriting.models import LoanRecord, LoanRecordSource, LoanRecordStatus
 from underwriting.monitoring import (
@@ -28,9 +30,6 @@ from underwriting.monitoring import (
     summaries_catch_up,
     vintage_default_rates,
 )
-
-from .models import Loan
-from .services import platform_loan_id
 
 RANGES = {"7d": 7, "30d": 30, "90d": 90, "365d": 365}
 DEFAULT_RANGE = "30d"

@@ -17,11 +17,10 @@ from decimal import Decimal
 from django.db import connection
 
 from accounts.models import Business
+from loans.models import Application, ApplicationStatus, Loan, LoanStatus
 from underwriting.exposure import BUSINESS, OWNER, REGISTRATION, ZERO, Exposure, PartyExposure
 from underwriting.money import to_cents_half_even
 from underwriting.selectors import credit_record_imported_exposure
-
-from .models import Application, ApplicationStatus, Loan, LoanStatus
 
 # Platform loans that still owe money (servicing will add its running states here).
 OPEN_LOAN_STATUSES = (LoanStatus.AWAITING_DISBURSEMENT, LoanStatus.DISBURSED)

@@ -2,9 +2,8 @@ from django import forms
 
 from accounts.forms import AccessibleFormMixin
 from config import clock
-
-from .amounts import AmountSyntaxError, amount_from_text
-from .models import Purpose
+from loans.amounts import AmountSyntaxError, amount_from_text
+from loans.models import Purpose
 
 
 class BusinessForm(AccessibleFormMixin, forms.Form):

@@ -226,5 +226,5 @@ class LoanInstalment(models.Model):
         return f"instalment {self.number} of loan {self.loan_id}"
 
 
-from .partner_models import *  # noqa: E402, F403 - the partner API's models (keys' idempotency, webhooks) live there
-from .review_models import *  # noqa: E402, F403 - officers' reviews of decisions
+from loans.partner_models import *  # noqa: E402, F403 - the partner API's models (keys' idempotency, webhooks) live there
+from loans.review_models import *  # noqa: E402, F403 - officers' reviews of decisions

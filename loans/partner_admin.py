@@ -3,7 +3,13 @@ endpoints, deliveries with their attempts, and idempotency records."""
 
 from django.contrib import admin
 
-from .partner_models import IdempotencyRecord, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from loans.partner_models import (
+    IdempotencyRecord,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 
 
 class _ReadOnly(admin.ModelAdmin):

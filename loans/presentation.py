@@ -9,11 +9,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from config import clock
+from loans.models import Application, ApplicationStatus
 from underwriting.money import money_text
 from underwriting.outcomes import KnockOut
 from underwriting.product import amortisation_schedule
-
-from .models import Application, ApplicationStatus
 
 S = ApplicationStatus
 

@@ -16,12 +16,11 @@ from __future__ import annotations
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from loans.review_models import Review
 from underwriting.audit import csv_text
 from underwriting.models import Decision, PolicyVersion
 from underwriting.monitoring import approval_cutoff
 from underwriting.policy import PRODUCT_MAX_TERM, PRODUCT_MIN_TERM
-
-from .review_models import Review
 
 DEFAULT_SAMPLE_RATE = 0.05
 DEFAULT_THRESHOLD_POINTS = 10

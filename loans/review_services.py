@@ -7,10 +7,9 @@ from django.db import transaction
 
 from accounts.models import User
 from config import clock
+from loans.models import Application
+from loans.review_models import Review, ReviewVerdict
 from underwriting.models import Decision
-
-from .models import Application
-from .review_models import Review, ReviewVerdict
 
 REVIEW_PERMISSION = "loans.add_review"
 MAX_NOTE = 4000

@@ -14,14 +14,13 @@ from django.db.models import Prefetch, Q, QuerySet
 from accounts.models import Business, PartnerBank, User
 from accounts.selectors import business_list_for_owner
 from config import clock
+from loans.exposure import OPEN_LOAN_STATUSES, exposure_read, related_parties
+from loans.models import Application, ApplicationStatus, Loan, LoanInstalment
 from underwriting.decisions import NoActiveModel, decision_preview
 from underwriting.models import Transaction
 from underwriting.policy_services import policy_active
 from underwriting.provenance import Provenance
 from underwriting.selectors import HistorySummary, business_history_summary, history_provenance
-
-from .exposure import OPEN_LOAN_STATUSES, exposure_read, related_parties
-from .models import Application, ApplicationStatus, Loan, LoanInstalment
 
 DEFAULT_TERM_MONTHS = 12
 

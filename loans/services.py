@@ -23,6 +23,21 @@ from django.db.models import F
 
 from accounts.models import Business, PartnerBank, User
 from config import clock
+from loans import selectors
+from loans.amounts import AMOUNT_NOT_A_NUMBER, AMOUNT_TOO_PRECISE, AmountSyntaxError, amount_from_text
+from loans.background import DECIDE_APPLICATION, task_queue
+from loans.exposure import exposure_read, parties_lock
+from loans.models import (
+    Application,
+    ApplicationStatus,
+    ApplicationTransition,
+    Channel,
+    Loan,
+    LoanInstalment,
+    LoanStatus,
+    Purpose,
+)
+from loans.uploads import owner_upload_prepare
 from underwriting.decisions import decision_make
 from underwriting.exposure import SCOPE_WORDS
 from underwriting.ingest.consistency import history_checks
@@ -39,22 +54,6 @@ from underwriting.services import (
     credit_record_loan_open,
     history_import,
 )
-
-from . import selectors
-from .amounts import AMOUNT_NOT_A_NUMBER, AMOUNT_TOO_PRECISE, AmountSyntaxError, amount_from_text
-from .background import DECIDE_APPLICATION, task_queue
-from .exposure import exposure_read, parties_lock
-from .models import (
-    Application,
-    ApplicationStatus,
-    ApplicationTransition,
-    Channel,
-    Loan,
-    LoanInstalment,
-    LoanStatus,
-    Purpose,
-)
-from .uploads import owner_upload_prepare
 
 logger = logging.getLogger(__name__)
 
@@ -390,7 +389,7 @@ def _apply_decision(application: Application, decision: Decision) -> Application
 
 
 def _emit(event_type: str, application: Application) -> None:
-    from .webhooks_services import webhook_event_emit
+    from loans.webhooks_services import webhook_event_emit
 
     webhook_event_emit(event_type=event_type, application=application)
 

@@ -12,7 +12,7 @@ below re-queues anything still waiting after retries run out.
 from celery import shared_task
 from django.conf import settings
 
-from .services import DecisionDeferred, application_decide, applications_requeue_stuck, offers_expire
+from loans.services import DecisionDeferred, application_decide, applications_requeue_stuck, offers_expire
 
 
 @shared_task(

@@ -14,20 +14,19 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Business
-from underwriting.money import amount_text, money_text
-from underwriting.policy_services import policy_active
-from underwriting.selectors import business_history_summary
-
-from . import selectors, services
-from .forms import ApplicationForm, BusinessForm, ClaimDemoForm, HistoryUploadForm
-from .models import Application, Channel, Loan, Purpose
-from .presentation import (
+from loans import selectors, services
+from loans.forms import ApplicationForm, BusinessForm, ClaimDemoForm, HistoryUploadForm
+from loans.models import Application, Channel, Loan, Purpose
+from loans.presentation import (
     application_heading,
     application_timeline,
     decision_advice,
     decision_reasons,
     offer_schedule,
 )
+from underwriting.money import amount_text, money_text
+from underwriting.policy_services import policy_active
+from underwriting.selectors import business_history_summary
 
 
 def _business_or_404(request, public_id) -> Business:

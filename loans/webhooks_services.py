@@ -29,9 +29,8 @@ from django.db import transaction
 
 from accounts.models import PartnerBank
 from config import clock
-
-from .background import SEND_WEBHOOK_DELIVERIES, task_queue
-from .partner_models import (
+from loans.background import SEND_WEBHOOK_DELIVERIES, task_queue
+from loans.partner_models import (
     DeliveryStatus,
     WebhookAttempt,
     WebhookDelivery,
@@ -40,7 +39,7 @@ from .partner_models import (
     WebhookEventType,
     new_webhook_secret,
 )
-from .representations import application_data, loan_data
+from loans.representations import application_data, loan_data
 
 logger = logging.getLogger(__name__)
 

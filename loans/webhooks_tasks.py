@@ -6,7 +6,7 @@ message whose countdown outlives its visibility timeout, so a 3-day schedule the
 
 from celery import shared_task
 
-from .webhooks_services import webhook_deliveries_send as send
+from loans.webhooks_services import webhook_deliveries_send as send
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)

@@ -24,11 +24,10 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from config import clock
-
-from .audit import csv_lines, decision_audit, decision_csv_rows, waterfall_svg
-from .audit_services import PromotionError, model_version_promote
-from .modeling.report import CHARTS, REPORT, SHAP_CHARTS
-from .models import (
+from underwriting.audit import csv_lines, decision_audit, decision_csv_rows, waterfall_svg
+from underwriting.audit_services import PromotionError, model_version_promote
+from underwriting.modeling.report import CHARTS, REPORT, SHAP_CHARTS
+from underwriting.models import (
     Decision,
     HistorySource,
     ImportRun,
@@ -37,8 +36,8 @@ from .models import (
     ModelVersion,
     PolicyVersion,
 )
-from .policy import PolicyError, PolicyParams
-from .policy_services import policy_active, policy_version_create
+from underwriting.policy import PolicyError, PolicyParams
+from underwriting.policy_services import policy_active, policy_version_create
 
 admin.site.site_header = "310 Lending audit console"
 admin.site.site_title = "310 Lending audit console"
@@ -293,7 +292,7 @@ class ModelVersionAdmin(ReadOnlyAdmin):
         return own + urls
 
     def artifact_view(self, request, object_id, name):
-        from .modeling.registry import artifact_path_of
+        from underwriting.modeling.registry import artifact_path_of
 
         mv = get_object_or_404(ModelVersion, pk=object_id)
         if not self.has_view_permission(request, mv) or name not in ARTIFACT_FILES:

@@ -6,4 +6,4 @@ class UnderwritingConfig(AppConfig):
     verbose_name = "Underwriting"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401 - registers the deploy checks
+        from underwriting import checks  # noqa: F401 - registers the deploy checks

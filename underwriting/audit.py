@@ -6,13 +6,13 @@ import csv
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
-from .features.catalog import FAMILIES, format_value
-from .features.specs import FEATURES
-from .models import Decision
-from .money import amount_text
-from .monitoring import approval_cutoff
-from .provenance import LABELS as PROVENANCE_LABELS
-from .provenance import Provenance
+from underwriting.features.catalog import FAMILIES, format_value
+from underwriting.features.specs import FEATURES
+from underwriting.models import Decision
+from underwriting.money import amount_text
+from underwriting.monitoring import approval_cutoff
+from underwriting.provenance import LABELS as PROVENANCE_LABELS
+from underwriting.provenance import Provenance
 
 _CATALOG = {spec.name: spec for spec in FEATURES}
 
@@ -51,7 +51,7 @@ def waterfall_svg(decision: Decision) -> str | None:
     """The decision's SHAP waterfall (None for a knock-out: the model did not run)."""
     if not decision.shap_values or decision.shap_base is None:
         return None
-    from .charts import shap_waterfall_svg, waterfall_items
+    from underwriting.charts import shap_waterfall_svg, waterfall_items
 
     names = _shap_names(decision)
     values = dict(zip(decision.feature_names, decision.feature_values, strict=False))

@@ -7,10 +7,9 @@ from django.db import transaction
 
 from accounts.models import User
 from config import clock
-
-from .modeling.artifact import ArtifactError
-from .modeling.registry import RegistryError, model_version_activate
-from .models import ModelActivation, ModelVersion
+from underwriting.modeling.artifact import ArtifactError
+from underwriting.modeling.registry import RegistryError, model_version_activate
+from underwriting.models import ModelActivation, ModelVersion
 
 PROMOTE_PERMISSION = "underwriting.add_modelactivation"
 

@@ -15,12 +15,11 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from accounts.models import Business, PartnerBank
-
-from .engine import business_context, evaluate
-from .features import LoanRequest, compute_features, feature_names
-from .features.history import add_months
-from .history_loader import load_histories
-from .policy_services import policy_active
+from underwriting.engine import business_context, evaluate
+from underwriting.features import LoanRequest, compute_features, feature_names
+from underwriting.features.history import add_months
+from underwriting.history_loader import load_histories
+from underwriting.policy_services import policy_active
 
 REQUIRED = ("loan_id", "merchant_id", "originated_on", "amount", "term_months")
 OUTPUT = ("loan_id", "pd", "score", "outcome", "decision", "offered_amount", "apr", "reasons")

@@ -17,10 +17,10 @@ from decimal import Decimal
 
 import numpy as np
 
-from .engine import model_matrix
-from .features import LoanRequest, compute_features, feature_names
-from .history_loader import load_histories
-from .policy import PolicyParams
+from underwriting.engine import model_matrix
+from underwriting.features import LoanRequest, compute_features, feature_names
+from underwriting.history_loader import load_histories
+from underwriting.policy import PolicyParams
 
 __all__ = ["BatchScores", "businesses_score", "scores_from_pd"]
 
@@ -53,8 +53,8 @@ def businesses_score(*, business_ids: Sequence[int], as_of: datetime | date, amo
                      progress: bool = False) -> BatchScores:
     """PD and score of each business for a request of `amount` over `term_months` as of `as_of`
     (point-in-time like a decision), with the active model and policy unless given."""
-    from .modeling.registry import active_model
-    from .policy_services import policy_active
+    from underwriting.modeling.registry import active_model
+    from underwriting.policy_services import policy_active
 
     model = model if model is not None else active_model()
     if model is None:

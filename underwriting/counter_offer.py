@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 
-from .money import cap_to_step
+from underwriting.money import cap_to_step
 
 GRID_POINTS = 33
 

@@ -21,16 +21,15 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import Business
 from config import clock
-
-from . import chain
-from .engine import BusinessContext, DecisionResult, business_context, evaluate
-from .exposure import Exposure
-from .features import LoanRequest, compute_features_with_request_bases, feature_names
-from .history_loader import as_of_day, load_history
-from .models import Decision, DecisionChainHead, PolicyVersion
-from .policy import PolicyParams
-from .policy_services import policy_active
-from .selectors import HistoryProvenance, history_provenance
+from underwriting import chain
+from underwriting.engine import BusinessContext, DecisionResult, business_context, evaluate
+from underwriting.exposure import Exposure
+from underwriting.features import LoanRequest, compute_features_with_request_bases, feature_names
+from underwriting.history_loader import as_of_day, load_history
+from underwriting.models import Decision, DecisionChainHead, PolicyVersion
+from underwriting.policy import PolicyParams
+from underwriting.policy_services import policy_active
+from underwriting.selectors import HistoryProvenance, history_provenance
 
 
 class NoActiveModel(Exception):
@@ -99,7 +98,7 @@ def _ms(start: float) -> float:
 
 
 def _active_model():
-    from .modeling.registry import active_model_and_id
+    from underwriting.modeling.registry import active_model_and_id
 
     model, model_version_id = active_model_and_id()
     if model is None:
@@ -322,7 +321,7 @@ def decision_replay(*, decision: Decision, model=None) -> Replay:
     """Re-run a stored decision from its own snapshot with its own model and policy versions.
 
     `model` overrides the stored model version (to see what another model would have decided)."""
-    from .modeling.registry import load_model_version
+    from underwriting.modeling.registry import load_model_version
 
     if model is None and decision.model_version_id is not None:
         model = load_model_version(decision.model_version)

@@ -16,24 +16,16 @@ from functools import cached_property
 
 import numpy as np
 
-from .counter_offer import largest_acceptable
-from .exposure import SCOPE_WORDS, Exposure
-from .features import BURDEN_NAMES, FEATURES, request_features
-from .features.history import (
-    CURRENT,
-    DEFAULTED,
-    IN,
-    KIND,
-    OUT,
-    MerchantHistory,
-    day_date,
-)
-from .money import ZERO, cap_to_step, money_text, to_cents
-from .outcomes import KnockOut, Outcome
-from .policy import PolicyParams
-from .pricing import affordable_principal, price_breakdown, score_band, score_for, size_limit
-from .product import amortisation_schedule, effective_apr, estimated_outstanding, origination_fee
-from .reasons import reasons_from_contributions
+from underwriting.counter_offer import largest_acceptable
+from underwriting.exposure import SCOPE_WORDS, Exposure
+from underwriting.features import BURDEN_NAMES, FEATURES, request_features
+from underwriting.features.history import CURRENT, DEFAULTED, IN, KIND, OUT, MerchantHistory, day_date
+from underwriting.money import ZERO, cap_to_step, money_text, to_cents
+from underwriting.outcomes import KnockOut, Outcome
+from underwriting.policy import PolicyParams
+from underwriting.pricing import affordable_principal, price_breakdown, score_band, score_for, size_limit
+from underwriting.product import amortisation_schedule, effective_apr, estimated_outstanding, origination_fee
+from underwriting.reasons import reasons_from_contributions
 
 
 @dataclass(frozen=True)

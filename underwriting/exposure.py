@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from .money import ZERO
+from underwriting.money import ZERO
 
 __all__ = ["SCOPES", "ZERO", "Exposure", "PartyExposure"]
 

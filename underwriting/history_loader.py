@@ -44,8 +44,7 @@ from underwriting.features.history import (
     day_date,
     day_number,
 )
-
-from .models import CounterpartyDailyRollup, DailyBalance, DailyRollup, LoanRecord, MerchantMetric
+from underwriting.models import CounterpartyDailyRollup, DailyBalance, DailyRollup, LoanRecord, MerchantMetric
 
 __all__ = ["as_of_day", "load_histories", "load_history"]
 

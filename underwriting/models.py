@@ -18,10 +18,9 @@ from django.db import models
 
 from accounts.models import Business, PartnerBank
 from config.clock import ClockDateTimeField
-
-from .outcomes import OUTCOME_LABELS, Outcome
-from .provenance import CHOICES as PROVENANCE_CHOICES
-from .provenance import Provenance
+from underwriting.outcomes import OUTCOME_LABELS, Outcome
+from underwriting.provenance import CHOICES as PROVENANCE_CHOICES
+from underwriting.provenance import Provenance
 
 
 class Direction(models.IntegerChoices):
@@ -316,7 +315,7 @@ class PolicyVersion(models.Model):
     @property
     def policy(self):
         """The parameters as a validated PolicyParams."""
-        from .policy import PolicyParams
+        from underwriting.policy import PolicyParams
 
         return PolicyParams.from_dict(self.params)
 
@@ -403,4 +402,4 @@ class DecisionChainHead(models.Model):
         return f"chain head at {self.last_decision_id}"
 
 
-from .monitoring_models import *  # noqa: E402, F403 - daily summaries and promotions (issue 6)
+from underwriting.monitoring_models import *  # noqa: E402, F403 - daily summaries and promotions (issue 6)

@@ -25,10 +25,9 @@ from django.db import transaction
 from django.db.models import Sum
 
 from config import clock
-
-from . import chain
-from .modeling.reference import bin_index
-from .models import (
+from underwriting import chain
+from underwriting.modeling.reference import bin_index
+from underwriting.models import (
     Decision,
     DecisionChainHead,
     DecisionDailyDrift,
@@ -40,7 +39,7 @@ from .models import (
     ModelVersion,
     PolicyVersion,
 )
-from .money import ZERO, to_cents_half_even
+from underwriting.money import ZERO, to_cents_half_even
 
 # Fixed histogram edges. Score: 20-point bins over the policy's range. Latency: geometric bins 25%
 # apart from 0.5 ms to ~1 min, so a percentile read from the histogram is within ~12% of the truth.
@@ -129,7 +128,7 @@ def model_reference(model_version: ModelVersion) -> dict | None:
     before references existed or one that cannot be read. Artifacts are immutable: cached per process."""
     key = (model_version.pk, model_version.checksum)
     if key not in _reference_cache:
-        from .modeling.registry import artifact_path_of
+        from underwriting.modeling.registry import artifact_path_of
 
         try:
             manifest = json.loads((Path(artifact_path_of(model_version)) / "manifest.json").read_bytes())
@@ -353,7 +352,7 @@ def _days(start: date, end: date) -> list[date]:
 
 def _score_labels(pd_edges: list[float], policy) -> list[str]:
     """Reference PD bins as score ranges under `policy`, best first (the score falls as PD rises)."""
-    from .pricing import score_for
+    from underwriting.pricing import score_for
 
     scores = [score_for(p, policy) for p in pd_edges]
     if not scores:
@@ -435,7 +434,7 @@ def dashboard_summary(*, start: date, end: date, partner_id: int | None = None) 
 def drift_summary(*, start: date, end: date) -> dict:
     """The active model's decisions in [start, end] against its training reference: score bins side by
     side and PSI for the score and every feature (flagged at 0.1 and 0.25)."""
-    from .policy import PolicyParams
+    from underwriting.policy import PolicyParams
 
     mv = ModelVersion.objects.filter(is_active=True).first()
     if mv is None:
@@ -473,7 +472,7 @@ def drift_summary(*, start: date, end: date) -> dict:
         "psi": score_psi,
         "flag": psi_flag(score_psi),
     }
-    from .features.specs import FEATURES
+    from underwriting.features.specs import FEATURES
 
     descriptions = {s.name: s.description for s in FEATURES}
     features = []
@@ -526,7 +525,7 @@ def approval_cutoff(policy, term_months: int) -> tuple[float, int]:
     amount), and its score: the lower of the policy's `max_pd` and the PD whose risk-based rate
     reaches the legal maximum `max_apr` (pricing.price_breakdown: the expected-loss rate is
     PD x LGD x 12 / term)."""
-    from .pricing import score_for
+    from underwriting.pricing import score_for
 
     room = policy.max_apr - policy.cost_of_funds - policy.operating_cost - policy.margin
     price_pd = float(room * term_months / (12 * policy.lgd)) if room > 0 else 0.0

@@ -15,8 +15,8 @@ from decimal import Decimal, InvalidOperation
 from itertools import pairwise
 from typing import Any, ClassVar
 
-from .money import CENT, has_whole_cents
-from .provenance import Provenance
+from underwriting.money import CENT, has_whole_cents
+from underwriting.provenance import Provenance
 
 __all__ = ["DEFAULT_PROVENANCE_TERMS", "DEFAULT_SCORE_BANDS", "PolicyError", "PolicyParams", "ProvenanceTerms"]
 

@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 from django.db import IntegrityError, connection, transaction
 
 from config import clock
-
-from .models import PolicyVersion
-from .policy import PolicyError, PolicyParams
+from underwriting.models import PolicyVersion
+from underwriting.policy import PolicyError, PolicyParams
 
 if TYPE_CHECKING:
     from accounts.models import User

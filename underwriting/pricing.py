@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal, localcontext
 from typing import TYPE_CHECKING
 
-from .money import CENT, ZERO, cap_to_cent, cap_to_step
-from .product import annuity_instalment
+from underwriting.money import CENT, ZERO, cap_to_cent, cap_to_step
+from underwriting.product import annuity_instalment
 
 if TYPE_CHECKING:
-    from .policy import PolicyParams
+    from underwriting.policy import PolicyParams
 
 __all__ = [
     "CAP_NAMES",

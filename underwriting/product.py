@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Context, Decimal, localcontext
 
-from .money import ZERO, to_cents
+from underwriting.money import ZERO, to_cents
 
 __all__ = [
     "Schedule",

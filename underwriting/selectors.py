@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from django.db.models import Max, Min, Sum
 
-from .models import (
+from underwriting.models import (
     DailyRollup,
     Direction,
     HistorySource,
@@ -13,9 +13,9 @@ from .models import (
     LoanRecordStatus,
     TransactionKind,
 )
-from .money import ZERO, to_cents
-from .product import estimated_outstanding
-from .provenance import least_trusted
+from underwriting.money import ZERO, to_cents
+from underwriting.product import estimated_outstanding
+from underwriting.provenance import least_trusted
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,19 @@ from django.db import connection, transaction
 
 from accounts.models import Business, PartnerBank
 from config import clock
-
-from .ingest.dialect import dialect_for
-from .ingest.pipeline import LOCK_NAMESPACE, ImportAborted, Outcome, run_import
-from .ingest.rollups import rebuild_business
-from .ingest.types import FileCounts, HistoryImportError, ImportIssue, ImportResult
-from .models import HistorySource, ImportRun, ImportStatus, LoanRecord, LoanRecordSource, LoanRecordStatus
-from .provenance import Provenance
+from underwriting.ingest.dialect import dialect_for
+from underwriting.ingest.pipeline import LOCK_NAMESPACE, ImportAborted, Outcome, run_import
+from underwriting.ingest.rollups import rebuild_business
+from underwriting.ingest.types import FileCounts, HistoryImportError, ImportIssue, ImportResult
+from underwriting.models import (
+    HistorySource,
+    ImportRun,
+    ImportStatus,
+    LoanRecord,
+    LoanRecordSource,
+    LoanRecordStatus,
+)
+from underwriting.provenance import Provenance
 
 __all__ = [
     "FileCounts",

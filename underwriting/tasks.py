@@ -5,14 +5,13 @@ from datetime import timedelta
 from celery import shared_task
 
 from config import clock
-
-from .models import ImportRun, ImportStatus
+from underwriting.models import ImportRun, ImportStatus
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def rebuild_business_rollups(business_id: int) -> int:
     # Imported lazily: the ingest package pulls in psycopg's COPY machinery, which beat never needs.
-    from .services import business_rollups_rebuild
+    from underwriting.services import business_rollups_rebuild
 
     return business_rollups_rebuild(business_id=business_id)
 
@@ -29,6 +28,6 @@ def expire_stale_import_runs(max_age_hours: int = 24) -> int:
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def catch_up_decision_summaries() -> int:
     """The risk dashboard's daily summaries: adds the decisions made since the last run."""
-    from .monitoring import summaries_catch_up
+    from underwriting.monitoring import summaries_catch_up
 
     return summaries_catch_up()

@@ -3,12 +3,11 @@
 import django_filters
 
 from accounts.models import Business
+from loans.api.fields import UtcDateTimeFilter
 from loans.models import Application, ApplicationStatus
 from loans.partner_models import DeliveryStatus, WebhookDelivery, WebhookEventType
 from underwriting.ingest.values import DIRECTIONS, KINDS
 from underwriting.models import DecisionOutcome, Transaction
-
-from .fields import UtcDateTimeFilter
 
 
 class MerchantFilter(django_filters.FilterSet):

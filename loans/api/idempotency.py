@@ -22,9 +22,8 @@ from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
 from config import clock
+from loans.api.errors import ApiProblem
 from loans.partner_models import IdempotencyRecord, IdempotencyStatus
-
-from .errors import ApiProblem
 
 HEADER = "Idempotency-Key"
 KEY_RE = re.compile(r"[!-~]{1,255}")

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from .idempotency import idempotency_records_purge as purge
+from loans.api.idempotency import idempotency_records_purge as purge
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)

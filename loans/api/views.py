@@ -14,6 +14,19 @@ from rest_framework.views import APIView
 
 from accounts.models import ApiScope, Business
 from loans import services as loan_services
+from loans.api import selectors
+from loans.api import serializers as s
+from loans.api.errors import ApiProblem, FieldErrors
+from loans.api.filters import ApplicationFilter, DeliveryFilter, MerchantFilter, TransactionFilter
+from loans.api.idempotency import idempotent
+from loans.api.pagination import CreatedCursorPagination, OccurredCursorPagination
+from loans.api.services import (
+    MerchantExists,
+    RowsRejected,
+    merchant_create,
+    merchant_update,
+    transactions_ingest,
+)
 from loans.models import Application, ApplicationStatus, Channel
 from loans.partner_models import WebhookDelivery, WebhookEndpoint
 from loans.representations import ApplicationOut, DecisionOut, LoanOut
@@ -24,14 +37,6 @@ from loans.webhooks_services import (
     webhook_endpoint_rotate_secret,
 )
 from underwriting.models import Transaction
-
-from . import selectors
-from . import serializers as s
-from .errors import ApiProblem, FieldErrors
-from .filters import ApplicationFilter, DeliveryFilter, MerchantFilter, TransactionFilter
-from .idempotency import idempotent
-from .pagination import CreatedCursorPagination, OccurredCursorPagination
-from .services import MerchantExists, RowsRejected, merchant_create, merchant_update, transactions_ingest
 
 MAX_WAIT_SECONDS = 10
 WAIT_POLL_SECONDS = 0.02

@@ -5,16 +5,16 @@
 See docs/features.md for the catalog and the point-in-time rule.
 """
 
-from .burden import BURDEN_NAMES, REFERENCE_APR, REQUEST_BASE_NAMES, request_features
-from .catalog import FAMILIES, FeatureSpec
-from .compute import (
+from underwriting.features.burden import BURDEN_NAMES, REFERENCE_APR, REQUEST_BASE_NAMES, request_features
+from underwriting.features.catalog import FAMILIES, FeatureSpec
+from underwriting.features.compute import (
     compute_features,
     compute_features_with_bases,
     compute_features_with_request_bases,
     feature_index,
     feature_names,
 )
-from .history import (
+from underwriting.features.history import (
     BalanceRows,
     CounterpartyRows,
     DailyRows,
@@ -23,9 +23,9 @@ from .history import (
     MetricRows,
     PriorLoans,
 )
-from .peer_bases import PEER_BASE_NAMES, PEER_BASES
-from .peers import PeerBenchmarks
-from .specs import FEATURES
+from underwriting.features.peer_bases import PEER_BASE_NAMES, PEER_BASES
+from underwriting.features.peers import PeerBenchmarks
+from underwriting.features.specs import FEATURES
 
 __all__ = [
     "BURDEN_NAMES",

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .arrays import div
+from underwriting.features.arrays import div
 
 REFERENCE_APR = 0.18  # the instalment of the burden features (a reference price, not the offer's)
 

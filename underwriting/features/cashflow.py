@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .arrays import div
-from .chunk import PANEL_DAYS, Chunk
-from .flows import Flows
-from .history import KIND
+from underwriting.features.arrays import div
+from underwriting.features.chunk import PANEL_DAYS, Chunk
+from underwriting.features.flows import Flows
+from underwriting.features.history import KIND
 
 NEVER_NEGATIVE = 730.0  # days_since_negative_balance when the balance was never negative in the panel
 

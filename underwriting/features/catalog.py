@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..money import money_text
+from underwriting.money import money_text
 
 FAMILIES: dict[str, str] = {
     "scale": "Sales volume",

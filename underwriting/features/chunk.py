@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .arrays import concat
-from .history import LoanRequest, MerchantHistory, day_number
+from underwriting.features.arrays import concat
+from underwriting.features.history import LoanRequest, MerchantHistory, day_number
 
 PANEL_DAYS = 730  # two years of days; windows never look further back
 COUNTERPARTY_DAYS = 180  # counterparty windows look back at most this far (bounded reads for decisions)

@@ -21,19 +21,19 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .burden import REQUEST_BASE_NAMES, burden_columns
-from .cashflow import cashflow_features
-from .chunk import Chunk
-from .counterparties import counterparty_features
-from .debt import debt_features
-from .flows import Flows
-from .history import LoanRequest, MerchantHistory
-from .obligations import obligation_features
-from .peer_bases import PEER_BASE_NAMES, SectorReference, peer_columns
-from .reputation import reputation_features
-from .sales import sales_features
-from .specs import FEATURES
-from .tenure import tenure_features
+from underwriting.features.burden import REQUEST_BASE_NAMES, burden_columns
+from underwriting.features.cashflow import cashflow_features
+from underwriting.features.chunk import Chunk
+from underwriting.features.counterparties import counterparty_features
+from underwriting.features.debt import debt_features
+from underwriting.features.flows import Flows
+from underwriting.features.history import LoanRequest, MerchantHistory
+from underwriting.features.obligations import obligation_features
+from underwriting.features.peer_bases import PEER_BASE_NAMES, SectorReference, peer_columns
+from underwriting.features.reputation import reputation_features
+from underwriting.features.sales import sales_features
+from underwriting.features.specs import FEATURES
+from underwriting.features.tenure import tenure_features
 
 __all__ = ["CHUNK", "compute_features", "compute_features_with_bases", "compute_features_with_request_bases",
            "feature_index", "feature_names"]

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .arrays import div
-from .chunk import PANEL_DAYS, Chunk
-from .flows import Flows
-from .history import IN, OUT
+from underwriting.features.arrays import div
+from underwriting.features.chunk import PANEL_DAYS, Chunk
+from underwriting.features.flows import Flows
+from underwriting.features.history import IN, OUT
 
 PROCESSOR_MIN_SHARE = 1 / 3  # a payer present on at least this share of inflow days is a payment processor
 PROCESSOR_MIN_AGE = 60  # ... and first seen this many days before, or in the history's first two weeks

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .arrays import div
-from .burden import REFERENCE_APR
-from .chunk import PANEL_DAYS, Chunk
-from .flows import Flows
-from .history import CURRENT, DEFAULTED, KIND, REPAID
+from underwriting.features.arrays import div
+from underwriting.features.burden import REFERENCE_APR
+from underwriting.features.chunk import PANEL_DAYS, Chunk
+from underwriting.features.flows import Flows
+from underwriting.features.history import CURRENT, DEFAULTED, KIND, REPAID
 
 
 def debt_features(chunk: Chunk, flows: Flows, f: dict[str, np.ndarray]) -> None:

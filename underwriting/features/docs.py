@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from .burden import REFERENCE_APR
-from .catalog import FAMILIES
-from .chunk import COUNTERPARTY_DAYS, PANEL_DAYS
-from .peer_bases import PEER_BASES
-from .specs import FEATURES
+from underwriting.features.burden import REFERENCE_APR
+from underwriting.features.catalog import FAMILIES
+from underwriting.features.chunk import COUNTERPARTY_DAYS, PANEL_DAYS
+from underwriting.features.peer_bases import PEER_BASES
+from underwriting.features.specs import FEATURES
 
 INTRO = f"""# Features
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .chunk import Chunk
-from .history import IN, KIND, OUT
+from underwriting.features.chunk import Chunk
+from underwriting.features.history import IN, KIND, OUT
 
 REVENUE_KINDS = np.array([KIND[k] for k in ("sale", "transfer", "cash_deposit", "card_payment", "payout", "other")])
 EXPENSE_KINDS = np.array([KIND[k] for k in ("fee", "supplier_payment", "payroll", "rent", "tax", "card_payment",

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .arrays import div, group_stats
-from .chunk import Chunk
-from .flows import Flows
-from .history import KIND
+from underwriting.features.arrays import div, group_stats
+from underwriting.features.chunk import Chunk
+from underwriting.features.flows import Flows
+from underwriting.features.history import KIND
 
 LATE_DAYS = 4  # a monthly obligation paid this many days after its usual day of the month is late
 DUE_DAY_KINDS = ("rent", "payroll", "tax")  # monthly obligations with a usual day of the month

@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .compute import compute_features_with_bases, feature_index
-from .history import LoanRequest
-from .peer_bases import PEER_BASE_NAMES, PEER_BASES, peer_columns, sector_key
+from underwriting.features.compute import compute_features_with_bases, feature_index
+from underwriting.features.history import LoanRequest
+from underwriting.features.peer_bases import PEER_BASE_NAMES, PEER_BASES, peer_columns, sector_key
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .arrays import div
-from .chunk import Chunk
+from underwriting.features.arrays import div
+from underwriting.features.chunk import Chunk
 
 
 def reputation_features(chunk: Chunk, f: dict[str, np.ndarray]) -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .arrays import div, masked_median
-from .chunk import PANEL_DAYS, Chunk
-from .flows import Flows
+from underwriting.features.arrays import div, masked_median
+from underwriting.features.chunk import PANEL_DAYS, Chunk
+from underwriting.features.flows import Flows
 
 END = PANEL_DAYS  # one past the panels' last column (the day before as_of): [END - 90:] = the last 90 days
 

@@ -22,7 +22,7 @@ The computations live in compute.py and the modules it runs; docs/features.md is
   loans as bad news), so a reason is never worded against its direction (underwriting/reasons.py).
 """
 
-from .catalog import FeatureSpec
+from underwriting.features.catalog import FeatureSpec
 
 _F = FeatureSpec
 

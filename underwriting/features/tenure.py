@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .arrays import longest_false_run
-from .chunk import PANEL_DAYS, Chunk
-from .flows import Flows
+from underwriting.features.arrays import longest_false_run
+from underwriting.features.chunk import PANEL_DAYS, Chunk
+from underwriting.features.flows import Flows
 
 
 def tenure_features(chunk: Chunk, flows: Flows, f: dict[str, np.ndarray]) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .check_result import CheckResult, day_text, pct
-from .history_rows import Prepared, day_segments
+from underwriting.ingest.check_result import CheckResult, day_text, pct
+from underwriting.ingest.history_rows import Prepared, day_segments
 
 # DC_BALANCE_MISMATCH
 BALANCE_MIN_CHECKABLE = 10

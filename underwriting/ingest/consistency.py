@@ -105,11 +105,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .balances import check_balance
-from .check_result import CheckResult, day_text
-from .day_patterns import check_calendar, check_duplicated_days
-from .history_rows import DAY_SECONDS, HistoryRows, Prepared, prepare, utc_seconds
-from .takings import check_repeated, check_round, takings_of
+from underwriting.ingest.balances import check_balance
+from underwriting.ingest.check_result import CheckResult, day_text
+from underwriting.ingest.day_patterns import check_calendar, check_duplicated_days
+from underwriting.ingest.history_rows import DAY_SECONDS, HistoryRows, Prepared, prepare, utc_seconds
+from underwriting.ingest.takings import check_repeated, check_round, takings_of
 
 # DC_FUTURE_DATES
 FUTURE_GRACE_SECONDS = DAY_SECONDS

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .check_result import CheckResult, day_text, pct
-from .history_rows import IN, Prepared, day_of_month, day_segments
+from underwriting.ingest.check_result import CheckResult, day_text, pct
+from underwriting.ingest.history_rows import IN, Prepared, day_of_month, day_segments
 
 # DC_DUPLICATED_DAYS
 DUP_MIN_ROWS_PER_DAY = 2

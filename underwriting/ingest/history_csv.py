@@ -7,8 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .history_rows import HistoryRows
-from .values import parse_amount_minor, parse_datetime, parse_direction, parse_kind, parse_signed_minor
+from underwriting.ingest.history_rows import HistoryRows
+from underwriting.ingest.values import (
+    parse_amount_minor,
+    parse_datetime,
+    parse_direction,
+    parse_kind,
+    parse_signed_minor,
+)
 
 _REQUIRED = ("occurred_at", "amount", "direction", "kind")
 

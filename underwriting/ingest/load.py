@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 
 from accounts.models import Business
+from underwriting.ingest.dialect import Dialect
+from underwriting.ingest.rollups import CR, ROLLUP_TABLES, T, rollup_statements
+from underwriting.ingest.staging import BATCH, RANGES, REJECTS, TOUCHED, not_rejected, stage_table
 from underwriting.models import LoanRecord, MerchantMetric, Transaction
-
-from .dialect import Dialect
-from .rollups import CR, ROLLUP_TABLES, T, rollup_statements
-from .staging import BATCH, RANGES, REJECTS, TOUCHED, not_rejected, stage_table
 
 B = Business._meta.db_table
 MM = MerchantMetric._meta.db_table

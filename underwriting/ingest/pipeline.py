@@ -12,11 +12,10 @@ from django.db import connection
 
 from accounts.models import PartnerBank
 from config import clock
-
-from .csvio import SUSPECT_BYTES, file_size, open_text, rejected_path_for
-from .dialect import Dialect, dialect_for
-from .load import KindOutcome, Loader
-from .rows import (
+from underwriting.ingest.csvio import SUSPECT_BYTES, file_size, open_text, rejected_path_for
+from underwriting.ingest.dialect import Dialect, dialect_for
+from underwriting.ingest.load import KindOutcome, Loader
+from underwriting.ingest.rows import (
     HeaderError,
     Kind,
     RowParser,
@@ -26,8 +25,8 @@ from .rows import (
     stage_rows,
     stage_transactions,
 )
-from .staging import REJECTS, Stager, create_work_tables, drop_work_tables
-from .types import FILE_KINDS, FileCounts, ImportIssue
+from underwriting.ingest.staging import REJECTS, Stager, create_work_tables, drop_work_tables
+from underwriting.ingest.types import FILE_KINDS, FileCounts, ImportIssue
 
 ERROR_SAMPLE = 1000
 # pg_advisory_xact_lock(namespace, partner): imports of one partner queue instead of interleaving, so

@@ -14,9 +14,8 @@ merchant's whole history.
 
 from __future__ import annotations
 
+from underwriting.ingest.dialect import Dialect
 from underwriting.models import CounterpartyDailyRollup, DailyBalance, DailyRollup, Transaction
-
-from .dialect import Dialect
 
 T = Transaction._meta.db_table
 DR = DailyRollup._meta.db_table

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from . import values as v
-from .csvio import SUSPECT_BYTES
+from underwriting.ingest import values as v
+from underwriting.ingest.csvio import SUSPECT_BYTES
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ PostgreSQL, batched inserts elsewhere)."""
 
 from __future__ import annotations
 
-from .dialect import Dialect
-from .rows import Kind
+from underwriting.ingest.dialect import Dialect
+from underwriting.ingest.rows import Kind
 
 REJECTS = "ingest_rejects"
 TOUCHED = "ingest_touched"

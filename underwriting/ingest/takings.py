@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .check_result import CheckResult, pct, units
-from .history_rows import Prepared, day_segments
+from underwriting.ingest.check_result import CheckResult, pct, units
+from underwriting.ingest.history_rows import Prepared, day_segments
 
 # DC_ROUND_AMOUNTS and DC_REPEATED_AMOUNTS (daily totals of trading inflows)
 TAKINGS_MIN_DAYS = 60

@@ -10,7 +10,7 @@ import re
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from ..money import to_cents
+from underwriting.money import to_cents
 
 _DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)", re.ASCII)
 MICRO = Decimal("0.000001")

@@ -37,11 +37,10 @@ from pathlib import Path
 import numpy as np
 
 from config import clock
-
-from . import report
-from .libraries import library_versions
-from .storage import fsync_dir, sha256_file, write_synced
-from .train import TrainedModel, apply_calibration
+from underwriting.modeling import report
+from underwriting.modeling.libraries import library_versions
+from underwriting.modeling.storage import fsync_dir, sha256_file, write_synced
+from underwriting.modeling.train import TrainedModel, apply_calibration
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -201,7 +200,7 @@ class LoadedModel:
             PeerBenchmarks.from_dict(manifest["peers"]) if manifest.get("peers") else None)
         self.booster = booster
         self.n_features = len(self.specs)
-        from .reference import typical_values
+        from underwriting.modeling.reference import typical_values
 
         # Each feature's median on the training rows (NaN where unknown), in feature order: the typical
         # value a decision's reasons compare the applicant's own number with.

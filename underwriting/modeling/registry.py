@@ -22,9 +22,8 @@ from django.conf import settings
 from django.db import transaction
 
 from config import clock
+from underwriting.modeling.artifact import LoadedModel, load_artifact
 from underwriting.models import ModelVersion
-
-from .artifact import LoadedModel, load_artifact
 
 __all__ = [
     "active_model",

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .libraries import library_versions
-from .storage import write_synced
-from .train import TrainedModel
+from underwriting.modeling.libraries import library_versions
+from underwriting.modeling.storage import write_synced
+from underwriting.modeling.train import TrainedModel
 
 REPORT = "report.html"
 CHARTS = ("calibration.png", "importance.png", "score_bands.png")

@@ -34,8 +34,8 @@ from datetime import date
 
 import numpy as np
 
-from .dataset import TrainingSet, day_to_date
-from .metrics import evaluate
+from underwriting.modeling.dataset import TrainingSet, day_to_date
+from underwriting.modeling.metrics import evaluate
 
 TRAIN_SHARE = 0.70
 CALIBRATION_SHARE = 0.15
@@ -235,7 +235,7 @@ class TrainedModel:
     @property
     def typical(self) -> np.ndarray:
         """Each feature's median on the training rows (NaN where unknown), as LoadedModel.typical."""
-        from .reference import typical_values
+        from underwriting.modeling.reference import typical_values
 
         return typical_values(self.reference, self.feature_names)
 
@@ -381,7 +381,7 @@ def train_model(training_set: TrainingSet, *, seed: int, params: dict | None = N
     """
     import lightgbm as lgb
 
-    from .reference import reference_distributions
+    from underwriting.modeling.reference import reference_distributions
 
     t0 = time.perf_counter()
     ts = training_set

@@ -5,9 +5,9 @@ The hidden state (true PD, latent health, fraud, shocks) goes to truth.csv and S
 feature code must never import this package.
 """
 
-from .evaluation import Calibration, evaluate
-from .params import DEFAULT_PARAMS, WorldParams
-from .service import DEFAULT_END, SimulationResult, generate_world, simulate_marketplace
+from underwriting.simulator.evaluation import Calibration, evaluate
+from underwriting.simulator.params import DEFAULT_PARAMS, WorldParams
+from underwriting.simulator.service import DEFAULT_END, SimulationResult, generate_world, simulate_marketplace
 
 __all__ = [
     "DEFAULT_END",

@@ -11,9 +11,9 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from .ledger import NEVER, Rows, cents
-from .params import WorldParams
-from .population import Latent, Population
+from underwriting.simulator.ledger import NEVER, Rows, cents
+from underwriting.simulator.params import WorldParams
+from underwriting.simulator.population import Latent, Population
 
 TAX_RATE = 0.02
 # Obligations that may be paid late: supplier, rent, payroll, tax, external debt.

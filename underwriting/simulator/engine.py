@@ -16,11 +16,19 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from . import flows, lending
-from .context import Context, State, add_months, build_calendar, build_traits, new_state
-from .ledger import IN, OUT, Rows, assemble_metrics, assemble_transactions
-from .params import WorldParams
-from .population import LENDER, TAX_OFFICE, Counterparties, Latent, Population, build_latent, build_population
+from underwriting.simulator import flows, lending
+from underwriting.simulator.context import Context, State, add_months, build_calendar, build_traits, new_state
+from underwriting.simulator.ledger import IN, OUT, Rows, assemble_metrics, assemble_transactions
+from underwriting.simulator.params import WorldParams
+from underwriting.simulator.population import (
+    LENDER,
+    TAX_OFFICE,
+    Counterparties,
+    Latent,
+    Population,
+    build_latent,
+    build_population,
+)
 
 __all__ = ["IN", "OUT", "World", "add_months", "history_start", "simulate"]
 

@@ -8,9 +8,9 @@ calls them in a fixed order, which is part of the world.
 
 import numpy as np
 
-from .context import OBL, OBL_SEC, PROMO, TAX_RATE, Context, State, Today
-from .ledger import CENTS, IN, OUT, Rows, cents
-from .params import METRICS
+from underwriting.simulator.context import OBL, OBL_SEC, PROMO, TAX_RATE, Context, State, Today
+from underwriting.simulator.ledger import CENTS, IN, OUT, Rows, cents
+from underwriting.simulator.params import METRICS
 
 
 def begin_day(cx: Context, st: State, d: int) -> Today:

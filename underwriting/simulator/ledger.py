@@ -6,7 +6,7 @@ order of `Rows.add` calls is part of the world (it also decides ties in the fina
 
 import numpy as np
 
-from .params import KIND
+from underwriting.simulator.params import KIND
 
 NEVER = np.iinfo(np.int32).max // 2
 IN, OUT = 0, 1

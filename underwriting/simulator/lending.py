@@ -7,9 +7,9 @@ seconds from the daily stream through `Rows.add`. The order of the draws is part
 
 import numpy as np
 
-from .context import Context, Loans, State, Today
-from .ledger import CENTS, IN, NEVER, OUT
-from .outcome import future_health_weights, shock_decay_mean, sigmoid, true_pd
+from underwriting.simulator.context import Context, Loans, State, Today
+from underwriting.simulator.ledger import CENTS, IN, NEVER, OUT
+from underwriting.simulator.outcome import future_health_weights, shock_decay_mean, sigmoid, true_pd
 
 
 def collect_instalments(cx: Context, st: State, d: int) -> None:

@@ -13,11 +13,11 @@ from datetime import date
 
 import numpy as np
 
-from .engine import World
-from .evaluation import auc, latest_mask
-from .ledger import IN
-from .params import KIND, METRICS
-from .population import CHANNELS, LENDER
+from underwriting.simulator.engine import World
+from underwriting.simulator.evaluation import auc, latest_mask
+from underwriting.simulator.ledger import IN
+from underwriting.simulator.params import KIND, METRICS
+from underwriting.simulator.population import CHANNELS, LENDER
 
 WINDOWS = (30, 90, 180, 365)
 
@@ -141,7 +141,7 @@ def _balances(world: World, f: _Frame) -> None:
     """Balance: the last balance before the origination day and the 90-day minimum / mean."""
     import pandas as pd
 
-    from .writers import balances_after
+    from underwriting.simulator.writers import balances_after
 
     n, days, m, d, lm, ld = f.n, f.days, f.m, f.d, f.lm, f.ld
     bal = balances_after(world) / 100.0

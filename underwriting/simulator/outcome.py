@@ -11,7 +11,7 @@ construction, and the calibration tests check the code, not luck.
 
 import numpy as np
 
-from .params import WorldParams
+from underwriting.simulator.params import WorldParams
 
 _GH_X, _GH_W = np.polynomial.hermite.hermgauss(80)
 _GH_NODES = np.sqrt(2.0) * _GH_X

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .params import WorldParams
+from underwriting.simulator.params import WorldParams
 
 _SYLLABLES_A = ("Hua", "Xin", "Jin", "Long", "Feng", "Tian", "Kang", "Da", "Hong", "Sheng", "Ming",
                 "Yong", "Rui", "Bao", "Fu", "Heng", "Jia", "Li", "Mei", "Qing", "Shun", "Wan", "Xiang",

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from .engine import World, simulate
-from .evaluation import Calibration, evaluate
-from .params import DEFAULT_PARAMS, WorldParams
-from .writers import truth_rows, write_world
+from underwriting.simulator.engine import World, simulate
+from underwriting.simulator.evaluation import Calibration, evaluate
+from underwriting.simulator.params import DEFAULT_PARAMS, WorldParams
+from underwriting.simulator.writers import truth_rows, write_world
 
 DEFAULT_END = date(2026, 10, 31)
 DEFAULT_PARTNER = "demo"

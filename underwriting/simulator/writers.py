@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..money import cents_text
-from .engine import World
-from .ledger import IN
-from .params import METRICS, TRANSACTION_KINDS
+from underwriting.money import cents_text
+from underwriting.simulator.engine import World
+from underwriting.simulator.ledger import IN
+from underwriting.simulator.params import METRICS, TRANSACTION_KINDS
 
 CHUNK = 400_000
 TRUTH_LATENT = (
