@@ -42,7 +42,7 @@ def _prepare(args) -> tuple[str, list[str]]:
 
     from accounts.models import Business, PartnerBank
     from accounts.services import api_key_create
-    from underwriting.models import ModelVersion
+    from underwriting.modeling.models import ModelVersion
     from underwriting.simulator import simulate_marketplace
 
     call_command("migrate", verbosity=0)

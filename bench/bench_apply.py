@@ -60,7 +60,7 @@ def _prepare(args) -> list[str]:
     from accounts.models import Business, User
     from accounts.roles import APPLICANT
     from accounts.services import roles_sync, user_create_with_role
-    from underwriting.models import ModelVersion
+    from underwriting.modeling.models import ModelVersion
     from underwriting.simulator import simulate_marketplace
 
     call_command("migrate", verbosity=0)
@@ -181,7 +181,7 @@ def _report(args, results: list[dict], sent_for: float, wait_seconds: float) -> 
     from django.db.models import Count
 
     from loans.models import Application, ApplicationStatus, ApplicationTransition
-    from underwriting.models import Decision
+    from underwriting.decisions.models import Decision
 
     submitted = [r for r in results if r["public_id"]]
     failed = [r for r in results if not r["public_id"]]

@@ -5,7 +5,7 @@ at least 2,000 merchants per second on this machine, vectorised).
 
 Scores every merchant of bench/bench_model_quality.py's world (simulated into its database on first
 use) as of the day after the world ends, for a 20,000 over 12 months request, with
-`underwriting.batch.businesses_score`: histories from the rollups (each merchant read once),
+`underwriting.decisions.batch.businesses_score`: histories from the rollups (each merchant read once),
 features with the model's sector norms, calibrated PD and score for the whole matrix; no SHAP.
 The model is the newest artifact in the bench's model store (trained here with `train_model
 --no-activate` if there is none). Prints merchants per second with the time split into load,
@@ -33,8 +33,8 @@ TARGET_PER_SECOND = 2000
 def _model(slug: str):
     from django.core.management import call_command
 
+    from underwriting.modeling.models import ModelVersion
     from underwriting.modeling.registry import load_model_version
-    from underwriting.models import ModelVersion
 
     version = ModelVersion.objects.order_by("-created_at").first()
     if version is None:
@@ -59,8 +59,8 @@ def main() -> int:
     from django.db.models import Max
 
     from accounts.models import Business
-    from underwriting.batch import businesses_score
-    from underwriting.models import DailyRollup
+    from underwriting.decisions.batch import businesses_score
+    from underwriting.history.models import DailyRollup
 
     slug = prepare_world(merchants=args.merchants, months=args.months, seed=args.seed)
     model = _model(slug)

@@ -1,4 +1,4 @@
-"""Bench: false positives and detection of the consistency checks (underwriting.ingest.consistency).
+"""Bench: false positives and detection of the consistency checks (underwriting.history.ingest.consistency).
 
     python bench/bench_consistency.py [--merchants 1000] [--seeds 1 2 3] [--months 9 24] [--profiles 300]
 
@@ -36,9 +36,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from underwriting.ingest.check_result import CHECKS  # noqa: E402
-from underwriting.ingest.consistency import history_checks  # noqa: E402
-from underwriting.ingest.history_rows import HistoryRows  # noqa: E402
+from underwriting.history.ingest.check_result import CHECKS  # noqa: E402
+from underwriting.history.ingest.consistency import history_checks  # noqa: E402
+from underwriting.history.ingest.history_rows import HistoryRows  # noqa: E402
 
 START = date(2026, 2, 1)
 DAYS = 273  # nine months, as the simulator's default window

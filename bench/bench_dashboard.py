@@ -50,7 +50,7 @@ def _world():
     from django.core.management import call_command
 
     from accounts.models import Business
-    from underwriting.models import ModelVersion
+    from underwriting.modeling.models import ModelVersion
     from underwriting.simulator import simulate_marketplace
 
     if not Business.objects.filter(partner__slug=SLUG).exists():
@@ -66,9 +66,9 @@ def _decision_rows(n: int, days: int, businesses, mv, pv, policy):
     """Yields (row dict for COPY and the accumulator) in append order, signing the chain."""
     from django.conf import settings
 
-    from underwriting import chain
-    from underwriting.decisions import SIGNED_FIELDS
-    from underwriting.pricing import score_band, score_for
+    from underwriting.decisions import chain
+    from underwriting.decisions.services import SIGNED_FIELDS
+    from underwriting.engine.pricing import score_band, score_for
 
     key = settings.DECISION_HMAC_KEY.encode()
     rng = random.Random(310)
@@ -128,17 +128,16 @@ def _seed(n: int, days: int) -> None:
 
     from django.db import connection, transaction
 
-    from underwriting.decisions import SIGNED_FIELDS
-    from underwriting.models import (
-        Decision,
-        DecisionChainHead,
+    from underwriting.decisions.models import Decision, DecisionChainHead
+    from underwriting.decisions.services import SIGNED_FIELDS
+    from underwriting.modeling.models import ModelVersion
+    from underwriting.monitoring.models import (
         DecisionDailyDrift,
         DecisionDailySummary,
         DecisionSummaryWatermark,
-        ModelVersion,
     )
-    from underwriting.monitoring import SummaryAccumulator
-    from underwriting.policy_services import policy_active
+    from underwriting.monitoring.services import SummaryAccumulator
+    from underwriting.policies.services import policy_active
 
     businesses = _world()
     mv = ModelVersion.objects.get(is_active=True)
@@ -206,7 +205,7 @@ def main() -> int:
 
     from accounts.roles import LOAN_OFFICER
     from accounts.services import roles_sync, user_create_with_role
-    from underwriting.models import Decision
+    from underwriting.decisions.models import Decision
 
     have = Decision.objects.count()
     if have == 0:
@@ -217,7 +216,7 @@ def main() -> int:
     else:
         print(f"reusing {have:,} decisions", flush=True)
     if args.verify:
-        from underwriting.decisions import decisions_verify
+        from underwriting.decisions.services import decisions_verify
 
         t = time.perf_counter()
         checked, problems = decisions_verify()

@@ -90,7 +90,7 @@ def _decide(business, amount, as_of):
 
     from config import clock
     from loans.exposure import exposure_read, parties_lock
-    from underwriting.decisions import decision_make
+    from underwriting.decisions.services import decision_make
 
     with transaction.atomic():
         parties = parties_lock(business=business)
@@ -132,8 +132,8 @@ def main() -> int:
 
     from accounts.models import Business
     from accounts.selectors import partner_get_by_slug
-    from underwriting.models import ModelVersion
-    from underwriting.services import history_import
+    from underwriting.history.services import history_import
+    from underwriting.modeling.models import ModelVersion
     from underwriting.simulator import simulate_marketplace
 
     call_command("migrate", verbosity=0)

@@ -282,13 +282,14 @@ def main() -> None:
 def _db(args, names):
     from accounts.models import Business
     from underwriting.features import LoanRequest, compute_features
-    from underwriting.history_loader import load_histories, load_history
-    from underwriting.models import LoanRecord, SimulationTruth
+    from underwriting.history.loader import load_histories, load_history
+    from underwriting.history.models import LoanRecord
+    from underwriting.simulator.models import SimulationTruth
 
     businesses = list(Business.objects.filter(partner__slug=args.partner).order_by("pk"))
     if not businesses:
         raise SystemExit(f"no merchants for partner {args.partner!r}")
-    from underwriting.models import DailyRollup
+    from underwriting.history.models import DailyRollup
 
     end = DailyRollup.objects.filter(business__partner__slug=args.partner).order_by("-day").values_list(
         "day", flat=True).first()

@@ -115,7 +115,7 @@ def main() -> None:
     from django.db import connection
 
     from accounts.services import partner_create
-    from underwriting.services import history_import
+    from underwriting.history.services import history_import
 
     if connection.vendor != "postgresql":
         print("warning: DATABASE_URL is not PostgreSQL; this measures the portable fallback", file=sys.stderr)
@@ -149,7 +149,7 @@ def _cleanup(partner) -> None:
     from django.db import connection, transaction
 
     from accounts.models import Business
-    from underwriting.models import (
+    from underwriting.history.models import (
         CounterpartyDailyRollup,
         DailyBalance,
         DailyRollup,

@@ -84,8 +84,9 @@ def partner_slug(merchants: int, seed: int, months: int) -> str:
 
 def prepare_world(*, merchants: int, months: int, seed: int) -> str:
     """The simulated world for (merchants, months, seed), simulated unless already loaded. Returns the slug."""
-    from underwriting.models import LoanRecord, SimulationTruth
+    from underwriting.history.models import LoanRecord
     from underwriting.simulator import simulate_marketplace
+    from underwriting.simulator.models import SimulationTruth
 
     slug = partner_slug(merchants, seed, months)
     loans = LoanRecord.objects.filter(partner__slug=slug).count()

@@ -37,7 +37,7 @@ def main() -> int:
     slug = prepare_world(merchants=args.merchants, months=args.months, seed=args.seed)
     from django.core.management import call_command
 
-    from underwriting.models import LoanRecord
+    from underwriting.history.models import LoanRecord
 
     finished = LoanRecord.objects.filter(partner__slug=slug, status__in=["repaid", "defaulted"]).count()
     print(f"book {slug}: {finished:,} finished loans")

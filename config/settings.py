@@ -167,7 +167,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {
     "expire-stale-import-runs": {
-        "task": "underwriting.tasks.expire_stale_import_runs",
+        "task": "underwriting.history.tasks.expire_stale_import_runs",
         "schedule": 15 * 60,
     },
     # Webhook retries live in the database (loans.partner_models.WebhookDelivery); beat sweeps them.
@@ -187,7 +187,7 @@ CELERY_BEAT_SCHEDULE: dict = {
         "options": {"expires": 55},
     },
     "catch-up-decision-summaries": {
-        "task": "underwriting.tasks.catch_up_decision_summaries",
+        "task": "underwriting.monitoring.tasks.catch_up_decision_summaries",
         "schedule": env_int("DECISION_SUMMARY_SECONDS", 30),
         "options": {"expires": 25},
     },
@@ -198,12 +198,12 @@ CELERY_BEAT_SCHEDULE: dict = {
 }
 # How long an application may sit in submitted/deciding before the sweeper re-queues its decision.
 APPLICATION_STUCK_SECONDS = env_int("APPLICATION_STUCK_SECONDS", 60)
-CELERY_IMPORTS = ["loans.webhooks_tasks", "loans.api.tasks"]
+CELERY_IMPORTS = ["underwriting.history.tasks", "underwriting.monitoring.tasks", "loans.webhooks_tasks", "loans.api.tasks"]
 
 # --- Platform -------------------------------------------------------------------------------
 MODEL_STORE = Path(env_str("MODEL_STORE", str(VAR_DIR / "models")))
 # Signs the chain of decision records; kept out of the database so a database writer cannot forge it.
-# Without it (and DEBUG off) no decision can be made: underwriting.decisions refuses to sign.
+# Without it (and DEBUG off) no decision can be made: underwriting.decisions.services refuses to sign.
 DECISION_HMAC_KEY = env_str("DECISION_HMAC_KEY") or ("insecure-dev-decision-key" if DEBUG else None)
 
 # --- Partner API (docs/api.md, docs/adr/0005-partner-api.md) ----------------------------------

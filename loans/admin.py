@@ -35,8 +35,8 @@ from loans.review_selectors import near_threshold_q as _near_q
 from loans.review_selectors import sampled_q as _sampled_q
 from loans.review_services import ReviewError, review_record
 from underwriting.admin import DecisionAdmin, ReadOnlyAdmin
-from underwriting.audit import csv_lines
-from underwriting.models import Decision
+from underwriting.decisions.audit import csv_lines
+from underwriting.decisions.models import Decision
 
 
 class ReadOnlyInline(admin.TabularInline):

@@ -23,13 +23,9 @@ from config import clock
 from loans.models import Loan
 from loans.services import platform_loan_id
 from underwriting.charts import bar_chart_svg, line_chart_svg
-from underwriting.models import LoanRecord, LoanRecordSource, LoanRecordStatus
-from underwriting.monitoring import (
-    dashboard_summary,
-    summaries_backlog,
-    summaries_catch_up,
-    vintage_default_rates,
-)
+from underwriting.history.models import LoanRecord, LoanRecordSource, LoanRecordStatus
+from underwriting.monitoring.selectors import dashboard_summary, vintage_default_rates
+from underwriting.monitoring.services import summaries_backlog, summaries_catch_up
 
 RANGES = {"7d": 7, "30d": 30, "90d": 90, "365d": 365}
 DEFAULT_RANGE = "30d"

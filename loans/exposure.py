@@ -1,6 +1,6 @@
 """Exposure as the lending workflow sees it: open platform loans, open offers and the credit record's
 current imported loans of a business and its related parties, read under a row lock
-(docs/exposure.md). The engine gets the result as plain data (underwriting.exposure.Exposure).
+(docs/exposure.md). The engine gets the result as plain data (underwriting.engine.exposure.Exposure).
 
 Related parties, within the business's partner: every business of the same owner, and every business
 with the same company registration number. The decision locks all of them before reading, and so does
@@ -18,9 +18,9 @@ from django.db import connection
 
 from accounts.models import Business
 from loans.models import Application, ApplicationStatus, Loan, LoanStatus
-from underwriting.exposure import BUSINESS, OWNER, REGISTRATION, ZERO, Exposure, PartyExposure
+from underwriting.engine.exposure import BUSINESS, OWNER, REGISTRATION, ZERO, Exposure, PartyExposure
+from underwriting.history.selectors import credit_record_imported_exposure
 from underwriting.money import to_cents_half_even
-from underwriting.selectors import credit_record_imported_exposure
 
 # Platform loans that still owe money (servicing will add its running states here).
 OPEN_LOAN_STATUSES = (LoanStatus.AWAITING_DISBURSEMENT, LoanStatus.DISBURSED)

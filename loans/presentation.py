@@ -10,9 +10,9 @@ from decimal import Decimal
 
 from config import clock
 from loans.models import Application, ApplicationStatus
+from underwriting.engine.outcomes import KnockOut
+from underwriting.engine.product import amortisation_schedule
 from underwriting.money import money_text
-from underwriting.outcomes import KnockOut
-from underwriting.product import amortisation_schedule
 
 S = ApplicationStatus
 

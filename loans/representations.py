@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from loans.models import ApplicationStatus, LoanStatus, Purpose
-from underwriting.models import DecisionKind, DecisionOutcome
+from underwriting.decisions.models import DecisionKind, DecisionOutcome
 
 
 def money_field(**kwargs):

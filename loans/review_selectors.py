@@ -6,7 +6,7 @@ The queue is every unreviewed decision that is either
   whenever it is asked (deterministic), and a plain indexed SQL comparison; or
 * close to the approval threshold: a scored decision whose score is within
   REVIEW_THRESHOLD_POINTS of the score at which its policy version stops approving a request of its
-  term (underwriting.monitoring.approval_cutoff: the lower of max_pd and the PD priced at max_apr).
+  term (underwriting.engine.pricing.approval_cutoff: the lower of max_pd and the PD priced at max_apr).
 
 Settings (both optional): REVIEW_SAMPLE_RATE (default 0.05), REVIEW_THRESHOLD_POINTS (default 10).
 """
@@ -17,10 +17,11 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from loans.review_models import Review
-from underwriting.audit import csv_text
-from underwriting.models import Decision, PolicyVersion
-from underwriting.monitoring import approval_cutoff
-from underwriting.policy import PRODUCT_MAX_TERM, PRODUCT_MIN_TERM
+from underwriting.decisions.audit import csv_text
+from underwriting.decisions.models import Decision
+from underwriting.engine.policy import PRODUCT_MAX_TERM, PRODUCT_MIN_TERM
+from underwriting.engine.pricing import approval_cutoff
+from underwriting.policies.models import PolicyVersion
 
 DEFAULT_SAMPLE_RATE = 0.05
 DEFAULT_THRESHOLD_POINTS = 10

@@ -9,7 +9,7 @@ from accounts.models import User
 from config import clock
 from loans.models import Application
 from loans.review_models import Review, ReviewVerdict
-from underwriting.models import Decision
+from underwriting.decisions.models import Decision
 
 REVIEW_PERMISSION = "loans.add_review"
 MAX_NOTE = 4000

@@ -16,11 +16,11 @@ from accounts.selectors import business_list_for_owner
 from config import clock
 from loans.exposure import OPEN_LOAN_STATUSES, exposure_read, related_parties
 from loans.models import Application, ApplicationStatus, Loan, LoanInstalment
-from underwriting.decisions import NoActiveModel, decision_preview
-from underwriting.models import Transaction
-from underwriting.policy_services import policy_active
+from underwriting.decisions.services import NoActiveModel, decision_preview
+from underwriting.history.models import Transaction
+from underwriting.history.selectors import HistorySummary, business_history_summary, history_provenance
+from underwriting.policies.services import policy_active
 from underwriting.provenance import Provenance
-from underwriting.selectors import HistorySummary, business_history_summary, history_provenance
 
 DEFAULT_TERM_MONTHS = 12
 

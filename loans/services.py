@@ -38,22 +38,22 @@ from loans.models import (
     Purpose,
 )
 from loans.uploads import owner_upload_prepare
-from underwriting.decisions import decision_make
-from underwriting.exposure import SCOPE_WORDS
-from underwriting.ingest.consistency import history_checks
-from underwriting.ingest.history_csv import rows_from_csv
-from underwriting.models import Decision, DecisionOutcome
-from underwriting.money import has_whole_cents, money_text, to_cents
-from underwriting.policy_services import policy_active
-from underwriting.product import amortisation_schedule
-from underwriting.provenance import Provenance
-from underwriting.services import (
+from underwriting.decisions.models import Decision, DecisionOutcome
+from underwriting.decisions.services import decision_make
+from underwriting.engine.exposure import SCOPE_WORDS
+from underwriting.engine.product import amortisation_schedule
+from underwriting.history.ingest.consistency import history_checks
+from underwriting.history.ingest.history_csv import rows_from_csv
+from underwriting.history.services import (
     HistoryImportError,
     ImportIssue,
     ImportResult,
     credit_record_loan_open,
     history_import,
 )
+from underwriting.money import has_whole_cents, money_text, to_cents
+from underwriting.policies.services import policy_active
+from underwriting.provenance import Provenance
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from underwriting.services import ImportIssue
+from underwriting.history.services import ImportIssue
 
 FILE = "transactions"
 UTF8_BOM = b"\xef\xbb\xbf"

@@ -24,9 +24,9 @@ from loans.presentation import (
     decision_reasons,
     offer_schedule,
 )
+from underwriting.history.selectors import business_history_summary
 from underwriting.money import amount_text, money_text
-from underwriting.policy_services import policy_active
-from underwriting.selectors import business_history_summary
+from underwriting.policies.services import policy_active
 
 
 def _business_or_404(request, public_id) -> Business:

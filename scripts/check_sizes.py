@@ -21,12 +21,8 @@ MAX_EXCEPTIONS = 5
 
 # "path" for a module, "path:function" for a function.
 EXCEPTIONS: dict[str, str] = {
-    "underwriting/engine.py": "the decision engine's rules, sizing and offer assembly in one module until it "
-    "becomes the underwriting/engine/ package (docs/adr/0008-restructure.md, next step)",
     "loans/services.py": "the application state machine's services until they move to loans/applications/ "
     "(docs/adr/0008-restructure.md, next step)",
-    "underwriting/monitoring.py": "summaries, drift and the dashboard's reads until they become the "
-    "underwriting/monitoring/ package (docs/adr/0008-restructure.md, next step)",
 }
 
 

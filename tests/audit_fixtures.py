@@ -44,7 +44,7 @@ def audit_world(db, audit_artifact):
 
 
 def decide(business, amount="20000.00", term=12, **kwargs):
-    from underwriting.decisions import decision_make
+    from underwriting.decisions.services import decision_make
 
     return decision_make(business=business, amount=Decimal(amount), term_months=term, as_of=AS_OF, **kwargs)
 

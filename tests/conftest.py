@@ -171,7 +171,7 @@ def trained_artifact(django_db_setup, django_db_blocker, tmp_path_factory):
     from django.db import transaction
     from django.test import override_settings
 
-    from underwriting.models import ModelVersion
+    from underwriting.modeling.models import ModelVersion
     from underwriting.simulator import simulate_marketplace
 
     store = tmp_path_factory.mktemp("models")

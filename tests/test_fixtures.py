@@ -24,7 +24,7 @@ from django.db.models import Sum
 from accounts.models import Business, PartnerBank
 from loans import services as loan_services
 from tests.factories import PartnerFactory, UserFactory
-from underwriting.models import (
+from underwriting.history.models import (
     CounterpartyDailyRollup,
     DailyBalance,
     DailyRollup,
@@ -37,7 +37,7 @@ from underwriting.models import (
     Transaction,
     TransactionKind,
 )
-from underwriting.services import HistoryImportError, history_import
+from underwriting.history.services import HistoryImportError, history_import
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"

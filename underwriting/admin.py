@@ -24,20 +24,15 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from config import clock
-from underwriting.audit import csv_lines, decision_audit, decision_csv_rows, waterfall_svg
-from underwriting.audit_services import PromotionError, model_version_promote
+from underwriting.decisions.audit import csv_lines, decision_audit, decision_csv_rows, waterfall_svg
+from underwriting.decisions.models import Decision
+from underwriting.engine.policy import PolicyError, PolicyParams
+from underwriting.history.models import HistorySource, ImportRun, LoanRecord
+from underwriting.modeling.models import ModelActivation, ModelVersion
 from underwriting.modeling.report import CHARTS, REPORT, SHAP_CHARTS
-from underwriting.models import (
-    Decision,
-    HistorySource,
-    ImportRun,
-    LoanRecord,
-    ModelActivation,
-    ModelVersion,
-    PolicyVersion,
-)
-from underwriting.policy import PolicyError, PolicyParams
-from underwriting.policy_services import policy_active, policy_version_create
+from underwriting.modeling.services import PromotionError, model_version_promote
+from underwriting.policies.models import PolicyVersion
+from underwriting.policies.services import policy_active, policy_version_create
 
 admin.site.site_header = "310 Lending audit console"
 admin.site.site_title = "310 Lending audit console"

@@ -6,8 +6,9 @@ from accounts.models import Business
 from loans.api.fields import UtcDateTimeFilter
 from loans.models import Application, ApplicationStatus
 from loans.partner_models import DeliveryStatus, WebhookDelivery, WebhookEventType
-from underwriting.ingest.values import DIRECTIONS, KINDS
-from underwriting.models import DecisionOutcome, Transaction
+from underwriting.decisions.models import DecisionOutcome
+from underwriting.history.ingest.values import DIRECTIONS, KINDS
+from underwriting.history.models import Transaction
 
 
 class MerchantFilter(django_filters.FilterSet):

@@ -7,7 +7,7 @@ from accounts.models import Business, PartnerBank
 from loans import selectors as loans_selectors
 from loans.models import Application, Loan
 from loans.partner_models import WebhookDelivery, WebhookEndpoint
-from underwriting.models import Transaction
+from underwriting.history.models import Transaction
 
 
 def _get(queryset: QuerySet, **lookup):

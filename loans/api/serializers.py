@@ -8,7 +8,7 @@ from rest_framework import serializers
 from loans.amounts import AMOUNT_PATTERN, AMOUNT_SIGN, AmountSyntaxError, amount_from_text
 from loans.models import Purpose
 from loans.partner_models import DeliveryStatus, WebhookEventType
-from underwriting.ingest.values import DIRECTIONS, KINDS
+from underwriting.history.ingest.values import DIRECTIONS, KINDS
 from underwriting.money import amount_text
 
 MAX_TRANSACTIONS = 10_000

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from accounts.models import Business, PartnerBank
-from underwriting.services import HistoryImportError, ImportIssue, history_import_rows
+from underwriting.history.services import HistoryImportError, ImportIssue, history_import_rows
 
 
 class RowsRejected(Exception):

@@ -36,7 +36,7 @@ from loans.webhooks_services import (
     webhook_endpoint_delete,
     webhook_endpoint_rotate_secret,
 )
-from underwriting.models import Transaction
+from underwriting.history.models import Transaction
 
 MAX_WAIT_SECONDS = 10
 WAIT_POLL_SECONDS = 0.02

@@ -100,7 +100,7 @@ def _outcome_today(business, amount, term_months) -> str:
     """What the engine decides for `business` now, without keeping the decision."""
     from django.db import transaction
 
-    from underwriting.decisions import decision_make
+    from underwriting.decisions.services import decision_make
 
     outcome = ""
     try:

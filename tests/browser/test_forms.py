@@ -163,7 +163,7 @@ def test_a_csv_with_bad_rows_lists_every_problem_at_once_and_imports_nothing_the
     page, make_owner, screenshot_dir
 ):
     from accounts.models import Business
-    from underwriting.models import Transaction
+    from underwriting.history.models import Transaction
 
     email, password = make_owner()
     log_in(page, email, password)

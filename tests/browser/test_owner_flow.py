@@ -315,7 +315,7 @@ def test_a_pending_application_can_be_withdrawn_and_is_never_decided_afterwards(
 
     from loans.models import ApplicationStatus
     from tests.conftest import wait_for
-    from underwriting.models import Decision
+    from underwriting.decisions.models import Decision
 
     email, password = make_owner(browser_world.take("approved"))
     log_in(page, email, password)

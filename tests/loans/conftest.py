@@ -78,7 +78,7 @@ def outcome_now(business, amount, term_months: int) -> str:
     from django.db import transaction
 
     from config import clock
-    from underwriting.decisions import decision_make
+    from underwriting.decisions.services import decision_make
 
     outcome = ""
     try:

@@ -15,10 +15,10 @@ from loans.models import Application, ApplicationStatus, ApplicationTransition, 
 from tests.clock import pinned_dates
 from tests.factories import UserFactory
 from tests.loans.conftest import merchant_with_outcome
-from underwriting.exposure import BUSINESS, OWNER, REGISTRATION
-from underwriting.models import LoanRecord, LoanRecordSource, LoanRecordStatus
-from underwriting.policy_services import policy_active, policy_version_create
-from underwriting.product import estimated_outstanding
+from underwriting.engine.exposure import BUSINESS, OWNER, REGISTRATION
+from underwriting.engine.product import estimated_outstanding
+from underwriting.history.models import LoanRecord, LoanRecordSource, LoanRecordStatus
+from underwriting.policies.services import policy_active, policy_version_create
 
 S = ApplicationStatus
 ACTOR = "owner:owner@example.com"

@@ -11,7 +11,8 @@ from django.test import Client, override_settings
 
 from accounts.models import Business, User
 from loans.demo_status import demo_status_read, demo_status_write
-from underwriting.models import Decision, ModelVersion
+from underwriting.decisions.models import Decision
+from underwriting.modeling.models import ModelVersion
 
 
 def test_the_demo_is_prepared_step_by_step_and_a_second_run_changes_nothing(transactional_db, tmp_path):

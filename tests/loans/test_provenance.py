@@ -16,8 +16,8 @@ from loans import services
 from loans.models import ApplicationStatus, Loan, LoanStatus
 from tests.factories import UserFactory
 from tests.loans.api.conftest import Caller
-from underwriting.models import Direction, HistorySource, ImportRun, Transaction, TransactionKind
-from underwriting.services import history_import
+from underwriting.history.models import Direction, HistorySource, ImportRun, Transaction, TransactionKind
+from underwriting.history.services import history_import
 
 S = ApplicationStatus
 UPLOADS = Path(__file__).resolve().parents[2] / "fixtures" / "uploads"

@@ -11,7 +11,7 @@ from loans import selectors, services
 from loans.exposure import exposure_read, related_parties
 from loans.models import Application, Loan
 from tests.factories import BusinessFactory, PartnerFactory, UserFactory
-from underwriting.decisions import decision_preview
+from underwriting.decisions.services import decision_preview
 
 pytestmark = pytest.mark.django_db
 

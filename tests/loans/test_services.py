@@ -23,10 +23,12 @@ from loans.models import (
 from loans.partner_models import WebhookEvent
 from tests.clock import pinned_dates
 from tests.factories import BusinessFactory, PartnerFactory
+from underwriting.decisions.models import Decision
+from underwriting.engine.product import due_date
+from underwriting.history.models import LoanRecord, LoanRecordSource
+from underwriting.modeling.models import ModelVersion
 from underwriting.modeling.registry import clear_active_model_cache
-from underwriting.models import Decision, LoanRecord, LoanRecordSource, ModelVersion
-from underwriting.policy_services import policy_active
-from underwriting.product import due_date
+from underwriting.policies.services import policy_active
 
 S = ApplicationStatus
 ACTOR = "owner:owner@example.com"
@@ -363,7 +365,7 @@ def test_the_transition_map_refuses_moves_it_does_not_list(approvable):
 def _stored_offer(*, partner_slug: str, amount: str, apr: str, term: int) -> Application:
     """An application holding an approved offer (a decision record written directly, as the engine
     would store it), so the loan's arithmetic is checked on round numbers."""
-    from underwriting.product import amortisation_schedule
+    from underwriting.engine.product import amortisation_schedule
 
     business = BusinessFactory(partner=PartnerFactory(slug=partner_slug))
     schedule = amortisation_schedule(

@@ -6,7 +6,7 @@ from django.core.management import call_command
 from accounts.models import Business, User
 from accounts.roles import LOAN_OFFICER
 from tests.factories import BusinessFactory, PartnerFactory
-from underwriting.models import DailyRollup, Direction, LoanRecord, LoanRecordStatus, TransactionKind
+from underwriting.history.models import DailyRollup, Direction, LoanRecord, LoanRecordStatus, TransactionKind
 
 pytestmark = pytest.mark.django_db
 

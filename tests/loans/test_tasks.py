@@ -12,8 +12,9 @@ from loans.selectors import business_suggested_amount
 from loans.tasks import decide_application
 from tests.clock import pinned_dates
 from tests.conftest import wait_for
+from underwriting.decisions.models import Decision
+from underwriting.modeling.models import ModelVersion
 from underwriting.modeling.registry import clear_active_model_cache
-from underwriting.models import Decision, ModelVersion
 
 pytestmark = [pytest.mark.services]
 S = ApplicationStatus

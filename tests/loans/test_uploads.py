@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from loans import services
 from loans.uploads import owner_upload_prepare
 from tests.factories import UserFactory
-from underwriting.models import Transaction
+from underwriting.history.models import Transaction
 
 
 def _upload(business, data: bytes):

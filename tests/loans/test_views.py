@@ -13,7 +13,7 @@ from accounts.models import Business
 from loans import services
 from loans.models import Application, ApplicationStatus, Loan
 from tests.factories import BusinessFactory, PartnerFactory, UserFactory
-from underwriting.models import Transaction
+from underwriting.history.models import Transaction
 
 S = ApplicationStatus
 

@@ -15,8 +15,10 @@ from loans.models import Application, ApplicationStatus, Channel, Purpose
 from loans.services import application_decide, application_submit
 from tests.audit_fixtures import decide, login
 from tests.factories import PartnerFactory
-from underwriting.models import Decision, ModelActivation, ModelVersion, PolicyVersion
-from underwriting.policy_services import policy_active
+from underwriting.decisions.models import Decision
+from underwriting.modeling.models import ModelActivation, ModelVersion
+from underwriting.policies.models import PolicyVersion
+from underwriting.policies.services import policy_active
 
 pytestmark = pytest.mark.usefixtures("require_postgres")
 

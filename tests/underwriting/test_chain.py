@@ -3,7 +3,7 @@ import uuid
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from underwriting import chain
+from underwriting.decisions import chain
 
 KEY = b"test-key"
 CONTENT = {

@@ -1,4 +1,4 @@
-"""Consistency checks on uploaded histories (underwriting.ingest.consistency): each check trips on a
+"""Consistency checks on uploaded histories (underwriting.history.ingest.consistency): each check trips on a
 small hand-built fabrication and stays quiet on its genuine counterpart; the committed fixtures trip
 exactly what fixtures/uploads/README.md says; a coarse bank-statement history trips nothing; time is an
 input. No database: the checks take plain arrays.
@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from underwriting.ingest.check_result import CHECKS, CheckResult, tripped_codes
-from underwriting.ingest.consistency import history_checks
-from underwriting.ingest.history_csv import rows_from_csv
-from underwriting.ingest.history_rows import HistoryRows
+from underwriting.history.ingest.check_result import CHECKS, CheckResult, tripped_codes
+from underwriting.history.ingest.consistency import history_checks
+from underwriting.history.ingest.history_csv import rows_from_csv
+from underwriting.history.ingest.history_rows import HistoryRows
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "fixtures" / "uploads"
@@ -99,7 +99,7 @@ def test_an_empty_history_is_not_applicable_anywhere():
 
 def test_the_module_imports_nothing_from_django():
     # Given a fresh interpreter, when the module is imported, then Django is not loaded
-    code = "import sys, underwriting.ingest.consistency; print(any(m.split('.')[0] == 'django' for m in sys.modules))"
+    code = "import sys, underwriting.history.ingest.consistency; print(any(m.split('.')[0] == 'django' for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "False"
 

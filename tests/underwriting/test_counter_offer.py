@@ -5,7 +5,7 @@ from itertools import pairwise
 
 import pytest
 
-from underwriting.counter_offer import amount_grid, largest_acceptable
+from underwriting.engine.counter_offer import amount_grid, largest_acceptable
 
 STEP = Decimal("100.00")
 LOW, HIGH = Decimal("1000.00"), Decimal("500000.00")

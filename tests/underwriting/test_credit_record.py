@@ -9,11 +9,11 @@ import pytest
 from config import clock
 from tests.clock import pinned_dates
 from tests.factories import BusinessFactory, PartnerFactory
-from underwriting.engine import business_context
-from underwriting.history_loader import load_history
-from underwriting.models import LoanRecord, LoanRecordSource, LoanRecordStatus
-from underwriting.product import estimated_outstanding
-from underwriting.services import credit_record_loan_open
+from underwriting.engine.context import business_context
+from underwriting.engine.product import estimated_outstanding
+from underwriting.history.loader import load_history
+from underwriting.history.models import LoanRecord, LoanRecordSource, LoanRecordStatus
+from underwriting.history.services import credit_record_loan_open
 
 
 def test_a_disbursed_loan_is_recorded_current_and_twice_is_once(db):

@@ -13,16 +13,18 @@ from django.db import DatabaseError, connection, transaction
 from django.test import override_settings
 
 from accounts.models import Business
-from underwriting.decisions import NoActiveModel, decision_make, decision_replay, decisions_verify
-from underwriting.engine import business_context, evaluate
+from underwriting.decisions.models import Decision
+from underwriting.decisions.services import NoActiveModel, decision_make, decision_replay, decisions_verify
+from underwriting.engine.context import business_context
+from underwriting.engine.evaluation import evaluate
+from underwriting.engine.outcomes import KnockOut, Outcome
+from underwriting.engine.product import annuity_instalment
 from underwriting.features import LoanRequest, compute_features, feature_names
 from underwriting.features.history import IN, KIND
-from underwriting.history_loader import load_history
+from underwriting.history.loader import load_history
+from underwriting.modeling.models import ModelVersion
 from underwriting.modeling.registry import clear_active_model_cache, model_version_register
-from underwriting.models import Decision, ModelVersion
-from underwriting.outcomes import KnockOut, Outcome
-from underwriting.policy_services import policy_active, policy_version_create
-from underwriting.product import annuity_instalment
+from underwriting.policies.services import policy_active, policy_version_create
 
 AS_OF = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)  # the day after the simulated history ends
 
@@ -101,7 +103,7 @@ def test_decisions_compare_with_the_sector_norms_the_model_was_trained_with(worl
 
 
 def test_batch_scores_equal_the_decisions_pd_and_score(world):
-    from underwriting.batch import businesses_score
+    from underwriting.decisions.batch import businesses_score
 
     # given the decisions of the merchants the rules let through to the model
     decisions = _scored(world)
@@ -202,9 +204,9 @@ def test_reasons_of_declines_and_counter_offers_never_cite_a_fact_against_them(w
     """Over the real model and many decisions: a model-based adverse reason always pushed this
     decision's risk up, and a monotone (or one-way-reading) feature speaks only from the risky side of
     its typical training value."""
-    from underwriting.engine import model_row, reason_specs
+    from underwriting.engine.evaluation import model_row, reason_specs
+    from underwriting.engine.reasons import reading_side, reasons_from_contributions
     from underwriting.modeling.registry import active_model
-    from underwriting.reasons import reading_side, reasons_from_contributions
 
     # Given counter-offers (requests beyond the limit) and declines (a PD ceiling no one meets) of the
     # trained model on a simulated world, for several amounts and terms
@@ -364,7 +366,7 @@ def test_scaling_sales_up_never_raises_the_pd_nor_lowers_the_offer(world):
 
 def _outcome(business, amount):
     """What the engine decides for `amount` now, storing nothing."""
-    from underwriting.decisions import decision_preview
+    from underwriting.decisions.services import decision_preview
 
     return decision_preview(business=business, amount=Decimal(amount), term_months=12, as_of=AS_OF)
 
@@ -416,7 +418,7 @@ def test_a_decline_means_no_amount_in_the_products_range_is_acceptable(world):
 
 
 def test_a_record_without_request_bases_is_decided_as_before_counter_offers_were_searched(world):
-    from underwriting.engine import model_row
+    from underwriting.engine.evaluation import model_row
     from underwriting.modeling.registry import active_model
 
     # given the inputs of decisions made before requests were weighed at other amounts (no request bases)

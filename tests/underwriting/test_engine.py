@@ -6,11 +6,10 @@ from decimal import Decimal
 
 import pytest
 
-from underwriting.engine import (
-    BusinessContext,
-    business_context,
-    knockout_rules,
-)
+from underwriting.engine.context import BusinessContext, business_context
+from underwriting.engine.outcomes import KnockOut
+from underwriting.engine.policy import PolicyParams
+from underwriting.engine.rules import knockout_rules
 from underwriting.features.history import (
     CURRENT,
     DEFAULTED,
@@ -23,8 +22,6 @@ from underwriting.features.history import (
     PriorLoans,
     day_number,
 )
-from underwriting.outcomes import KnockOut
-from underwriting.policy import PolicyParams
 
 AS_OF = dt.date(2026, 6, 1)
 D = day_number(AS_OF)
@@ -175,7 +172,7 @@ def test_context_round_trips_through_its_stored_form():
 def test_an_affordability_limit_without_positive_net_inflow_says_so_plainly():
     from types import SimpleNamespace
 
-    from underwriting.engine import _limit_reason
+    from underwriting.engine.evaluation import _limit_reason
 
     # given a merchant whose money going out exceeded what came in
     context = dataclasses.replace(business_context(history=_history(daily_costs=1100.0), is_blocked=False),

@@ -36,7 +36,7 @@ from underwriting.features import (
 from underwriting.features.burden import REFERENCE_APR
 from underwriting.features.compute import CHUNK
 from underwriting.features.history import CURRENT, DEFAULTED, IN, KIND, KINDS, NO_DAY, OUT, REPAID, day_number
-from underwriting.models import Direction, TransactionKind
+from underwriting.history.models import Direction, TransactionKind
 
 AS_OF = date(2025, 1, 1)
 A = day_number(AS_OF)

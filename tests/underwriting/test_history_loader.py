@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from tests.factories import PartnerFactory
-from underwriting import history_loader
 from underwriting.features import (
     BalanceRows,
     CounterpartyRows,
@@ -34,8 +33,9 @@ from underwriting.features.history import (
     STATUS_CODE,
     day_number,
 )
-from underwriting.history_loader import as_of_day, load_histories, load_history
-from underwriting.services import history_import
+from underwriting.history import loader as history_loader
+from underwriting.history.loader import as_of_day, load_histories, load_history
+from underwriting.history.services import history_import
 
 UTC = dt.UTC
 AS_OF = dt.datetime(2024, 6, 15, 10, 30, tzinfo=UTC)

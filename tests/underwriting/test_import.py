@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 from accounts.models import Business
 from tests.factories import BusinessFactory, PartnerFactory
-from underwriting.ingest.csvio import SUSPECT_BYTES, open_text
-from underwriting.ingest.rows import RowParser, kinds_for, stage_metrics, stage_transactions
-from underwriting.models import (
+from underwriting.history.ingest.csvio import SUSPECT_BYTES, open_text
+from underwriting.history.ingest.rows import RowParser, kinds_for, stage_metrics, stage_transactions
+from underwriting.history.models import (
     CounterpartyDailyRollup,
     DailyBalance,
     DailyRollup,
@@ -31,7 +31,7 @@ from underwriting.models import (
     Transaction,
     TransactionKind,
 )
-from underwriting.services import HistoryImportError, ImportIssue, history_import
+from underwriting.history.services import HistoryImportError, ImportIssue, history_import
 
 UTC = dt.UTC
 MERCHANTS_HEADER = "merchant_id,name,category,region,onboarded_on"

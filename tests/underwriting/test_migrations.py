@@ -7,8 +7,8 @@ from django.apps import apps
 
 from loans import services
 from tests.factories import UserFactory
-from underwriting.models import DailyRollup, HistorySource, ImportRun
-from underwriting.selectors import history_provenance
+from underwriting.history.models import DailyRollup, HistorySource, ImportRun
+from underwriting.history.selectors import history_provenance
 
 provenance_migration = importlib.import_module("underwriting.migrations.0011_history_provenance")
 

@@ -11,20 +11,18 @@ import numpy as np
 import pytest
 
 from tests.audit_fixtures import decide
+from underwriting.engine.policy import PolicyParams
+from underwriting.engine.pricing import approval_cutoff
+from underwriting.modeling.models import ModelVersion
 from underwriting.modeling.reference import bin_counts, bin_index, quantile_edges, reference_distributions
-from underwriting.models import DecisionDailyDrift, DecisionDailySummary, ModelVersion
-from underwriting.monitoring import (
-    approval_cutoff,
+from underwriting.monitoring.drift import histogram_percentile, psi, psi_flag
+from underwriting.monitoring.models import DecisionDailyDrift, DecisionDailySummary
+from underwriting.monitoring.selectors import (
     dashboard_summary,
     drift_summary,
-    histogram_percentile,
     model_reference,
-    psi,
-    psi_flag,
-    summaries_catch_up,
-    summaries_rebuild,
 )
-from underwriting.policy import PolicyParams
+from underwriting.monitoring.services import summaries_catch_up, summaries_rebuild
 
 # ---- PSI (pure) -------------------------------------------------------------------------------------------
 

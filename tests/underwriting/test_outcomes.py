@@ -2,8 +2,8 @@
 
 import json
 
-from underwriting.models import DecisionOutcome
-from underwriting.outcomes import KnockOut, Outcome
+from underwriting.decisions.models import DecisionOutcome
+from underwriting.engine.outcomes import KnockOut, Outcome
 
 
 def test_the_models_choices_are_the_engines_outcomes_with_the_stored_values_and_labels():

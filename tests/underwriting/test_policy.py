@@ -13,9 +13,9 @@ from django.core.management.base import CommandError
 from django.db import IntegrityError, connection, transaction
 
 from tests.factories import UserFactory
-from underwriting.models import PolicyVersion
-from underwriting.policy import PolicyError, PolicyParams
-from underwriting.policy_services import (
+from underwriting.engine.policy import PolicyError, PolicyParams
+from underwriting.policies.models import PolicyVersion
+from underwriting.policies.services import (
     DEFAULTS_NOTE,
     UnknownPolicyVersion,
     policy_active,
@@ -279,7 +279,7 @@ def test_command_refuses_bad_input_and_writes_nothing():
 
 
 def test_provenance_terms_round_trip_default_per_provenance_and_refuse_what_makes_no_sense():
-    from underwriting.policy import ProvenanceTerms
+    from underwriting.engine.policy import ProvenanceTerms
 
     # the defaults: an owner's own upload lends a tenth, at three points more, never paid out unconfirmed
     assert PolicyParams().terms_for("owner_upload") == ProvenanceTerms("owner_upload", Decimal("0.10"),

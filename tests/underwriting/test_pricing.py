@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from underwriting.policy import PolicyParams
-from underwriting.pricing import (
+from underwriting.engine.policy import PolicyParams
+from underwriting.engine.pricing import (
     CAP_NAMES,
     affordable_principal,
     price_breakdown,
@@ -17,7 +17,7 @@ from underwriting.pricing import (
     score_from_pd,
     size_limit,
 )
-from underwriting.product import annuity_instalment
+from underwriting.engine.product import annuity_instalment
 
 D = Decimal
 POLICY = PolicyParams()

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from underwriting.product import (
+from underwriting.engine.product import (
     amortisation_schedule,
     annuity_instalment,
     due_date,

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from underwriting.engine.reasons import may_speak, reading_side, reasons_from_contributions
 from underwriting.features import FEATURES
-from underwriting.reasons import may_speak, reading_side, reasons_from_contributions
 
 CATALOG = {spec.name: spec for spec in FEATURES}
 NAN = float("nan")

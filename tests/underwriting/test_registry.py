@@ -13,6 +13,7 @@ from underwriting.features.history import day_number
 from underwriting.modeling import registry
 from underwriting.modeling.artifact import ArtifactError, write_artifact
 from underwriting.modeling.dataset import TrainingSet
+from underwriting.modeling.models import ModelVersion
 from underwriting.modeling.registry import (
     RegistryError,
     active_model,
@@ -21,7 +22,6 @@ from underwriting.modeling.registry import (
     model_version_register,
 )
 from underwriting.modeling.train import train_model
-from underwriting.models import ModelVersion
 
 
 class Spec:

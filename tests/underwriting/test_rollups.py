@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.factories import BusinessFactory, PartnerFactory
-from underwriting.ingest.rollups import TOP_COUNTERPARTIES
-from underwriting.models import CounterpartyDailyRollup, DailyBalance, DailyRollup, Transaction
-from underwriting.services import business_rollups_rebuild, history_import
+from underwriting.history.ingest.rollups import TOP_COUNTERPARTIES
+from underwriting.history.models import CounterpartyDailyRollup, DailyBalance, DailyRollup, Transaction
+from underwriting.history.services import business_rollups_rebuild, history_import
 
 UTC = dt.UTC
 HEADER = "merchant_id,transaction_id,occurred_at,amount,currency,direction,kind,counterparty,balance_after"

@@ -393,7 +393,8 @@ def test_command_writes_the_files_without_loading(tmp_path):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_small_world_loads_and_the_truth_rows_match_truth_csv(tmp_path):
-    from underwriting.models import LoanRecord, SimulationTruth, Transaction
+    from underwriting.history.models import LoanRecord, Transaction
+    from underwriting.simulator.models import SimulationTruth
 
     # Given a small world loaded for a new partner
     result = simulate_marketplace(merchants=60, months=12, seed=9, partner_slug="sim-test", out_dir=tmp_path)

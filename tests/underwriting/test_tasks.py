@@ -13,8 +13,15 @@ from django.db import connection
 
 from tests.conftest import ROOT, wait_for
 from tests.factories import BusinessFactory
-from underwriting.models import DailyRollup, Direction, ImportRun, ImportStatus, Transaction, TransactionKind
-from underwriting.tasks import expire_stale_import_runs, rebuild_business_rollups
+from underwriting.history.models import (
+    DailyRollup,
+    Direction,
+    ImportRun,
+    ImportStatus,
+    Transaction,
+    TransactionKind,
+)
+from underwriting.history.tasks import expire_stale_import_runs, rebuild_business_rollups
 
 UTC = dt.UTC
 
@@ -166,7 +173,7 @@ def test_embedded_filesystem_broker_runs_a_real_worker(transactional_db, require
             "store_processed": False,
             "control_folder": str(var / "broker" / "control"),
         }
-        producer.send_task("underwriting.tasks.rebuild_business_rollups", args=[business.pk])
+        producer.send_task("underwriting.history.tasks.rebuild_business_rollups", args=[business.pk])
 
         assert wait_for(lambda: _rollups(business) == EXPECTED, timeout=60)
     finally:

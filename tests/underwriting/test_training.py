@@ -18,11 +18,13 @@ from accounts.roles import APPLICANT, RISK_OPERATOR
 from accounts.services import roles_sync, user_create_with_role
 from tests.factories import BusinessFactory, PartnerFactory
 from underwriting.features.history import day_number
+from underwriting.history.models import DailyRollup, Direction, LoanRecord, TransactionKind
 from underwriting.modeling import artifact as artifact_mod
 from underwriting.modeling import report as report_mod
 from underwriting.modeling.artifact import ArtifactError, load_artifact, write_artifact
 from underwriting.modeling.dataset import TrainingSet, build_training_set, label_for, outcome_window_end
 from underwriting.modeling.metrics import calibration_deciles, calibration_error, evaluate, ks
+from underwriting.modeling.models import ModelActivation, ModelVersion
 from underwriting.modeling.train import (
     apply_calibration,
     fit_isotonic,
@@ -30,14 +32,6 @@ from underwriting.modeling.train import (
     monotone_signs,
     split_by_date,
     train_model,
-)
-from underwriting.models import (
-    DailyRollup,
-    Direction,
-    LoanRecord,
-    ModelActivation,
-    ModelVersion,
-    TransactionKind,
 )
 
 

@@ -16,7 +16,7 @@ backtests, batch scoring and the live decision all call the same function.
 
 ```python
 from underwriting.features import FEATURES, feature_names, compute_features, MerchantHistory, LoanRequest
-from underwriting.history_loader import load_history, load_histories
+from underwriting.history.loader import load_history, load_histories
 
 history = load_history(business=business, as_of=as_of)            # one merchant, a handful of queries
 X = compute_features([history], [LoanRequest(amount=20000.0, term_months=12)], peers=peers)  # (1, F)

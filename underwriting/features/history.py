@@ -1,6 +1,6 @@
 """Plain-data inputs of the feature code: a merchant's history as known at a day, and a loan request.
 
-Nothing here imports Django. `underwriting.history_loader` fills these from the rollup tables;
+Nothing here imports Django. `underwriting.history.loader` fills these from the rollup tables;
 tests and the simulator bench may build them directly.
 
 Days are integers: days since 1970-01-01 (UTC calendar days). Money is float64 in currency units
@@ -24,7 +24,7 @@ EPOCH = date(1970, 1, 1)
 EPOCH_ORDINAL = EPOCH.toordinal()
 NO_DAY = np.iinfo(np.int32).min  # "no such day" in int day arrays (e.g. a loan that never defaulted)
 
-# Direction and kind codes: the same integers as underwriting.models.Direction / TransactionKind
+# Direction and kind codes: the same integers as underwriting.history.models.Direction / TransactionKind
 # (tests check they agree), so rollup rows pass through unchanged.
 IN, OUT = 1, 2
 KINDS: tuple[str, ...] = (

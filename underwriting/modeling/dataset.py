@@ -4,7 +4,7 @@ Label (docs/domain.md): 1 when the loan defaulted (90+ days past due or charged 
 plus 90 days, 0 when it was repaid or defaulted only after that window. Loans still `current` and
 loans whose status the book does not give are not rows: their outcome is not known yet.
 
-Features come from `underwriting.history_loader.load_histories` and
+Features come from `underwriting.history.loader.load_histories` and
 `underwriting.features.compute_features`, the code the live decision runs, with `as_of` = the
 origination day at 00:00 UTC (so only days before it count) and the requested loan = the loan's own
 amount and term. The simulator's true PD is carried for the report's oracle AUC, never as a feature.
@@ -127,7 +127,7 @@ def _data_end_by_partner(partner_ids: list[int]) -> dict[int, date | None]:
     from django.db.models import Max, OuterRef, Subquery
 
     from accounts.models import Business
-    from underwriting.models import DailyRollup
+    from underwriting.history.models import DailyRollup
 
     last = DailyRollup.objects.filter(business_id=OuterRef("pk")).order_by("-day").values("day")[:1]
     rows = (Business.objects.filter(partner_id__in=partner_ids).annotate(last=Subquery(last))
@@ -153,7 +153,7 @@ class _LoanRow(NamedTuple):
 
 def _loan_book(partner) -> list[tuple]:
     """Every loan record (of one partner, or all), ordered by (origination day, primary key)."""
-    from underwriting.models import LoanRecord
+    from underwriting.history.models import LoanRecord
 
     loans = LoanRecord.objects.all()
     if partner is not None:
@@ -186,7 +186,7 @@ def _features_as_of_origination(keep: list[_LoanRow], n_features: int, *, progre
     """Each row's features, peer-feature bases and sector, from its merchant's history as of the
     origination day: (X, bases, sectors)."""
     from underwriting.features import PEER_BASE_NAMES, LoanRequest, compute_features_with_bases
-    from underwriting.history_loader import load_histories
+    from underwriting.history.loader import load_histories
 
     n = len(keep)
     X = np.full((n, n_features), np.nan)
@@ -225,7 +225,7 @@ def _features_as_of_origination(keep: list[_LoanRow], n_features: int, *, progre
 
 def _true_pd(pks: np.ndarray) -> np.ndarray | None:
     """The simulator's true PD of each loan (NaN where it has none); None for a book without any."""
-    from underwriting.models import SimulationTruth
+    from underwriting.simulator.models import SimulationTruth
 
     truth = dict(SimulationTruth.objects.filter(loan_id__in=pks.tolist()).values_list("loan_id", "true_pd")) \
         if pks.size else {}

@@ -1,6 +1,6 @@
 """Discrimination and calibration figures of a PD model: plain numpy in, JSON-ready dicts out.
 
-The score scale is the decision engine's (`underwriting.pricing.score_from_pd` with the policy's
+The score scale is the decision engine's (`underwriting.engine.pricing.score_from_pd` with the policy's
 scaling), so a band in the training report means what it means on a decision; the bands default to
 the policy's defaults (`PolicyParams.score_bands`) and the command passes the active policy's.
 """
@@ -78,7 +78,7 @@ def calibration_error(deciles: list[dict]) -> float:
 
 def default_scaling() -> dict:
     """The policy's default score scaling and bands (JSON-ready)."""
-    from underwriting.policy import PolicyParams
+    from underwriting.engine.policy import PolicyParams
 
     p = PolicyParams()
     return {
@@ -89,7 +89,7 @@ def default_scaling() -> dict:
 
 def scores(pd_: np.ndarray, scaling: dict | None = None) -> np.ndarray:
     """Integer scores of PDs, by the decision engine's own formula."""
-    from underwriting.pricing import score_from_pd
+    from underwriting.engine.pricing import score_from_pd
 
     s = scaling or default_scaling()
     kw = {k: s[k] for k in ("base_score", "base_odds", "pdo", "min_score", "max_score")}
@@ -98,7 +98,7 @@ def scores(pd_: np.ndarray, scaling: dict | None = None) -> np.ndarray:
 
 def score_bands(pd_: np.ndarray, y: np.ndarray, scaling: dict | None = None) -> list[dict]:
     """Per score band (best first): loans, defaults, observed default rate and mean predicted PD."""
-    from underwriting.pricing import score_band
+    from underwriting.engine.pricing import score_band
 
     s = scaling or default_scaling()
     bands = [(str(label), int(cut)) for label, cut in s["bands"]]

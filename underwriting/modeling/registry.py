@@ -23,7 +23,7 @@ from django.db import transaction
 
 from config import clock
 from underwriting.modeling.artifact import LoadedModel, load_artifact
-from underwriting.models import ModelVersion
+from underwriting.modeling.models import ModelVersion
 
 __all__ = [
     "active_model",

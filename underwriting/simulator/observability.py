@@ -13,11 +13,11 @@ from datetime import date
 
 import numpy as np
 
-from underwriting.simulator.engine import World
 from underwriting.simulator.evaluation import auc, latest_mask
 from underwriting.simulator.ledger import IN
 from underwriting.simulator.params import KIND, METRICS
 from underwriting.simulator.population import CHANNELS, LENDER
+from underwriting.simulator.world import World
 
 WINDOWS = (30, 90, 180, 365)
 

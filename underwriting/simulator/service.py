@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from underwriting.simulator.engine import World, simulate
 from underwriting.simulator.evaluation import Calibration, evaluate
 from underwriting.simulator.params import DEFAULT_PARAMS, WorldParams
+from underwriting.simulator.world import World, simulate
 from underwriting.simulator.writers import truth_rows, write_world
 
 DEFAULT_END = date(2026, 10, 31)
@@ -68,7 +68,7 @@ def simulate_marketplace(*, merchants: int, months: int, seed: int, partner_slug
                          progress: bool = False, params: WorldParams = DEFAULT_PARAMS) -> SimulationResult:
     """Generate a marketplace, write merchants/transactions/merchant_metrics/loans/truth CSVs to out_dir
     (a temporary directory when None, removed after loading) and, when load is set, import them for
-    the partner through underwriting.services.history_import and store one SimulationTruth per loan.
+    the partner through underwriting.history.services.history_import and store one SimulationTruth per loan.
 
     Deterministic: the same merchants, months, seed and end date give byte-identical files.
     """
@@ -104,8 +104,8 @@ def simulate_marketplace(*, merchants: int, months: int, seed: int, partner_slug
 
 
 def _import(partner, files: dict[str, Path], progress: bool):
+    from underwriting.history.services import history_import
     from underwriting.provenance import Provenance
-    from underwriting.services import history_import
 
     return history_import(partner=partner, merchants=files["merchants"], transactions=files["transactions"],
                           metrics=files["metrics"], loans=files["loans"], progress=progress,
@@ -116,7 +116,8 @@ def _store_truth(partner, world: World) -> int:
     """One SimulationTruth per loan, linked through the partner's LoanRecord (upserted on reruns)."""
     from django.db import transaction
 
-    from underwriting.models import LoanRecord, SimulationTruth
+    from underwriting.history.models import LoanRecord
+    from underwriting.simulator.models import SimulationTruth
 
     rows = truth_rows(world)
     ids = dict(LoanRecord.objects.filter(partner=partner, loan_id__in=[r["loan_id"] for r in rows])

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from underwriting.money import cents_text
-from underwriting.simulator.engine import World
 from underwriting.simulator.ledger import IN
 from underwriting.simulator.params import METRICS, TRANSACTION_KINDS
+from underwriting.simulator.world import World
 
 CHUNK = 400_000
 TRUTH_LATENT = (

@@ -7,8 +7,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from loans.review_models import Review
 from loans.review_selectors import review_csv_rows
-from underwriting.audit import decision_csv_rows
-from underwriting.models import Decision
+from underwriting.decisions.audit import decision_csv_rows
+from underwriting.decisions.models import Decision
 
 
 def _day(value: str) -> date:

@@ -15,7 +15,8 @@ from accounts.selectors import api_key_authenticate, partner_get_by_slug
 from accounts.services import api_key_create
 from config import clock
 from loans.demo_status import STEPS, demo_status_write
-from underwriting.models import Decision, ModelVersion
+from underwriting.decisions.models import Decision
+from underwriting.modeling.models import ModelVersion
 
 
 class Command(BaseCommand):

@@ -6,7 +6,7 @@ from accounts.models import Business, PartnerBank
 from accounts.roles import APPLICANT, LOAN_OFFICER, RISK_OPERATOR, ROLE_LABELS
 from accounts.services import DemoLogin, roles_sync, user_create_with_role
 from loans.selectors import business_suggested_amount
-from underwriting.models import DailyRollup, LoanRecord, LoanRecordStatus
+from underwriting.history.models import DailyRollup, LoanRecord, LoanRecordStatus
 
 # Demo logins for a laptop or a demo server only; the run script prints them.
 DEMO_LOGINS = [

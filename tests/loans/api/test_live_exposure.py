@@ -14,7 +14,7 @@ from accounts.services import api_key_create
 from loans.models import Application, Loan
 from tests.clock import pinned_dates
 from tests.loans.conftest import merchant_with_outcome
-from underwriting.policy_services import policy_active
+from underwriting.policies.services import policy_active
 
 pytestmark = pytest.mark.services
 

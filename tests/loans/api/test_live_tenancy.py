@@ -21,7 +21,7 @@ from tests.clock import pinned_dates
 from tests.conftest import wait_for
 from tests.factories import BusinessFactory, PartnerFactory
 from tests.loans.conftest import merchant_with_outcome
-from underwriting.models import Transaction
+from underwriting.history.models import Transaction
 
 pytestmark = pytest.mark.services
 

@@ -1,6 +1,6 @@
 import pytest
 
-from underwriting.models import DailyRollup, Transaction
+from underwriting.history.models import DailyRollup, Transaction
 
 pytestmark = pytest.mark.django_db
 

@@ -12,14 +12,9 @@ from loans.dashboard import calibration_by_band
 from loans.models import ApplicationStatus, Channel, Purpose
 from loans.services import application_decide, application_submit, loan_disburse, offer_accept
 from tests.audit_fixtures import decide
-from underwriting.models import (
-    DecisionDailySummary,
-    DecisionSummaryWatermark,
-    LoanRecord,
-    LoanRecordSource,
-    LoanRecordStatus,
-)
-from underwriting.monitoring import summaries_catch_up
+from underwriting.history.models import LoanRecord, LoanRecordSource, LoanRecordStatus
+from underwriting.monitoring.models import DecisionDailySummary, DecisionSummaryWatermark
+from underwriting.monitoring.services import summaries_catch_up
 
 pytestmark = pytest.mark.usefixtures("require_postgres")
 URL = "/risk/dashboard/"
@@ -112,7 +107,7 @@ def test_vintages_and_predicted_vs_observed_appear_once_loans_have_outcomes(clie
     month = record.originated_on.replace(day=1)
     assert f"<td>{month:%Y-%m}</td><td class=\"num\">1</td><td class=\"num\">1</td><td class=\"num\">100.0%</td>" in html
     assert "Predicted vs observed default by score band" in html and "No platform loan has been disbursed" not in html
-    from underwriting.monitoring import vintage_default_rates
+    from underwriting.monitoring.selectors import vintage_default_rates
 
     vintages = vintage_default_rates(source=LoanRecordSource.IMPORTED)
     book = LoanRecord.objects.filter(source=LoanRecordSource.IMPORTED, originated_on__gte=vintages[0]["month"])

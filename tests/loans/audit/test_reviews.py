@@ -14,8 +14,8 @@ from loans.review_selectors import queue_reasons, review_queue, review_queue_cou
 from loans.review_services import ReviewError, review_record
 from loans.services import application_decide, application_submit
 from tests.audit_fixtures import decide
-from underwriting.models import Decision
-from underwriting.monitoring import approval_cutoff
+from underwriting.decisions.models import Decision
+from underwriting.engine.pricing import approval_cutoff
 
 pytestmark = pytest.mark.usefixtures("require_postgres")
 

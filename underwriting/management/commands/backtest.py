@@ -3,7 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.selectors import UnknownPartner, partner_get_by_slug
-from underwriting.backtest import BacktestInputError, backtest_rows, read_book, write_scores
+from underwriting.modeling.backtest import BacktestInputError, backtest_rows, read_book, write_scores
 
 
 class Command(BaseCommand):

@@ -1,9 +1,9 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from underwriting.models import PolicyVersion
-from underwriting.policy import PolicyError, PolicyParams
-from underwriting.policy_services import policy_version_create
+from underwriting.engine.policy import PolicyError, PolicyParams
+from underwriting.policies.models import PolicyVersion
+from underwriting.policies.services import policy_version_create
 
 
 class Command(BaseCommand):

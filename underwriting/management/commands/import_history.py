@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.selectors import UnknownPartner, partner_get_by_slug
+from underwriting.history.services import HistoryImportError, history_import
 from underwriting.provenance import Provenance
-from underwriting.services import HistoryImportError, history_import
 
 PRINTED_ERRORS = 50
 

@@ -2,7 +2,7 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
-from underwriting.monitoring import summaries_rebuild
+from underwriting.monitoring.services import summaries_rebuild
 
 
 def _day(value: str) -> date:

@@ -3,7 +3,7 @@ from django.db import transaction
 
 from accounts.models import Business
 from accounts.selectors import UnknownPartner, partner_get_by_slug
-from underwriting.tasks import rebuild_business_rollups
+from underwriting.history.tasks import rebuild_business_rollups
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from underwriting.decisions import decision_replay
-from underwriting.models import Decision
+from underwriting.decisions.models import Decision
+from underwriting.decisions.services import decision_replay
 
 
 class Command(BaseCommand):

@@ -34,7 +34,7 @@ class Command(BaseCommand):
             raise CommandError("--no-load needs --out DIR (otherwise nothing would be kept)")
         if opts["merchants"] < 1 or opts["months"] < 6:
             raise CommandError("--merchants must be >= 1 and --months >= 6")
-        from underwriting.services import HistoryImportError
+        from underwriting.history.services import HistoryImportError
 
         try:
             result = simulate_marketplace(

@@ -22,10 +22,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         from accounts.selectors import UnknownPartner, partner_get_by_slug
-        from underwriting.audit_services import model_version_promote
         from underwriting.modeling.artifact import write_artifact
         from underwriting.modeling.dataset import build_training_set
         from underwriting.modeling.registry import model_version_register
+        from underwriting.modeling.services import model_version_promote
         from underwriting.modeling.train import TrainingError, train_model
 
         progress = not opts["quiet"]
@@ -67,7 +67,7 @@ class Command(BaseCommand):
     def _promoter(email: str):
         from django.contrib.auth import get_user_model
 
-        from underwriting.audit_services import PROMOTE_PERMISSION
+        from underwriting.modeling.services import PROMOTE_PERMISSION
 
         user = get_user_model().objects.filter(email__iexact=email.strip()).first()
         if user is None or not (user.is_active and user.has_perm(PROMOTE_PERMISSION)):

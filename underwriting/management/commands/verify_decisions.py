@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from underwriting.decisions import decisions_verify
+from underwriting.decisions.services import decisions_verify
 
 
 class Command(BaseCommand):
