@@ -180,7 +180,7 @@ def _load(owners: list[Owner], rate: float, seconds: float, threads: int) -> tup
 def _report(args, results: list[dict], sent_for: float, wait_seconds: float) -> int:
     from django.db.models import Count
 
-    from loans.models import Application, ApplicationStatus, ApplicationTransition
+    from loans.applications.models import Application, ApplicationStatus, ApplicationTransition
     from underwriting.decisions.models import Decision
 
     submitted = [r for r in results if r["public_id"]]

@@ -85,11 +85,11 @@ def _write_merchant(folder: Path, merchant_id: str, transactions: int, seed: int
 
 
 def _decide(business, amount, as_of):
-    """One decision as loans.services.application_decide takes it: exposure read under the row lock."""
+    """One decision as loans.applications.services.application_decide takes it: exposure read under the row lock."""
     from django.db import transaction
 
     from config import clock
-    from loans.exposure import exposure_read, parties_lock
+    from loans.applications.exposure import exposure_read, parties_lock
     from underwriting.decisions.services import decision_make
 
     with transaction.atomic():

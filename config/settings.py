@@ -170,9 +170,9 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "underwriting.history.tasks.expire_stale_import_runs",
         "schedule": 15 * 60,
     },
-    # Webhook retries live in the database (loans.partner_models.WebhookDelivery); beat sweeps them.
+    # Webhook retries live in the database (loans.webhooks.models.WebhookDelivery); beat sweeps them.
     "send-webhook-deliveries": {
-        "task": "loans.webhooks_tasks.webhook_deliveries_send",
+        "task": "loans.webhooks.tasks.webhook_deliveries_send",
         "schedule": env_int("WEBHOOK_SWEEP_SECONDS", 5),
         "options": {"expires": 30},
     },
@@ -182,7 +182,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
     # Re-queues decisions left in submitted/deciding (lost message, dead worker, no active model).
     "requeue-stuck-applications": {
-        "task": "loans.tasks.requeue_stuck_applications",
+        "task": "loans.applications.tasks.requeue_stuck_applications",
         "schedule": 60,
         "options": {"expires": 55},
     },
@@ -192,13 +192,19 @@ CELERY_BEAT_SCHEDULE: dict = {
         "options": {"expires": 25},
     },
     "expire-offers": {
-        "task": "loans.tasks.expire_offers",
+        "task": "loans.applications.tasks.expire_offers",
         "schedule": 15 * 60,
     },
 }
 # How long an application may sit in submitted/deciding before the sweeper re-queues its decision.
 APPLICATION_STUCK_SECONDS = env_int("APPLICATION_STUCK_SECONDS", 60)
-CELERY_IMPORTS = ["underwriting.history.tasks", "underwriting.monitoring.tasks", "loans.webhooks_tasks", "loans.api.tasks"]
+CELERY_IMPORTS = [
+    "underwriting.history.tasks",
+    "underwriting.monitoring.tasks",
+    "loans.applications.tasks",
+    "loans.webhooks.tasks",
+    "loans.api.tasks",
+]
 
 # --- Platform -------------------------------------------------------------------------------
 MODEL_STORE = Path(env_str("MODEL_STORE", str(VAR_DIR / "models")))
@@ -273,7 +279,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"WebhookEventTypeEnum": "loans.partner_models.WebhookEventType"},
+    "ENUM_NAME_OVERRIDES": {"WebhookEventTypeEnum": "loans.webhooks.models.WebhookEventType"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "loans.api.schema.add_problem_responses",

@@ -15,7 +15,7 @@ def favicon(request):
 urlpatterns = [
     path("favicon.ico", favicon),
     path("admin/", admin.site.urls),
-    path("risk/", include("loans.dashboard")),
+    path("risk/", include("loans.reviews.dashboard")),
     path("api/v1/", include("loans.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -19,10 +19,11 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from config import clock
-from loans import services
-from loans.models import Application, ApplicationTransition, Loan, LoanInstalment, LoanStatus
-from loans.review_models import Review, ReviewVerdict
-from loans.review_selectors import (
+from loans.applications import booking as applications_booking
+from loans.applications import transitions as applications_transitions
+from loans.applications.models import Application, ApplicationTransition, Loan, LoanInstalment, LoanStatus
+from loans.reviews.models import Review, ReviewVerdict
+from loans.reviews.selectors import (
     decision_reviews,
     queue_reasons,
     queue_settings,
@@ -31,9 +32,9 @@ from loans.review_selectors import (
     review_queue_count,
     reviewed_q,
 )
-from loans.review_selectors import near_threshold_q as _near_q
-from loans.review_selectors import sampled_q as _sampled_q
-from loans.review_services import ReviewError, review_record
+from loans.reviews.selectors import near_threshold_q as _near_q
+from loans.reviews.selectors import sampled_q as _sampled_q
+from loans.reviews.services import ReviewError, review_record
 from underwriting.admin import DecisionAdmin, ReadOnlyAdmin
 from underwriting.decisions.audit import csv_lines
 from underwriting.decisions.models import Decision
@@ -101,8 +102,8 @@ def confirm_disbursement(modeladmin, request, queryset):
     done, refused = 0, []
     for loan in queryset.filter(status=LoanStatus.AWAITING_DISBURSEMENT):
         try:
-            services.loan_disburse(loan=loan, actor=f"staff:{request.user.email}")
-        except (services.IllegalTransition, ValidationError) as exc:
+            applications_booking.loan_disburse(loan=loan, actor=f"staff:{request.user.email}")
+        except (applications_transitions.IllegalTransition, ValidationError) as exc:
             refused.append(f"{loan.public_id}: {exc}")
         else:
             done += 1
@@ -281,4 +282,5 @@ class DecisionAuditAdmin(DecisionAdmin):
 
 
 # The partner API's records (webhook endpoints, events, deliveries, idempotency keys) register there.
-from loans import partner_admin  # noqa: E402, F401
+from loans.idempotency import admin as idempotency_admin  # noqa: E402, F401 - registers its admin
+from loans.webhooks import admin as webhooks_admin  # noqa: E402, F401 - registers its admin

@@ -7,8 +7,8 @@ tests/loans/test_background.py checks that every name here is a registered task.
 
 from celery import current_app
 
-DECIDE_APPLICATION = "loans.tasks.decide_application"
-SEND_WEBHOOK_DELIVERIES = "loans.webhooks_tasks.webhook_deliveries_send"
+DECIDE_APPLICATION = "loans.applications.tasks.decide_application"
+SEND_WEBHOOK_DELIVERIES = "loans.webhooks.tasks.webhook_deliveries_send"
 
 
 def task_queue(task_name: str, *args) -> None:

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from loans import views
+from loans.owner import views
 
 # Named in the "loans" namespace; the dashboard, the list and sign-up keep short global names.
 owner_patterns = [

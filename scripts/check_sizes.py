@@ -21,8 +21,6 @@ MAX_EXCEPTIONS = 5
 
 # "path" for a module, "path:function" for a function.
 EXCEPTIONS: dict[str, str] = {
-    "loans/services.py": "the application state machine's services until they move to loans/applications/ "
-    "(docs/adr/0008-restructure.md, next step)",
 }
 
 

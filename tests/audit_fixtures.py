@@ -1,7 +1,7 @@
 """Fixtures of the audit console, review and dashboard tests (issue 6).
 
 Registered by the conftest.py of tests/underwriting and tests/loans/audit. The trained artifact is
-made once per test session (the module-level cache), as tests/underwriting/test_decisions.py does it:
+made once per test session (the module-level cache), as tests/underwriting/decisions/test_services.py does it:
 a simulated world is created in a transaction that is rolled back; the artifact directory stays.
 """
 
@@ -32,13 +32,15 @@ def audit_artifact(trained_artifact):
 def audit_world(db, audit_artifact):
     """40 merchants of another seed, the trained model registered and active; yields the businesses."""
     from underwriting.modeling.registry import clear_active_model_cache, model_version_register
+    from underwriting.modeling.services import model_version_promote
     from underwriting.simulator import simulate_marketplace
 
     store, path = audit_artifact
     with override_settings(MODEL_STORE=str(store), MODEL_REGISTRY_CHECK_SECONDS=0):
         clear_active_model_cache()
         simulate_marketplace(merchants=40, months=24, seed=11, partner_slug="audit")
-        model_version_register(artifact=path, activate=True)
+        model_version_promote(model_version=model_version_register(artifact=path), promoted_by=None, reason="the tests' model",
+                              via="tests")
         yield list(Business.objects.filter(partner__slug="audit").order_by("external_id"))
         clear_active_model_cache()
 

@@ -22,7 +22,7 @@ from django.core.management import CommandError, call_command
 from django.db.models import Sum
 
 from accounts.models import Business, PartnerBank
-from loans import services as loan_services
+from loans.businesses import services as loan_services
 from tests.factories import PartnerFactory, UserFactory
 from underwriting.history.models import (
     CounterpartyDailyRollup,

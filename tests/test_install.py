@@ -92,7 +92,7 @@ def test_the_scan_sees_imports_made_inside_functions():
     modules = imported_modules(RUNTIME)
 
     # The webhook sender imports requests inside a function; the training imports scipy inside one.
-    assert modules["requests"] == ["loans/webhooks_services.py"]
+    assert modules["requests"] == ["loans/webhooks/services.py"]
     assert modules["scipy.special"] == ["underwriting/modeling/train.py"]
     assert "pytest" not in modules
 

@@ -4,8 +4,8 @@ import django_filters
 
 from accounts.models import Business
 from loans.api.fields import UtcDateTimeFilter
-from loans.models import Application, ApplicationStatus
-from loans.partner_models import DeliveryStatus, WebhookDelivery, WebhookEventType
+from loans.applications.models import Application, ApplicationStatus
+from loans.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEventType
 from underwriting.decisions.models import DecisionOutcome
 from underwriting.history.ingest.values import DIRECTIONS, KINDS
 from underwriting.history.models import Transaction

@@ -23,7 +23,7 @@ from rest_framework.utils.encoders import JSONEncoder
 
 from config import clock
 from loans.api.errors import ApiProblem
-from loans.partner_models import IdempotencyRecord, IdempotencyStatus
+from loans.idempotency.models import IdempotencyRecord, IdempotencyStatus
 
 HEADER = "Idempotency-Key"
 KEY_RE = re.compile(r"[!-~]{1,255}")

@@ -4,9 +4,9 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from accounts.models import Business, PartnerBank
-from loans import selectors as loans_selectors
-from loans.models import Application, Loan
-from loans.partner_models import WebhookDelivery, WebhookEndpoint
+from loans.applications import selectors as loans_selectors
+from loans.applications.models import Application, Loan
+from loans.webhooks.models import WebhookDelivery, WebhookEndpoint
 from underwriting.history.models import Transaction
 
 

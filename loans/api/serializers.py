@@ -5,9 +5,9 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from loans.amounts import AMOUNT_PATTERN, AMOUNT_SIGN, AmountSyntaxError, amount_from_text
-from loans.models import Purpose
-from loans.partner_models import DeliveryStatus, WebhookEventType
+from loans.applications.amounts import AMOUNT_PATTERN, AMOUNT_SIGN, AmountSyntaxError, amount_from_text
+from loans.applications.models import Purpose
+from loans.webhooks.models import DeliveryStatus, WebhookEventType
 from underwriting.history.ingest.values import DIRECTIONS, KINDS
 from underwriting.money import amount_text
 
@@ -97,7 +97,7 @@ class TransactionOut(serializers.Serializer):
                       "description": "A plain decimal with at most 2 decimals, e.g. \"5000.00\" (a JSON integer is "
                                      "accepted too). No exponent, sign, \"inf\" or \"nan\"."})
 class RequestedAmountField(serializers.Field):
-    """The requested amount, by the owner's form's own rule (loans.amounts): "5000", "5000.00" or
+    """The requested amount, by the owner's form's own rule (loans.applications.amounts): "5000", "5000.00" or
     "5,000.00" as a string, or a JSON integer. A JSON fraction is refused, because `1e5` reaches the
     server as the float 100000.0 and cannot be told apart from a plain amount: money is sent as text."""
 

@@ -13,7 +13,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import ApiScope, Business
-from loans import services as loan_services
 from loans.api import selectors
 from loans.api import serializers as s
 from loans.api.errors import ApiProblem, FieldErrors
@@ -27,10 +26,13 @@ from loans.api.services import (
     merchant_update,
     transactions_ingest,
 )
-from loans.models import Application, ApplicationStatus, Channel
-from loans.partner_models import WebhookDelivery, WebhookEndpoint
-from loans.representations import ApplicationOut, DecisionOut, LoanOut
-from loans.webhooks_services import (
+from loans.applications import booking as applications_booking
+from loans.applications import services as applications_services
+from loans.applications import transitions as applications_transitions
+from loans.applications.models import Application, ApplicationStatus, Channel
+from loans.applications.representations import ApplicationOut, DecisionOut, LoanOut
+from loans.webhooks.models import WebhookDelivery, WebhookEndpoint
+from loans.webhooks.services import (
     WebhookUrlRefused,
     webhook_endpoint_create,
     webhook_endpoint_delete,
@@ -258,13 +260,13 @@ class ApplicationsView(_PartnerListView):
                 "merchant_id",
             )
         try:
-            application = loan_services.application_submit(
+            application = applications_services.application_submit(
                 business=merchant, amount=v["amount"], term_months=v["term_months"], purpose=v["purpose"],
-                channel=Channel.API, applicant=None, actor=loan_services.partner_actor(partner),
+                channel=Channel.API, applicant=None, actor=applications_transitions.partner_actor(partner),
             )
         except DjangoValidationError as exc:
             raise _django_validation(exc) from None
-        except loan_services.ApplicationInProgress as exc:
+        except applications_services.ApplicationInProgress as exc:
             raise ApiProblem(str(exc), status_code=409, slug="application-in-progress",
                              title="An application is already in progress",
                              extensions={"application": str(exc.existing.public_id)}) from None
@@ -315,10 +317,10 @@ def _transition(request, application_id, action):
     application = selectors.application_get_for_partner(partner=_partner(request), public_id=application_id)
     try:
         return application, action(application)
-    except loan_services.IllegalTransition as exc:
-        if isinstance(exc, loan_services.OfferExpired):
+    except applications_transitions.IllegalTransition as exc:
+        if isinstance(exc, applications_transitions.OfferExpired):
             raise _conflict(str(exc), slug="offer-expired") from None
-        if isinstance(exc, loan_services.ExposureLimitReached):
+        if isinstance(exc, applications_transitions.ExposureLimitReached):
             raise _conflict(str(exc), slug="exposure-limit", title="A lending limit would be exceeded") from None
         raise _conflict(str(exc)) from None
 
@@ -330,10 +332,10 @@ class ApplicationWithdrawView(APIView):
     def post(self, request, application_id):
         data = s.ReasonIn(data=request.data)
         data.is_valid(raise_exception=True)
-        actor = loan_services.partner_actor(_partner(request))
+        actor = applications_transitions.partner_actor(_partner(request))
         application, _ = _transition(
             request, application_id,
-            lambda a: loan_services.application_withdraw(application=a, actor=actor, reason=data.validated_data["reason"]),
+            lambda a: applications_services.application_withdraw(application=a, actor=actor, reason=data.validated_data["reason"]),
         )
         application = selectors.application_get_for_partner(partner=_partner(request), public_id=application_id)
         return Response(ApplicationOut(application).data)
@@ -344,9 +346,9 @@ class OfferAcceptView(APIView):
                    tags=["offers"], request=None, responses={201: LoanOut})
     @idempotent
     def post(self, request, application_id):
-        actor = loan_services.partner_actor(_partner(request))
+        actor = applications_transitions.partner_actor(_partner(request))
         _, loan = _transition(
-            request, application_id, lambda a: loan_services.offer_accept(application=a, actor=actor)
+            request, application_id, lambda a: applications_booking.offer_accept(application=a, actor=actor)
         )
         loan = selectors.loan_get_for_partner(partner=_partner(request), public_id=loan.public_id)
         return Response(
@@ -362,10 +364,10 @@ class OfferRejectView(APIView):
     def post(self, request, application_id):
         data = s.ReasonIn(data=request.data)
         data.is_valid(raise_exception=True)
-        actor = loan_services.partner_actor(_partner(request))
+        actor = applications_transitions.partner_actor(_partner(request))
         _transition(
             request, application_id,
-            lambda a: loan_services.offer_reject(application=a, actor=actor, reason=data.validated_data["reason"]),
+            lambda a: applications_services.offer_reject(application=a, actor=actor, reason=data.validated_data["reason"]),
         )
         application = selectors.application_get_for_partner(partner=_partner(request), public_id=application_id)
         return Response(ApplicationOut(application).data)
@@ -392,9 +394,9 @@ class LoanDisbursementView(APIView):
         partner = _partner(request)
         loan = selectors.loan_get_for_partner(partner=partner, public_id=loan_id)
         try:
-            loan_services.loan_disburse(loan=loan, actor=loan_services.partner_actor(partner),
+            applications_booking.loan_disburse(loan=loan, actor=applications_transitions.partner_actor(partner),
                                         disbursed_at=data.validated_data["disbursed_at"])
-        except loan_services.IllegalTransition as exc:
+        except applications_transitions.IllegalTransition as exc:
             raise _conflict(str(exc)) from None
         except DjangoValidationError as exc:
             raise _django_validation(exc) from None

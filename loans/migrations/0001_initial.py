@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.db.models.expressions
-import loans.partner_models
+import loans.webhooks.models
 import uuid
 from django.conf import settings
 from django.db import migrations, models
@@ -162,7 +162,7 @@ class Migration(migrations.Migration):
                 ('url', models.URLField(max_length=2000)),
                 ('description', models.CharField(blank=True, default='', max_length=200)),
                 ('event_types', models.JSONField(blank=True, default=list, help_text='Empty: every event type.')),
-                ('secret', models.CharField(default=loans.partner_models.new_webhook_secret, max_length=64)),
+                ('secret', models.CharField(default=loans.webhooks.models.new_webhook_secret, max_length=64)),
                 ('is_enabled', models.BooleanField(default=True)),
                 ('disabled_at', models.DateTimeField(blank=True, null=True)),
                 ('disabled_reason', models.CharField(blank=True, default='', max_length=200)),
@@ -184,7 +184,7 @@ class Migration(migrations.Migration):
             name='WebhookEvent',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('event_id', models.CharField(default=loans.partner_models.new_event_id, editable=False, max_length=40, unique=True)),
+                ('event_id', models.CharField(default=loans.webhooks.models.new_event_id, editable=False, max_length=40, unique=True)),
                 ('event_type', models.CharField(choices=[('application.decided', 'Application Decided'), ('offer.accepted', 'Offer Accepted'), ('loan.disbursed', 'Loan Disbursed')], max_length=40)),
                 ('payload', models.JSONField()),
                 ('created_at', models.DateTimeField()),

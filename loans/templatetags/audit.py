@@ -30,7 +30,7 @@ def ms(value):
 @register.simple_tag
 def review_queue_count():
     """The queue's size as shown: "1000+" past the cap."""
-    from loans.review_selectors import review_queue_count as count
+    from loans.reviews.selectors import review_queue_count as count
 
     n, capped = count()
     return f"{n}+" if capped else str(n)

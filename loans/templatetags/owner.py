@@ -1,8 +1,8 @@
-"""Template filters of the owner's pages: stored values phrased for people (loans.presentation)."""
+"""Template filters of the owner's pages: stored values phrased for people (loans.owner.presentation)."""
 
 from django import template
 
-from loans.presentation import readable, sector_label
+from loans.owner.presentation import readable, sector_label
 
 register = template.Library()
 

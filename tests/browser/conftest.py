@@ -134,7 +134,7 @@ def browser_world(django_db_setup, django_db_blocker, celery_worker_process, tmp
 
     from accounts.models import Business
     from accounts.services import roles_sync
-    from loans.selectors import business_suggested_amount
+    from loans.businesses.selectors import business_suggested_amount
     from underwriting.modeling.registry import clear_active_model_cache
     from underwriting.simulator import simulate_marketplace
 

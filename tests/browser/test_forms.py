@@ -204,7 +204,7 @@ def test_a_csv_with_bad_rows_lists_every_problem_at_once_and_imports_nothing_the
 def test_application_form_errors_are_shown_next_to_their_fields_and_submit_nothing(
     page, make_owner, browser_world, screenshot_dir
 ):
-    from loans.models import Application
+    from loans.applications.models import Application
 
     email, password = make_owner(browser_world.take("approved"))
     log_in(page, email, password)

@@ -32,7 +32,7 @@ def _money(value: Decimal) -> str:
 
 
 def _application(public_id: str):
-    from loans.models import Application
+    from loans.applications.models import Application
 
     return Application.objects.select_related("decision").get(public_id=public_id)
 
@@ -45,7 +45,7 @@ def _public_id(url: str) -> str:
 def test_a_new_owner_signs_up_links_history_applies_and_accepts_the_offer(
     page, server, browser_world, screenshot_dir
 ):
-    from loans.models import ApplicationStatus, Loan
+    from loans.applications.models import ApplicationStatus, Loan
 
     merchant = browser_world.take("approved")
     email, password = "new-owner@owners.example.com", "a-long-passphrase-310"
@@ -169,7 +169,7 @@ def test_an_owner_with_several_businesses_sees_each_with_where_it_stands_and_its
     page, server, browser_world, make_owner, screenshot_dir
 ):
     from accounts.models import Business, User
-    from loans import services
+    from loans.businesses import services
 
     # given an owner with two demo merchants and a business they added, without history
     first, second = browser_world.take("approved"), browser_world.take("approved")
@@ -237,7 +237,7 @@ def test_a_returning_owner_reaches_a_decision_in_at_most_four_interactions(
 def test_a_declined_application_shows_its_reasons_and_what_would_help(
     page, browser_world, make_owner, screenshot_dir
 ):
-    from loans.models import ApplicationStatus
+    from loans.applications.models import ApplicationStatus
 
     # given an owner whose business the engine declines
     merchant = browser_world.take("declined")
@@ -271,7 +271,7 @@ def test_a_declined_application_shows_its_reasons_and_what_would_help(
 def test_a_counter_offer_says_what_was_asked_what_is_offered_and_why_and_can_be_rejected(
     page, browser_world, make_owner, screenshot_dir
 ):
-    from loans.models import ApplicationStatus, Loan
+    from loans.applications.models import ApplicationStatus, Loan
 
     # given an owner who asks for twice what their sales support
     merchant = browser_world.take("counter_offer")
@@ -313,7 +313,7 @@ def test_a_pending_application_can_be_withdrawn_and_is_never_decided_afterwards(
 
     import redis
 
-    from loans.models import ApplicationStatus
+    from loans.applications.models import ApplicationStatus
     from tests.conftest import wait_for
     from underwriting.decisions.models import Decision
 
@@ -349,7 +349,7 @@ def test_a_pending_application_can_be_withdrawn_and_is_never_decided_afterwards(
 def test_one_owner_cannot_open_or_act_on_another_owners_application(
     new_page, server, browser_world, make_owner, screenshot_dir
 ):
-    from loans.models import ApplicationStatus
+    from loans.applications.models import ApplicationStatus
 
     # given an owner with an open offer
     alice = new_page()

@@ -11,6 +11,7 @@ from accounts.models import Business
 from config import clock
 from tests.factories import UserFactory
 from underwriting.modeling.registry import clear_active_model_cache, model_version_register
+from underwriting.modeling.services import model_version_promote
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +26,8 @@ def _make_world(artifact, merchants: int = 40):
     _store, path = artifact
     yesterday = clock.today() - timedelta(days=1)
     simulate_marketplace(merchants=merchants, months=24, seed=11, partner_slug="demo", end_date=yesterday)
-    model_version_register(artifact=path, activate=True)
+    model_version_promote(model_version=model_version_register(artifact=path), promoted_by=None, reason="the tests' model",
+                              via="tests")
     clear_active_model_cache()
     return list(Business.objects.filter(partner__slug="demo").select_related("partner").order_by("external_id"))
 
@@ -58,7 +60,7 @@ def owner():
 @pytest.fixture
 def approvable(world):
     """A merchant the active model approves at its suggested amount, and that amount."""
-    from loans.selectors import business_suggested_amount
+    from loans.businesses.selectors import business_suggested_amount
 
     for business in world:
         suggestion = business_suggested_amount(business=business)

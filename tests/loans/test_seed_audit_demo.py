@@ -5,7 +5,7 @@ from io import StringIO
 from django.core.management import call_command
 from django.db.models import Count
 
-from loans.models import Application, Loan
+from loans.applications.models import Application, Loan
 
 
 def test_the_audit_seed_decides_one_application_per_business_and_stacks_no_loans(world):

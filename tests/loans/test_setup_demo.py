@@ -50,8 +50,8 @@ def test_with_a_model_active_the_demo_owner_gets_a_merchant_the_model_approves(w
     # given a demo marketplace (most of whose merchants the model declines today) and an active model
     from decimal import Decimal
 
-    from loans import services
-    from loans.selectors import business_suggested_amount
+    from loans.applications import services
+    from loans.businesses.selectors import business_suggested_amount
 
     # when the demo is set up
     call_command("setup_demo")

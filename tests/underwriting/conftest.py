@@ -8,7 +8,7 @@ from tests.audit_fixtures import audit_artifact, audit_users, audit_world  # noq
 
 @pytest.fixture(scope="module")
 def trained():
-    from tests.underwriting.test_training import synthetic
+    from tests.underwriting.modeling.test_train import synthetic
     from underwriting.modeling.train import train_model
 
     return train_model(synthetic(), seed=7)

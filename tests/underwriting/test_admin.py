@@ -11,8 +11,8 @@ from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
 
 from accounts.roles import APPLICANT, LOAN_OFFICER, RISK_OPERATOR
-from loans.models import Application, ApplicationStatus, Channel, Purpose
-from loans.services import application_decide, application_submit
+from loans.applications.models import Application, ApplicationStatus, Channel, Purpose
+from loans.applications.services import application_decide, application_submit
 from tests.audit_fixtures import decide, login
 from tests.factories import PartnerFactory
 from underwriting.decisions.models import Decision
@@ -295,7 +295,7 @@ def test_a_risk_operator_promotes_a_model_with_a_reason_and_past_decisions_keep_
         manifest = json.loads((dst / "manifest.json").read_text())
         manifest["version"] = src.name + "-b"
         (dst / "manifest.json").write_text(json.dumps(manifest))
-    new = model_version_register(artifact=dst, activate=False)
+    new = model_version_register(artifact=dst)
     login(client, audit_users[RISK_OPERATOR])
 
     page = client.get(reverse("admin:underwriting_modelversion_change", args=[new.pk]))

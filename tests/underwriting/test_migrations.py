@@ -5,7 +5,7 @@ import importlib
 
 from django.apps import apps
 
-from loans import services
+from loans.businesses import services
 from tests.factories import UserFactory
 from underwriting.history.models import DailyRollup, HistorySource, ImportRun
 from underwriting.history.selectors import history_provenance

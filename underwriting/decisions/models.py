@@ -8,7 +8,7 @@ from django.db import models
 from accounts.models import Business, PartnerBank
 from underwriting.engine.outcomes import OUTCOME_LABELS, Outcome
 
-# Derived from the engine's Django-free definition (underwriting/outcomes.py): one list of outcomes.
+# Derived from the engine's Django-free definition (underwriting/engine/outcomes.py): one list of outcomes.
 DecisionOutcome = models.TextChoices(
     "DecisionOutcome", [(outcome.name, (outcome.value, OUTCOME_LABELS[outcome])) for outcome in Outcome]
 )

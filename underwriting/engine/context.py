@@ -135,7 +135,7 @@ def business_context(
     """Derive the rule and sizing inputs from the same point-in-time history the features use.
 
     `exposure` is what the business and its related parties owe or have on offer at the instant of
-    the decision (underwriting/exposure.py), read by the lending workflow under a row lock; without it
+    the decision (underwriting/engine/exposure.py), read by the lending workflow under a row lock; without it
     (backtests, batch scores) the existing exposure is estimated from the credit record on as_of's day
     and the open-loans rule is not applied."""
     as_of_day = history.as_of_day

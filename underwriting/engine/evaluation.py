@@ -1,9 +1,10 @@
-"""The decision engine: knock-out rules, PD, score, limit, price and reasons, as pure functions.
+"""One evaluation of a request, as a pure function: knock-out rules, PD, score, limit, price, the
+counter-offer search and the reasons.
 
 `evaluate` takes only plain data (a feature snapshot, the business context, the request, the policy
-parameters and a loaded model) and returns a `DecisionResult`. The service in `decisions.py` loads
-those inputs from the database and stores the result; a replay feeds the stored snapshot back in
-and must get the identical result.
+parameters and a loaded model) and returns a `DecisionResult`. `underwriting/decisions/services.py`
+loads those inputs from the database and stores the result; a replay feeds the stored snapshot back
+in and must get the identical result.
 """
 
 from __future__ import annotations
@@ -262,7 +263,7 @@ def evaluate(
     `.feature_names`, `.raw_margin`, `.pd`, `.contributions`, `.typical`.
 
     Approved when the requested amount is acceptable (PD, price and every limit cap); otherwise a
-    counter-offer of the largest acceptable amount in the product's range (underwriting/counter_offer.py),
+    counter-offer of the largest acceptable amount in the product's range (underwriting/engine/counter_offer.py),
     evaluated with that amount's own features, PD and price; declined only when no amount is
     acceptable. The decision's snapshot, PD, score and SHAP values are those of the amount it decides
     (`DecisionResult.feature_values`): the offer of a counter-offer, the request otherwise."""

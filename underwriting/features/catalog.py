@@ -8,7 +8,7 @@ even scaling of sales; see docs/features.md).
 `FeatureSpec.reads` is, for an unconstrained feature, how a higher value reads to a business owner:
 +1 as worse news (more loans still running), -1 as better news (faster sales growth), 0 as neither
 (a term, a weekend share, a spike against the usual level: there the comparison with the typical
-value carries the meaning). A reason is never worded against its reading (underwriting/reasons.py).
+value carries the meaning). A reason is never worded against its reading (underwriting/engine/reasons.py).
 """
 
 from __future__ import annotations

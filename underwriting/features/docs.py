@@ -40,7 +40,7 @@ A feature for a decision at `as_of` uses only what was known before the UTC day 
 later one (row arrays are day-sorted, so a cut is a slice), which is how `load_histories` reads each
 merchant once and builds one snapshot per loan. A backtest of an imported loan uses its
 `originated_on` as `as_of`. Tests prove it: importing transactions, metrics or loans dated on or after
-the day changes no feature (`tests/underwriting/test_history_loader.py`).
+the day changes no feature (`tests/underwriting/history/test_loader.py`).
 
 ## Conventions
 
@@ -85,7 +85,7 @@ the day changes no feature (`tests/underwriting/test_history_loader.py`).
 
 ## Reasons
 
-A decision's reasons come from its own SHAP values (`underwriting/reasons.py`,
+A decision's reasons come from its own SHAP values (`underwriting/engine/reasons.py`,
 `reasons_from_contributions`): a decline or counter-offer lists the families of features that pushed
 this applicant's risk up ("adverse"), an approval the families that pushed it down ("helped"),
 ranked by the family's summed contribution, at most `max_reasons` of them, each stated by one of

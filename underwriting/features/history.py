@@ -20,23 +20,23 @@ from datetime import date
 
 import numpy as np
 
+from underwriting.kinds import KIND_CODES, KIND_NAMES, CreditStatus, Direction
+
 EPOCH = date(1970, 1, 1)
 EPOCH_ORDINAL = EPOCH.toordinal()
 NO_DAY = np.iinfo(np.int32).min  # "no such day" in int day arrays (e.g. a loan that never defaulted)
 
 # Direction and kind codes: the same integers as underwriting.history.models.Direction / TransactionKind
 # (tests check they agree), so rollup rows pass through unchanged.
-IN, OUT = 1, 2
-KINDS: tuple[str, ...] = (
-    "sale", "refund", "chargeback", "payout", "fee", "supplier_payment", "payroll", "rent", "tax",
-    "transfer", "cash_deposit", "cash_withdrawal", "card_payment", "interest", "loan_disbursement",
-    "loan_repayment", "other",
-)
-KIND = {name: code for code, name in enumerate(KINDS, start=1)}
+IN, OUT = int(Direction.IN), int(Direction.OUT)
+KINDS: tuple[str, ...] = KIND_NAMES
+KIND = KIND_CODES
 
 # Loan status as of the history's day.
 UNKNOWN, CURRENT, REPAID, DEFAULTED = -1, 0, 1, 2
-STATUS_CODE = {None: UNKNOWN, "": UNKNOWN, "current": CURRENT, "repaid": REPAID, "defaulted": DEFAULTED}
+STATUS_CODE = {
+    None: UNKNOWN, "": UNKNOWN, CreditStatus.CURRENT: CURRENT, CreditStatus.REPAID: REPAID, CreditStatus.DEFAULTED: DEFAULTED,
+}
 
 
 def day_number(d: date) -> int:

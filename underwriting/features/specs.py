@@ -19,7 +19,7 @@ The computations live in compute.py and the modules it runs; docs/features.md is
   "12 days"), say what a share, multiple or variation is relative to, and, given the typical value
   of the training rows, end with the comparison ("..., less than the typical 18%"). `reads` marks
   the unconstrained features whose wording alone reads one way (growth reads as good news, running
-  loans as bad news), so a reason is never worded against its direction (underwriting/reasons.py).
+  loans as bad news), so a reason is never worded against its direction (underwriting/engine/reasons.py).
 """
 
 from underwriting.features.catalog import FeatureSpec

@@ -17,33 +17,13 @@ from django.db import models
 
 from accounts.models import Business, PartnerBank
 from config.clock import ClockDateTimeField
+from underwriting import kinds
 from underwriting.provenance import CHOICES as PROVENANCE_CHOICES
 from underwriting.provenance import Provenance
 
-
-class Direction(models.IntegerChoices):
-    IN = 1, "in"
-    OUT = 2, "out"
-
-
-class TransactionKind(models.IntegerChoices):
-    SALE = 1, "sale"
-    REFUND = 2, "refund"
-    CHARGEBACK = 3, "chargeback"
-    PAYOUT = 4, "payout"
-    FEE = 5, "fee"
-    SUPPLIER_PAYMENT = 6, "supplier_payment"
-    PAYROLL = 7, "payroll"
-    RENT = 8, "rent"
-    TAX = 9, "tax"
-    TRANSFER = 10, "transfer"
-    CASH_DEPOSIT = 11, "cash_deposit"
-    CASH_WITHDRAWAL = 12, "cash_withdrawal"
-    CARD_PAYMENT = 13, "card_payment"
-    INTEREST = 14, "interest"
-    LOAN_DISBURSEMENT = 15, "loan_disbursement"
-    LOAN_REPAYMENT = 16, "loan_repayment"
-    OTHER = 17, "other"
+# Choices derived from the one definition in underwriting/kinds.py (same values and labels).
+Direction = models.IntegerChoices("Direction", [(d.name, (d.value, d.label)) for d in kinds.Direction])
+TransactionKind = models.IntegerChoices("TransactionKind", [(k.name, (k.value, k.label)) for k in kinds.TransactionKind])
 
 
 class Transaction(models.Model):
@@ -135,10 +115,7 @@ class MerchantMetric(models.Model):
         return f"{self.business_id} {self.observed_on} {self.metric}"
 
 
-class LoanRecordStatus(models.TextChoices):
-    CURRENT = "current", "current"
-    REPAID = "repaid", "repaid"
-    DEFAULTED = "defaulted", "defaulted"
+LoanRecordStatus = models.TextChoices("LoanRecordStatus", [(c.name, (c.value, c.value)) for c in kinds.CreditStatus])
 
 
 class LoanRecordSource(models.TextChoices):

@@ -62,9 +62,9 @@ def load_model_version(model_version: ModelVersion) -> LoadedModel:
 
 
 @transaction.atomic
-def model_version_register(*, artifact: LoadedModel | Path | str, activate: bool, trained_by=None,
-                           note: str = "") -> ModelVersion:
-    """Records an artifact (verified on the way in) as a ModelVersion, and activates it if asked."""
+def model_version_register(*, artifact: LoadedModel | Path | str, trained_by=None) -> ModelVersion:
+    """Records an artifact (verified on the way in) as an inactive ModelVersion. It decides only once
+    promoted (underwriting.modeling.services.model_version_promote, which records the activation)."""
     loaded = artifact if isinstance(artifact, LoadedModel) else load_artifact(artifact)
     m = loaded.manifest
     val = m.get("metrics", {}).get("validation", {})
@@ -82,8 +82,6 @@ def model_version_register(*, artifact: LoadedModel | Path | str, activate: bool
         report_path=_stored_path(report) if report.exists() else "",
         feature_names=loaded.feature_names,
     )
-    if activate:
-        mv = model_version_activate(model_version=mv, activated_by=trained_by, note=note or "activated on registration")
     return mv
 
 

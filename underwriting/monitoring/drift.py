@@ -76,7 +76,8 @@ def histogram_percentile(counts: list[int], edges: list[float], q: float) -> flo
     return float(edges[-1])
 
 
-def _add(into: list[int], other: list[int]) -> list[int]:
+def counts_add(into: list[int], other: list[int]) -> list[int]:
+    """Two histograms of the same bins added (an empty one is no bins yet)."""
     if not into:
         return list(other)
     if not other:

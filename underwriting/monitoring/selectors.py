@@ -12,14 +12,15 @@ from pathlib import Path
 from django.db.models import Sum
 
 from config import clock
-from underwriting.decisions.models import DecisionOutcome
+from underwriting.decisions.models import DecisionKind, DecisionOutcome
+from underwriting.engine.outcomes import Outcome
 from underwriting.history.models import LoanRecord, LoanRecordStatus
 from underwriting.modeling.models import ModelVersion
 from underwriting.money import to_cents_half_even
 from underwriting.monitoring.drift import (
     LATENCY_EDGES_MS,
     SCORE_EDGES,
-    _add,
+    counts_add,
     histogram_percentile,
     psi,
     psi_flag,
@@ -75,7 +76,7 @@ def _empty_outcome(outcome: str, label: str) -> dict:
 
 
 def _day_figures(d: dict) -> None:
-    approvals = d["approved"] + d["counter_offer"]
+    approvals = d[Outcome.APPROVED] + d[Outcome.COUNTER_OFFER]
     d["approval_rate"] = approvals / d["count"] if d["count"] else None
     d["p50_ms"] = histogram_percentile(d["latency"], LATENCY_EDGES_MS, 0.50) if d["latency"] else None
     d["p99_ms"] = histogram_percentile(d["latency"], LATENCY_EDGES_MS, 0.99) if d["latency"] else None
@@ -96,8 +97,7 @@ def dashboard_summary(*, start: date, end: date, partner_id: int | None = None) 
     rows = list(rows.values_list("day", "outcome", "decided_by", "count", "scored", "pd_sum", "requested_sum",
                                  "offered", "offered_sum", "apr_sum", "latency_counts", "score_counts"))
     days = _days(start, end)
-    per_day = {d: {"day": d, "count": 0, "approved": 0, "counter_offer": 0, "declined": 0, "latency": []}
-               for d in days}
+    per_day = {d: {"day": d, "count": 0, **dict.fromkeys(Outcome, 0), "latency": []} for d in days}
     outcomes = {o: _empty_outcome(o, label) for o, label in DecisionOutcome.choices}
     latency: list[int] = []
     score_counts: list[int] = []
@@ -105,21 +105,21 @@ def dashboard_summary(*, start: date, end: date, partner_id: int | None = None) 
         d = per_day[day]
         d["count"] += count
         d[outcome] = d.get(outcome, 0) + count
-        d["latency"] = _add(d["latency"], lat)
+        d["latency"] = counts_add(d["latency"], lat)
         o = outcomes.setdefault(outcome, _empty_outcome(outcome, outcome))
         for key, value in (("count", count), ("scored", scored), ("pd_sum", pd_sum), ("requested_sum", req),
                            ("offered", offered), ("offered_sum", off_sum), ("apr_sum", apr_sum)):
             o[key] += value
-        if decided_by == "knockout":
+        if decided_by == DecisionKind.KNOCKOUT:
             o["knockouts"] += count
-        latency = _add(latency, lat)
-        score_counts = _add(score_counts, sc)
+        latency = counts_add(latency, lat)
+        score_counts = counts_add(score_counts, sc)
     for d in per_day.values():
         _day_figures(d)
     for o in outcomes.values():
         _outcome_averages(o)
     total = sum(d["count"] for d in per_day.values())
-    approvals = sum(d["approved"] + d["counter_offer"] for d in per_day.values())
+    approvals = sum(d[Outcome.APPROVED] + d[Outcome.COUNTER_OFFER] for d in per_day.values())
     return {
         "start": start,
         "end": end,
@@ -157,9 +157,9 @@ def drift_summary(*, start: date, end: date) -> dict:
     for row in rows.only("count", "scored", "score_counts", "feature_counts"):
         count += row.count
         scored += row.scored
-        score_counts = _add(score_counts, row.score_counts)
+        score_counts = counts_add(score_counts, row.score_counts)
         for name, counts in row.feature_counts.items():
-            feature_counts[name] = _add(feature_counts.get(name, []), counts)
+            feature_counts[name] = counts_add(feature_counts.get(name, []), counts)
     ref_score = reference["score"]
     # A read never records the default policy (policy_active would on an empty database).
     active_policy = PolicyVersion.objects.filter(is_active=True).first()

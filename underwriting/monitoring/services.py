@@ -1,12 +1,9 @@
-"""Monitoring of the decision stream: daily summaries, PSI against the training reference, and the
-risk dashboard's reads (docs/adr/0006-audit-and-monitoring.md).
+"""The decision stream into daily summaries (docs/adr/0006-audit-and-monitoring.md).
 
-Writes: `summaries_catch_up` (adds every decision committed since the watermark, in batches: run
-by Celery beat and by the dashboard before it reads, so the decision itself never waits for it; a
-decision's summary update cost ~2-4 ms, a fifth of its budget) and `summaries_rebuild` (recompute
-from the decisions; takes the chain-head lock and moves the watermark). Reads: `dashboard_summary`, which touches only
-the summary tables and the active model's manifest: its cost grows with days x partners, never with
-the number of decisions.
+`summaries_catch_up` adds every decision committed since the watermark, in batches (Celery beat, or an
+officer's "Count them now" on the dashboard), so the decision itself never waits for it (a summary update
+costs ~2-4 ms, a fifth of a decision's budget); `summaries_rebuild` recomputes them from the decisions
+(takes the chain-head lock and moves the watermark). The reads are in selectors.py.
 """
 
 from __future__ import annotations
@@ -22,7 +19,7 @@ from underwriting.decisions.models import Decision, DecisionChainHead
 from underwriting.modeling.models import ModelVersion
 from underwriting.modeling.reference import bin_index
 from underwriting.money import ZERO
-from underwriting.monitoring.drift import LATENCY_EDGES_MS, SCORE_EDGES, _add, latency_bin, score_bin
+from underwriting.monitoring.drift import LATENCY_EDGES_MS, SCORE_EDGES, counts_add, latency_bin, score_bin
 from underwriting.monitoring.models import DecisionDailyDrift, DecisionDailySummary, DecisionSummaryWatermark
 from underwriting.monitoring.selectors import model_reference
 
@@ -140,16 +137,16 @@ class SummaryAccumulator:
             row.offered_sum += s.offered_sum
             row.apr_sum += s.apr_sum
             row.latency_ms_sum += s.latency_ms_sum
-            row.latency_counts = _add(row.latency_counts, s.latency_counts)
-            row.score_counts = _add(row.score_counts, s.score_counts)
+            row.latency_counts = counts_add(row.latency_counts, s.latency_counts)
+            row.score_counts = counts_add(row.score_counts, s.score_counts)
             row.save()
         for (day, mv), d in self.drifts.items():
             row, _ = DecisionDailyDrift.objects.select_for_update().get_or_create(
                 day=day, model_version_id=mv, defaults={"has_reference": d.has_reference})
             row.count += d.count
             row.scored += d.scored
-            row.score_counts = _add(row.score_counts, d.score_counts)
-            row.feature_counts = {name: _add(row.feature_counts.get(name, []), counts)
+            row.score_counts = counts_add(row.score_counts, d.score_counts)
+            row.feature_counts = {name: counts_add(row.feature_counts.get(name, []), counts)
                                   for name, counts in d.feature_counts.items()} or row.feature_counts
             row.save()
 

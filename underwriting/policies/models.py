@@ -7,7 +7,7 @@ from config.clock import ClockDateTimeField
 
 
 class PolicyVersion(models.Model):
-    """One version of the credit policy's parameters (underwriting/policy.py, docs/pricing.md).
+    """One version of the credit policy's parameters (underwriting/engine/policy.py, docs/pricing.md).
 
     Written only by `policy_version_create` (policy_services.py) and never edited afterwards:
     decisions cite the version they used, and a replay reads the same parameters back. Exactly one

@@ -2,10 +2,12 @@
 
 docs/simulator.md explains how these produce the calibration targets (default rate ~9%, oracle
 AUC ~0.85 on the latest originations). Changing a value here changes the world: rerun
-`tests/underwriting/test_simulator.py` and the bench.
+`tests/underwriting/simulator/test_world.py` and the bench.
 """
 
 from dataclasses import dataclass, field
+
+from underwriting.kinds import KIND_NAMES
 
 # Month factors are normalised to mean 1 when the world is built, so they shift sales between
 # months without changing the yearly level the hazard's "burden" is measured against.
@@ -168,11 +170,8 @@ class WorldParams:
 
 DEFAULT_PARAMS = WorldParams()
 
-TRANSACTION_KINDS: tuple[str, ...] = (
-    "sale", "refund", "chargeback", "payout", "fee", "supplier_payment", "payroll", "rent", "tax",
-    "transfer", "cash_deposit", "cash_withdrawal", "card_payment", "interest", "loan_disbursement",
-    "loan_repayment", "other",
-)
+# The simulator codes kinds from 0 in its own arrays; the names are the platform's (underwriting/kinds.py).
+TRANSACTION_KINDS: tuple[str, ...] = KIND_NAMES
 KIND = {name: i for i, name in enumerate(TRANSACTION_KINDS)}
 METRICS: tuple[str, ...] = (
     "rating", "reviews", "dispute_rate", "return_rate", "late_shipment_rate", "active_listings",

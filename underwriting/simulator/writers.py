@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from underwriting.kinds import CREDIT_STATUSES
 from underwriting.money import cents_text
 from underwriting.simulator.ledger import IN
 from underwriting.simulator.params import METRICS, TRANSACTION_KINDS
@@ -21,7 +22,7 @@ TRUTH_LATENT = (
     "shock_component", "nu", "burden", "cash_cover", "volatility", "lateness_trait", "business_age_years",
     "logit_known", "logit_realised", "renewal",
 )
-STATUS = ("current", "repaid", "defaulted")
+STATUS = CREDIT_STATUSES
 INTERCHANGE_FILES = {
     "merchants": "merchants.csv",
     "transactions": "transactions.csv",

@@ -3,8 +3,9 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from loans import services
-from loans.models import Loan
+from loans.applications import booking as applications_booking
+from loans.applications import transitions as applications_transitions
+from loans.applications.models import Loan
 
 
 def _instant(text: str) -> datetime:
@@ -31,8 +32,8 @@ class Command(BaseCommand):
         except (Loan.DoesNotExist, ValidationError, ValueError):
             raise CommandError(f"There is no loan {loan_id!r}.") from None
         try:
-            loan = services.loan_disburse(loan=loan, actor=f"staff:{by}", disbursed_at=at)
-        except services.IllegalTransition as exc:
+            loan = applications_booking.loan_disburse(loan=loan, actor=f"staff:{by}", disbursed_at=at)
+        except applications_transitions.IllegalTransition as exc:
             raise CommandError(str(exc)) from None
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from None

@@ -5,8 +5,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from loans.review_models import Review
-from loans.review_selectors import review_csv_rows
+from loans.reviews.models import Review
+from loans.reviews.selectors import review_csv_rows
 from underwriting.decisions.audit import decision_csv_rows
 from underwriting.decisions.models import Decision
 

@@ -12,16 +12,12 @@ from decimal import Decimal
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Business, PartnerBank, User
-from loans.models import ApplicationStatus, Channel, Purpose
-from loans.review_services import review_record
-from loans.selectors import business_suggested_amount
-from loans.services import (
-    DecisionDeferred,
-    application_decide,
-    application_submit,
-    offer_accept,
-    partner_actor,
-)
+from loans.applications.booking import offer_accept
+from loans.applications.models import ApplicationStatus, Channel, Purpose
+from loans.applications.services import DecisionDeferred, application_decide, application_submit
+from loans.applications.transitions import partner_actor
+from loans.businesses.selectors import business_suggested_amount
+from loans.reviews.services import review_record
 
 
 class Command(BaseCommand):

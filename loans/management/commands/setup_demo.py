@@ -5,7 +5,7 @@ from django.db.models import Max, Min
 from accounts.models import Business, PartnerBank
 from accounts.roles import APPLICANT, LOAN_OFFICER, RISK_OPERATOR, ROLE_LABELS
 from accounts.services import DemoLogin, roles_sync, user_create_with_role
-from loans.selectors import business_suggested_amount
+from loans.businesses.selectors import business_suggested_amount
 from underwriting.history.models import DailyRollup, LoanRecord, LoanRecordStatus
 
 # Demo logins for a laptop or a demo server only; the run script prints them.

@@ -6,10 +6,10 @@ from decimal import Decimal
 import pytest
 
 from accounts.services import api_key_create
-from loans.models import Application, ApplicationStatus, Loan
-from loans.partner_models import WebhookDelivery, WebhookEvent
-from loans.services import application_decide
-from loans.webhooks_services import webhook_endpoint_create
+from loans.applications.models import Application, ApplicationStatus, Loan
+from loans.applications.services import application_decide
+from loans.webhooks.models import WebhookDelivery, WebhookEvent
+from loans.webhooks.services import webhook_endpoint_create
 from tests.clock import pinned_dates
 from tests.loans.api.conftest import Caller, make_caller
 from tests.loans.conftest import merchant_with_outcome

@@ -13,7 +13,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from accounts.services import api_key_create
-from loans.partner_models import WebhookEndpoint
+from loans.webhooks.models import WebhookEndpoint
 from tests.clock import pinned_dates
 from tests.conftest import _missing, wait_for
 from tests.loans.api.test_webhooks import Receiver
@@ -31,7 +31,7 @@ def _bash_blocks(text: str) -> list[str]:
 def test_the_walkthrough_in_docs_api_md_runs_as_written(api_server, committed_world, celery_worker_process):
     if shutil.which("jq") is None or shutil.which("curl") is None:
         _missing("the docs examples need curl and jq")
-    from loans.selectors import business_suggested_amount
+    from loans.businesses.selectors import business_suggested_amount
 
     merchant, amount = next(
         (b, s.amount) for b in committed_world

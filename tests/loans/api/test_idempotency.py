@@ -7,7 +7,7 @@ import pytest
 from accounts.models import Business
 from config import clock
 from loans.api.idempotency import idempotency_records_purge
-from loans.partner_models import IdempotencyRecord, IdempotencyStatus
+from loans.idempotency.models import IdempotencyRecord, IdempotencyStatus
 from tests.clock import pinned_dates
 
 pytestmark = pytest.mark.django_db

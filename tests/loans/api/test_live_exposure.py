@@ -11,7 +11,7 @@ import requests
 
 from accounts.models import Business
 from accounts.services import api_key_create
-from loans.models import Application, Loan
+from loans.applications.models import Application, Loan
 from tests.clock import pinned_dates
 from tests.loans.conftest import merchant_with_outcome
 from underwriting.policies.services import policy_active

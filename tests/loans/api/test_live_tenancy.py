@@ -13,10 +13,11 @@ import requests
 from accounts.models import Business
 from accounts.services import api_key_create
 from config import clock
-from loans.models import Application, Loan
-from loans.partner_models import IdempotencyRecord, WebhookDelivery, WebhookEndpoint
-from loans.services import application_decide
-from loans.webhooks_services import HttpResult, webhook_deliveries_send, webhook_endpoint_create
+from loans.applications.models import Application, Loan
+from loans.applications.services import application_decide
+from loans.idempotency.models import IdempotencyRecord
+from loans.webhooks.models import WebhookDelivery, WebhookEndpoint
+from loans.webhooks.services import HttpResult, webhook_deliveries_send, webhook_endpoint_create
 from tests.clock import pinned_dates
 from tests.conftest import wait_for
 from tests.factories import BusinessFactory, PartnerFactory

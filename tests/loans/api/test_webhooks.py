@@ -14,21 +14,21 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from config import clock
-from loans.models import Application, Channel
-from loans.partner_models import (
+from loans.applications.models import Application, Channel
+from loans.applications.transitions import application_event_emit
+from loans.webhooks.models import (
     DeliveryStatus,
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
     WebhookEvent,
 )
-from loans.webhooks_services import (
+from loans.webhooks.services import (
     RETRY_WINDOW,
     HttpResult,
     backoff_delay,
     webhook_deliveries_send,
     webhook_endpoint_create,
-    webhook_event_emit,
     webhook_sign,
     webhook_verify,
 )
@@ -95,7 +95,7 @@ def test_signatures_match_the_standard_webhooks_spec_example():
 
 def test_a_delivered_message_passes_the_reference_verifier_and_a_flipped_byte_fails_it(alpha, alpha_merchant, receiver):
     endpoint = webhook_endpoint_create(partner=alpha.partner, url=receiver.url)
-    event = webhook_event_emit(event_type="application.decided", application=_application(alpha_merchant))
+    event = application_event_emit(event_type="application.decided", application=_application(alpha_merchant))
 
     assert webhook_deliveries_send() == 1
 
@@ -128,7 +128,7 @@ def test_an_event_gets_one_pending_delivery_per_enabled_endpoint_that_wants_it(a
     WebhookEndpoint.objects.filter(pk=disabled.pk).update(is_enabled=False)
     webhook_endpoint_create(partner=beta.partner, url="https://b.example/all")
 
-    event = webhook_event_emit(event_type="application.decided", application=_application(alpha_merchant), now=T0)
+    event = application_event_emit(event_type="application.decided", application=_application(alpha_merchant), now=T0)
 
     deliveries = WebhookDelivery.objects.filter(event=event)
     assert {d.endpoint_id for d in deliveries} == {wants_all.pk, wants_decided.pk}
@@ -142,7 +142,7 @@ def test_an_event_written_in_a_transaction_that_rolls_back_is_never_sent(alpha, 
 
     webhook_endpoint_create(partner=alpha.partner, url="https://a.example/all")
     with pytest.raises(RuntimeError), transaction.atomic():
-        webhook_event_emit(event_type="application.decided", application=_application(alpha_merchant))
+        application_event_emit(event_type="application.decided", application=_application(alpha_merchant))
         raise RuntimeError("the caller's change failed")
 
     assert not WebhookEvent.objects.exists()
@@ -166,7 +166,7 @@ def test_a_receiver_failing_its_first_five_attempts_still_gets_the_event_once_si
     receiver = Receiver(failures=5)
     try:
         endpoint = webhook_endpoint_create(partner=alpha.partner, url=receiver.url)
-        event = webhook_event_emit(event_type="offer.accepted", application=_application(alpha_merchant), now=T0)
+        event = application_event_emit(event_type="offer.accepted", application=_application(alpha_merchant), now=T0)
         delivery = WebhookDelivery.objects.get(event=event)
 
         _run_until_settled(delivery, T0)
@@ -197,7 +197,7 @@ def test_backoff_is_exponential_with_bounded_jitter():
 
 def test_a_dead_endpoint_is_retried_for_three_days_then_disabled(alpha, alpha_merchant):
     endpoint = webhook_endpoint_create(partner=alpha.partner, url="https://a.example/dead")
-    event = webhook_event_emit(event_type="application.decided", application=_application(alpha_merchant), now=T0)
+    event = application_event_emit(event_type="application.decided", application=_application(alpha_merchant), now=T0)
     delivery = WebhookDelivery.objects.get(event=event)
     calls = []
 
@@ -231,8 +231,8 @@ def test_a_dead_endpoint_is_retried_for_three_days_then_disabled(alpha, alpha_me
 
 def test_a_410_disables_the_endpoint_at_once_and_closes_its_pending_deliveries(alpha, alpha_merchant):
     endpoint = webhook_endpoint_create(partner=alpha.partner, url="https://a.example/gone")
-    first = webhook_event_emit(event_type="application.decided", application=_application(alpha_merchant), now=T0)
-    second = webhook_event_emit(event_type="application.decided", application=_application(alpha_merchant),
+    first = application_event_emit(event_type="application.decided", application=_application(alpha_merchant), now=T0)
+    second = application_event_emit(event_type="application.decided", application=_application(alpha_merchant),
                                 now=T0 + dt.timedelta(minutes=1))
 
     webhook_deliveries_send(now=T0, sender=lambda *a: HttpResult(410), limit=1)
@@ -243,14 +243,14 @@ def test_a_410_disables_the_endpoint_at_once_and_closes_its_pending_deliveries(a
     statuses = set(WebhookDelivery.objects.filter(event__in=[first, second]).values_list("status", flat=True))
     assert statuses == {DeliveryStatus.FAILED}
     assert WebhookAttempt.objects.count() == 1
-    assert webhook_event_emit(
+    assert application_event_emit(
         event_type="application.decided", application=_application(alpha_merchant)
     ).deliveries.count() == 0
 
 
 def test_a_success_clears_the_failing_clock(alpha, alpha_merchant):
     endpoint = webhook_endpoint_create(partner=alpha.partner, url="https://a.example/flaky")
-    webhook_event_emit(event_type="application.decided", application=_application(alpha_merchant), now=T0)
+    application_event_emit(event_type="application.decided", application=_application(alpha_merchant), now=T0)
     webhook_deliveries_send(now=T0, sender=lambda *a: HttpResult(None, error="ConnectionError"))
     endpoint.refresh_from_db()
     assert endpoint.failing_since == T0
@@ -264,8 +264,8 @@ def test_a_success_clears_the_failing_clock(alpha, alpha_merchant):
 
 def test_a_delivery_leased_by_a_sender_that_died_is_sent_again(alpha, alpha_merchant):
     webhook_endpoint_create(partner=alpha.partner, url="https://a.example/x")
-    webhook_event_emit(event_type="application.decided", application=_application(alpha_merchant), now=T0)
-    from loans.webhooks_services import CLAIM_LEASE, _claim_due
+    application_event_emit(event_type="application.decided", application=_application(alpha_merchant), now=T0)
+    from loans.webhooks.services import CLAIM_LEASE, _claim_due
 
     assert len(_claim_due(now=T0, limit=10)) == 1  # claimed, then the process "dies"
     assert webhook_deliveries_send(now=T0 + dt.timedelta(seconds=5), sender=lambda *a: HttpResult(200)) == 0
@@ -309,7 +309,7 @@ def test_an_endpoint_url_must_be_http_and_event_types_known(alpha):
 
 def test_deliveries_are_listed_with_their_status_for_their_partner_only(alpha, beta, alpha_merchant):
     endpoint = webhook_endpoint_create(partner=alpha.partner, url="https://a.example/h")
-    event = webhook_event_emit(event_type="application.decided", application=_application(alpha_merchant), now=T0)
+    event = application_event_emit(event_type="application.decided", application=_application(alpha_merchant), now=T0)
     webhook_deliveries_send(now=T0, sender=lambda *a: HttpResult(500))
 
     rows = alpha.get("/api/v1/webhook-deliveries", status="pending").json()["results"]
@@ -333,7 +333,7 @@ def test_private_webhook_urls_are_refused_when_the_setting_says_so(alpha, alpha_
 
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
     endpoint = webhook_endpoint_create(partner=alpha.partner, url="http://127.0.0.1:9/h")
-    webhook_event_emit(event_type="application.decided", application=_application(alpha_merchant), now=T0)
+    application_event_emit(event_type="application.decided", application=_application(alpha_merchant), now=T0)
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = False  # e.g. DNS now points somewhere internal
     webhook_deliveries_send(now=T0)
 

@@ -3,13 +3,14 @@
 Each takes a field already stripped of surrounding whitespace and non-empty, and returns the form the
 staging table stores, or raises ValueError with a sentence for the person fixing the file. The
 transactions hot loop has inline fast paths; they must accept nothing these reject and produce the
-same values (tests/underwriting/test_import.py checks a sample of shapes against both).
+same values (tests/underwriting/history/test_services.py checks a sample of shapes against both).
 """
 
 import re
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from underwriting.kinds import CREDIT_STATUSES, DIRECTION_CODES, KIND_CODES
 from underwriting.money import to_cents
 
 _DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)", re.ASCII)
@@ -20,27 +21,9 @@ MAX_MINOR = 10**14
 MAX_METRIC = Decimal(10) ** 14  # numeric(20, 6)
 MAX_LOAN = Decimal(10) ** 12  # numeric(14, 2)
 
-DIRECTIONS = {"in": 1, "out": 2}
-KINDS = {
-    "sale": 1,
-    "refund": 2,
-    "chargeback": 3,
-    "payout": 4,
-    "fee": 5,
-    "supplier_payment": 6,
-    "payroll": 7,
-    "rent": 8,
-    "tax": 9,
-    "transfer": 10,
-    "cash_deposit": 11,
-    "cash_withdrawal": 12,
-    "card_payment": 13,
-    "interest": 14,
-    "loan_disbursement": 15,
-    "loan_repayment": 16,
-    "other": 17,
-}
-LOAN_STATUSES = ("current", "repaid", "defaulted")
+DIRECTIONS = DIRECTION_CODES
+KINDS = KIND_CODES
+LOAN_STATUSES = CREDIT_STATUSES
 
 
 def parse_date(s: str) -> str:

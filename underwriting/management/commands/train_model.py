@@ -51,7 +51,7 @@ class Command(BaseCommand):
         self.stdout.write(f"trained {model.booster.num_trees()} trees in {time.perf_counter() - t1:.1f} s; "
                           + model.split.describe(ts.originated_on))
         path = write_artifact(model)
-        mv = model_version_register(artifact=path, activate=False)
+        mv = model_version_register(artifact=path)
         if not opts["no_activate"]:
             # The same promotion as the audit console's: flags flipped and a ModelActivation recorded.
             model_version_promote(model_version=mv, promoted_by=promoter, via="manage.py train_model",

@@ -1,0 +1,88 @@
+"""Reads of applications and loans, scoped to the owner or the partner who may see them (docs/domain.md,
+"Tenancy")."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from accounts.models import Business, PartnerBank, User
+from config import clock
+from loans.applications.models import Application, ApplicationStatus, Loan, LoanInstalment
+
+
+def as_uuid(public_id) -> UUID | None:
+    """The UUID a public id stands for, or None for anything that is not one (a 404, not a 500)."""
+    try:
+        return public_id if isinstance(public_id, UUID) else UUID(str(public_id))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def _applications() -> QuerySet[Application]:
+    return Application.objects.select_related("business", "partner", "decision", "applicant")
+
+
+def application_list_for_owner(*, user: User) -> QuerySet[Application]:
+    return _applications().filter(business__owner=user).order_by("-created_at", "-id")
+
+
+def application_get_for_owner(*, user: User, public_id) -> Application:
+    uid = as_uuid(public_id)
+    if uid is None or not getattr(user, "is_authenticated", False):
+        raise Application.DoesNotExist
+    return application_list_for_owner(user=user).get(public_id=uid)
+
+
+def application_list_for_partner(*, partner: PartnerBank) -> QuerySet[Application]:
+    return _applications().filter(partner=partner).order_by("-created_at", "-id")
+
+
+def application_get_for_partner(*, partner: PartnerBank, public_id) -> Application:
+    uid = as_uuid(public_id)
+    if uid is None:
+        raise Application.DoesNotExist
+    return application_list_for_partner(partner=partner).get(public_id=uid)
+
+
+def _loans() -> QuerySet[Loan]:
+    return Loan.objects.select_related("application", "business", "partner").prefetch_related(
+        Prefetch("instalments", queryset=LoanInstalment.objects.order_by("number"))
+    )
+
+
+def loan_list_for_owner(*, user: User) -> QuerySet[Loan]:
+    return _loans().filter(business__owner=user).order_by("-created_at", "-id")
+
+
+def loan_get_for_owner(*, user: User, public_id) -> Loan:
+    uid = as_uuid(public_id)
+    if uid is None or not getattr(user, "is_authenticated", False):
+        raise Loan.DoesNotExist
+    return loan_list_for_owner(user=user).get(public_id=uid)
+
+
+def loan_list_for_partner(*, partner: PartnerBank) -> QuerySet[Loan]:
+    return _loans().filter(partner=partner).order_by("-created_at", "-id")
+
+
+def loan_get_for_partner(*, partner: PartnerBank, public_id) -> Loan:
+    uid = as_uuid(public_id)
+    if uid is None:
+        raise Loan.DoesNotExist
+    return loan_list_for_partner(partner=partner).get(public_id=uid)
+
+
+def application_in_progress(*, business: Business) -> Application | None:
+    """The business's application that is being decided or whose offer is still open, if any."""
+    return (
+        Application.objects.filter(business=business)
+        .filter(
+            Q(status__in=[ApplicationStatus.SUBMITTED, ApplicationStatus.DECIDING])
+            | Q(status__in=[ApplicationStatus.APPROVED, ApplicationStatus.COUNTER_OFFERED],
+                offer_expires_at__gt=clock.now())
+        )
+        .order_by("-created_at", "-id")
+        .first()
+    )

@@ -1,0 +1,349 @@
+"""Webhooks: events written in the caller's transaction (outbox), deliveries sent by a beat-run task.
+
+Signing follows Standard Webhooks (https://www.standardwebhooks.com): the signed content is
+`{webhook-id}.{webhook-timestamp}.{body}`, HMAC-SHA256 with the base64-decoded part of a `whsec_` secret,
+sent as `webhook-signature: v1,<base64>`. A delivery is retried with exponential backoff and jitter for
+up to 3 days after the event; a 410 Gone, or 3 days of nothing but failures, disables the endpoint.
+Every function that reads the time takes `now`, so tests walk the whole schedule in seconds.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import random
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import transaction
+
+from accounts.models import PartnerBank
+from config import clock
+from loans.background import SEND_WEBHOOK_DELIVERIES, task_queue
+from loans.webhooks.models import (
+    DeliveryStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+    WebhookEventType,
+    new_webhook_secret,
+)
+
+logger = logging.getLogger(__name__)
+
+RETRY_WINDOW = dt.timedelta(days=3)
+BACKOFF_BASE_SECONDS = 5.0
+BACKOFF_FACTOR = 3.0
+BACKOFF_CAP_SECONDS = 6 * 3600.0
+JITTER = 0.2  # each delay is scaled by a random factor in [1 - JITTER, 1 + JITTER]
+# A claimed delivery is invisible to other senders for this long: a sender that dies mid-request leaves
+# it to be sent again after the lease (at least once, never lost).
+CLAIM_LEASE = dt.timedelta(minutes=2)
+REQUEST_TIMEOUT_SECONDS = 10.0
+RESPONSE_BODY_KEPT = 2048
+TIMESTAMP_TOLERANCE_SECONDS = 5 * 60
+
+
+class WebhookVerificationError(Exception):
+    pass
+
+
+# --- signing -----------------------------------------------------------------------------------
+def _secret_bytes(secret: str) -> bytes:
+    return base64.b64decode(secret.removeprefix("whsec_"))
+
+
+def webhook_sign(*, secret: str, msg_id: str, timestamp: int, body: str) -> str:
+    """The `webhook-signature` header value for one message: `v1,<base64 HMAC-SHA256>`."""
+    content = f"{msg_id}.{timestamp}.{body}".encode()
+    digest = hmac.new(_secret_bytes(secret), content, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def webhook_verify(*, secret: str, headers: dict[str, str], body: str, now: dt.datetime | None = None) -> None:
+    """What a receiver does (docs/api.md): raises WebhookVerificationError unless one of the header's
+    space-separated signatures matches and the timestamp is within five minutes."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    try:
+        msg_id, ts, sigs = lowered["webhook-id"], int(lowered["webhook-timestamp"]), lowered["webhook-signature"]
+    except (KeyError, ValueError) as exc:
+        raise WebhookVerificationError("missing or malformed webhook headers") from exc
+    now_ts = (now or clock.now()).timestamp()
+    if abs(now_ts - ts) > TIMESTAMP_TOLERANCE_SECONDS:
+        raise WebhookVerificationError("timestamp outside the tolerance")
+    expected = webhook_sign(secret=secret, msg_id=msg_id, timestamp=ts, body=body).split(",", 1)[1]
+    for sig in sigs.split(" "):
+        version, _, value = sig.partition(",")
+        if version == "v1" and hmac.compare_digest(value, expected):
+            return
+    raise WebhookVerificationError("no matching signature")
+
+
+# --- events (outbox) ---------------------------------------------------------------------------
+def _event_payload(*, event_type: str, data: dict, created_at: dt.datetime) -> dict:
+    return {"type": event_type, "timestamp": created_at.isoformat().replace("+00:00", "Z"), "data": data}
+
+
+def webhook_event_emit(*, event_type: str, partner_id: int, data: dict, now: dt.datetime | None = None) -> WebhookEvent:
+    """Writes the event and one pending delivery per enabled endpoint of the partner that wants this type,
+    in the caller's transaction: the event exists exactly when the change committed. `data` is what the
+    event announces, built by its domain (loans.applications.representations.application_event_data): the outbox
+    knows nothing of applications."""
+    if event_type not in WebhookEventType.values:
+        raise ValueError(f"unknown webhook event type {event_type!r}")
+    now = now or clock.now()
+    with transaction.atomic():
+        payload = json.loads(json.dumps(_event_payload(event_type=event_type, data=data, created_at=now),
+                                        default=_json_default))
+        event = WebhookEvent.objects.create(
+            partner_id=partner_id, event_type=event_type, payload=payload, created_at=now
+        )
+        endpoints = WebhookEndpoint.objects.filter(partner_id=partner_id, is_enabled=True)
+        deliveries = WebhookDelivery.objects.bulk_create(
+            [
+                WebhookDelivery(event=event, endpoint=ep, created_at=now, next_attempt_at=now)
+                for ep in endpoints
+                if ep.wants(event_type)
+            ]
+        )
+    if deliveries:
+        # Deliver soon rather than at the next beat tick; the beat task still covers a lost message.
+        transaction.on_commit(_kick_sender)
+    return event
+
+
+def _kick_sender() -> None:
+    try:
+        task_queue(SEND_WEBHOOK_DELIVERIES)
+    except Exception:  # the broker being down must not fail the request; beat will send it
+        logger.warning("could not queue webhook sender; beat will pick the delivery up", exc_info=True)
+
+
+def _json_default(value):
+    from decimal import Decimal
+    from uuid import UUID
+
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat().replace("+00:00", "Z")
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+# --- endpoints -----------------------------------------------------------------------------------
+class WebhookUrlRefused(ValueError):
+    pass
+
+
+def webhook_url_check(url: str) -> None:
+    """With settings.WEBHOOK_ALLOW_PRIVATE_URLS off (production), refuses a URL whose host is, or
+    resolves to, a loopback, private, link-local or reserved address: webhooks must not become a way to
+    make the platform call its own internal services. Checked at registration and again before each
+    attempt (DNS may change in between)."""
+    if settings.WEBHOOK_ALLOW_PRIVATE_URLS:
+        return
+    host = urlsplit(url).hostname
+    if not host:
+        raise WebhookUrlRefused("the URL has no host")
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        return  # not resolvable (yet): the attempt will fail and be retried, nothing is reached
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        if not address.is_global:
+            raise WebhookUrlRefused(f"{host} resolves to a non-public address ({address})")
+
+
+@transaction.atomic
+def webhook_endpoint_create(
+    *, partner: PartnerBank, url: str, description: str = "", event_types: list[str] | None = None
+) -> WebhookEndpoint:
+    unknown = sorted(set(event_types or []) - set(WebhookEventType.values))
+    if unknown:
+        raise ValueError(f"unknown event types: {', '.join(unknown)}")
+    webhook_url_check(url)
+    return WebhookEndpoint.objects.create(
+        partner=partner, url=url, description=description, event_types=sorted(set(event_types or []))
+    )
+
+
+@transaction.atomic
+def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
+    """Removes the endpoint with its deliveries; events stay (other endpoints may still receive them)."""
+    endpoint.delete()
+
+
+@transaction.atomic
+def webhook_endpoint_rotate_secret(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+    """A new secret, effective for the next attempt (pending deliveries are signed when sent)."""
+    endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    endpoint.secret = new_webhook_secret()
+    endpoint.save(update_fields=["secret", "updated_at"])
+    return endpoint
+
+
+# --- delivery ---------------------------------------------------------------------------------------
+def backoff_delay(attempt: int, rng: random.Random | None = None) -> dt.timedelta:
+    """Delay before retry number `attempt` (1 = after the first failure): 5 s x 3^(n-1), capped at 6 h,
+    times a random factor in [0.8, 1.2] so endpoints recovering together are not hit in lockstep."""
+    rng = rng or random
+    base = min(BACKOFF_BASE_SECONDS * BACKOFF_FACTOR ** (attempt - 1), BACKOFF_CAP_SECONDS)
+    return dt.timedelta(seconds=base * rng.uniform(1 - JITTER, 1 + JITTER))
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    status_code: int | None
+    body: str = ""
+    error: str = ""
+
+
+Sender = Callable[[str, bytes, dict[str, str]], HttpResult]
+
+
+def http_post(url: str, body: bytes, headers: dict[str, str]) -> HttpResult:
+    import requests
+
+    try:
+        webhook_url_check(url)
+    except WebhookUrlRefused as exc:
+        return HttpResult(None, error=f"refused: {exc}")
+    try:
+        response = requests.post(
+            url, data=body, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS, allow_redirects=False
+        )
+    except requests.RequestException as exc:
+        return HttpResult(None, error=f"{type(exc).__name__}: {exc}"[:500])
+    return HttpResult(response.status_code, body=response.text[:RESPONSE_BODY_KEPT])
+
+
+def _claim_due(*, now: dt.datetime, limit: int) -> list[int]:
+    """Marks up to `limit` due deliveries as leased and returns their ids (SKIP LOCKED: concurrent
+    senders take different rows)."""
+    with transaction.atomic():
+        rows = list(
+            WebhookDelivery.objects.select_for_update(skip_locked=True)
+            .filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+            .order_by("next_attempt_at", "id")
+            .values_list("id", flat=True)[:limit]
+        )
+        WebhookDelivery.objects.filter(id__in=rows).update(next_attempt_at=now + CLAIM_LEASE)
+    return rows
+
+
+def webhook_deliveries_send(
+    *, now: dt.datetime | None = None, limit: int = 100, sender: Sender | None = None,
+    rng: random.Random | None = None,
+) -> int:
+    """Sends every due delivery once (one attempt each) and schedules the next. Returns attempts made."""
+    now = now or clock.now()
+    sender = sender or http_post
+    made = 0
+    for delivery_id in _claim_due(now=now, limit=limit):
+        webhook_delivery_attempt(delivery_id=delivery_id, now=now, sender=sender, rng=rng)
+        made += 1
+    return made
+
+
+def webhook_delivery_attempt(
+    *, delivery_id: int, now: dt.datetime, sender: Sender, rng: random.Random | None = None
+) -> WebhookDelivery:
+    delivery = WebhookDelivery.objects.select_related("event", "endpoint").get(pk=delivery_id)
+    endpoint, event = delivery.endpoint, delivery.event
+    if delivery.status != DeliveryStatus.PENDING:
+        return delivery
+    if not endpoint.is_enabled:
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            status=DeliveryStatus.FAILED, completed_at=now, next_attempt_at=None
+        )
+        return delivery
+    body, headers = _signed_request(event=event, endpoint=endpoint, now=now)
+    started = time.monotonic()
+    result = sender(endpoint.url, body.encode(), headers)
+    duration_ms = int((time.monotonic() - started) * 1000)
+    # The answer is recorded under row locks, outside which the (slow) request ran.
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
+        endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+        WebhookAttempt.objects.create(
+            delivery=delivery, attempted_at=now, status_code=result.status_code,
+            response_body=result.body[:RESPONSE_BODY_KEPT], error=result.error[:500], duration_ms=duration_ms,
+        )
+        delivery.attempt_count += 1
+        delivery.last_attempt_at = now
+        delivery.last_status_code = result.status_code
+        if result.status_code is not None and 200 <= result.status_code < 300:
+            _record_success(delivery, endpoint, now=now)
+        else:
+            _record_failure(delivery, endpoint, event, status_code=result.status_code, now=now, rng=rng)
+        delivery.save()
+    return delivery
+
+
+def _signed_request(*, event: WebhookEvent, endpoint: WebhookEndpoint, now: dt.datetime) -> tuple[str, dict]:
+    body = json.dumps(event.payload, separators=(",", ":"), ensure_ascii=False)
+    timestamp = int(now.timestamp())
+    headers = {
+        "content-type": "application/json",
+        "user-agent": "lending310-webhooks/1",
+        "webhook-id": event.event_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": webhook_sign(
+            secret=endpoint.secret, msg_id=event.event_id, timestamp=timestamp, body=body
+        ),
+    }
+    return body, headers
+
+
+def _record_success(delivery: WebhookDelivery, endpoint: WebhookEndpoint, *, now: dt.datetime) -> None:
+    delivery.status = DeliveryStatus.SUCCEEDED
+    delivery.completed_at = now
+    delivery.next_attempt_at = None
+    if endpoint.failing_since is not None:
+        endpoint.failing_since = None
+        endpoint.save(update_fields=["failing_since", "updated_at"])
+
+
+def _record_failure(delivery: WebhookDelivery, endpoint: WebhookEndpoint, event: WebhookEvent, *,
+                    status_code: int | None, now: dt.datetime, rng: random.Random | None) -> None:
+    """The next attempt by backoff, within the event's retry window; a 410 Gone or three days of
+    failures disable the endpoint, which fails what it had pending."""
+    if endpoint.failing_since is None:
+        endpoint.failing_since = now
+        endpoint.save(update_fields=["failing_since", "updated_at"])
+    if status_code == 410:
+        _disable(endpoint, now=now, reason="the endpoint answered 410 Gone")
+    elif now - endpoint.failing_since >= RETRY_WINDOW:
+        _disable(endpoint, now=now, reason="every attempt failed for 3 days")
+    next_at = now + backoff_delay(delivery.attempt_count, rng)
+    deadline = event.created_at + RETRY_WINDOW
+    if next_at > deadline and now < deadline:
+        next_at = deadline  # one last attempt as the window closes
+    if not endpoint.is_enabled or next_at > deadline:
+        delivery.status = DeliveryStatus.FAILED
+        delivery.completed_at = now
+        delivery.next_attempt_at = None
+    else:
+        delivery.next_attempt_at = next_at
+
+
+def _disable(endpoint: WebhookEndpoint, *, now: dt.datetime, reason: str) -> None:
+    endpoint.is_enabled = False
+    endpoint.disabled_at = now
+    endpoint.disabled_reason = reason
+    endpoint.save(update_fields=["is_enabled", "disabled_at", "disabled_reason", "updated_at"])
+    # Nothing more will be sent there: its other pending deliveries are closed as failed.
+    WebhookDelivery.objects.filter(endpoint=endpoint, status=DeliveryStatus.PENDING).update(status=DeliveryStatus.FAILED, completed_at=now, next_attempt_at=None)
