@@ -29,6 +29,7 @@ from underwriting.decisions.models import Decision
 from underwriting.engine.policy import PolicyError, PolicyParams
 from underwriting.history.models import HistorySource, ImportRun, LoanRecord
 from underwriting.modeling.models import ModelActivation, ModelVersion
+from underwriting.modeling.registry import artifact_path_of
 from underwriting.modeling.report import CHARTS, REPORT, SHAP_CHARTS
 from underwriting.modeling.services import PromotionError, model_version_promote
 from underwriting.policies.models import PolicyVersion
@@ -287,7 +288,6 @@ class ModelVersionAdmin(ReadOnlyAdmin):
         return own + urls
 
     def artifact_view(self, request, object_id, name):
-        from underwriting.modeling.registry import artifact_path_of
 
         mv = get_object_or_404(ModelVersion, pk=object_id)
         if not self.has_view_permission(request, mv) or name not in ARTIFACT_FILES:

@@ -2,6 +2,8 @@
 
 from django import template
 
+from loans.reviews.selectors import review_queue_count as count
+
 register = template.Library()
 
 
@@ -30,7 +32,6 @@ def ms(value):
 @register.simple_tag
 def review_queue_count():
     """The queue's size as shown: "1000+" past the cap."""
-    from loans.reviews.selectors import review_queue_count as count
 
     n, capped = count()
     return f"{n}+" if capped else str(n)

@@ -21,6 +21,8 @@ from underwriting.engine.evaluation import model_matrix
 from underwriting.engine.policy import PolicyParams
 from underwriting.features import LoanRequest, compute_features, feature_names
 from underwriting.history.loader import load_histories
+from underwriting.modeling.registry import active_model
+from underwriting.policies.services import policy_active
 
 __all__ = ["BatchScores", "businesses_score", "scores_from_pd"]
 
@@ -53,8 +55,6 @@ def businesses_score(*, business_ids: Sequence[int], as_of: datetime | date, amo
                      progress: bool = False) -> BatchScores:
     """PD and score of each business for a request of `amount` over `term_months` as of `as_of`
     (point-in-time like a decision), with the active model and policy unless given."""
-    from underwriting.modeling.registry import active_model
-    from underwriting.policies.services import policy_active
 
     model = model if model is not None else active_model()
     if model is None:

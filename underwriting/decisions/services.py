@@ -30,6 +30,7 @@ from underwriting.engine.policy import PolicyParams
 from underwriting.features import LoanRequest, compute_features_with_request_bases, feature_names
 from underwriting.history.loader import as_of_day, load_history
 from underwriting.history.selectors import HistoryProvenance, history_provenance
+from underwriting.modeling.registry import active_model_and_id, load_model_version
 from underwriting.policies.models import PolicyVersion
 from underwriting.policies.services import policy_active
 
@@ -100,7 +101,6 @@ def _ms(start: float) -> float:
 
 
 def _active_model():
-    from underwriting.modeling.registry import active_model_and_id
 
     model, model_version_id = active_model_and_id()
     if model is None:
@@ -323,7 +323,6 @@ def decision_replay(*, decision: Decision, model=None) -> Replay:
     """Re-run a stored decision from its own snapshot with its own model and policy versions.
 
     `model` overrides the stored model version (to see what another model would have decided)."""
-    from underwriting.modeling.registry import load_model_version
 
     if model is None and decision.model_version_id is not None:
         model = load_model_version(decision.model_version)

@@ -6,12 +6,12 @@ from celery import shared_task
 
 from config import clock
 from underwriting.history.models import ImportRun, ImportStatus
+from underwriting.history.services import business_rollups_rebuild
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def rebuild_business_rollups(business_id: int) -> int:
     # Imported lazily: the ingest package pulls in psycopg's COPY machinery, which beat never needs.
-    from underwriting.history.services import business_rollups_rebuild
 
     return business_rollups_rebuild(business_id=business_id)
 

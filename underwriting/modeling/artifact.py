@@ -37,8 +37,10 @@ from pathlib import Path
 import numpy as np
 
 from config import clock
+from underwriting.features import PeerBenchmarks
 from underwriting.modeling import report
 from underwriting.modeling.libraries import library_versions
+from underwriting.modeling.reference import typical_values
 from underwriting.modeling.storage import fsync_dir, sha256_file, write_synced
 from underwriting.modeling.train import TrainedModel, apply_calibration
 
@@ -193,14 +195,12 @@ class LoadedModel:
             for f in manifest["features"])
         self.feature_names: list[str] = [f.name for f in self.specs]
         self.calibration: dict = manifest["calibration"]
-        from underwriting.features import PeerBenchmarks
 
         # The sector norms the model was trained with: live rows must be compared with the same ones.
         self.peers: PeerBenchmarks | None = (
             PeerBenchmarks.from_dict(manifest["peers"]) if manifest.get("peers") else None)
         self.booster = booster
         self.n_features = len(self.specs)
-        from underwriting.modeling.reference import typical_values
 
         # Each feature's median on the training rows (NaN where unknown), in feature order: the typical
         # value a decision's reasons compare the applicant's own number with.

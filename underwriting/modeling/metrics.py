@@ -11,6 +11,9 @@ import math
 
 import numpy as np
 
+from underwriting.engine.policy import PolicyParams
+from underwriting.engine.pricing import score_band, score_from_pd
+
 DECILES = 10
 
 
@@ -78,7 +81,6 @@ def calibration_error(deciles: list[dict]) -> float:
 
 def default_scaling() -> dict:
     """The policy's default score scaling and bands (JSON-ready)."""
-    from underwriting.engine.policy import PolicyParams
 
     p = PolicyParams()
     return {
@@ -89,7 +91,6 @@ def default_scaling() -> dict:
 
 def scores(pd_: np.ndarray, scaling: dict | None = None) -> np.ndarray:
     """Integer scores of PDs, by the decision engine's own formula."""
-    from underwriting.engine.pricing import score_from_pd
 
     s = scaling or default_scaling()
     kw = {k: s[k] for k in ("base_score", "base_odds", "pdo", "min_score", "max_score")}
@@ -98,7 +99,6 @@ def scores(pd_: np.ndarray, scaling: dict | None = None) -> np.ndarray:
 
 def score_bands(pd_: np.ndarray, y: np.ndarray, scaling: dict | None = None) -> list[dict]:
     """Per score band (best first): loans, defaults, observed default rate and mean predicted PD."""
-    from underwriting.engine.pricing import score_band
 
     s = scaling or default_scaling()
     bands = [(str(label), int(cut)) for label, cut in s["bands"]]

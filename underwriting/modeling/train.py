@@ -34,8 +34,10 @@ from datetime import date
 
 import numpy as np
 
+from underwriting.features import PeerBenchmarks
 from underwriting.modeling.dataset import TrainingSet, day_to_date
 from underwriting.modeling.metrics import evaluate
+from underwriting.modeling.reference import reference_distributions, typical_values
 
 TRAIN_SHARE = 0.70
 CALIBRATION_SHARE = 0.15
@@ -235,7 +237,6 @@ class TrainedModel:
     @property
     def typical(self) -> np.ndarray:
         """Each feature's median on the training rows (NaN where unknown), as LoadedModel.typical."""
-        from underwriting.modeling.reference import typical_values
 
         return typical_values(self.reference, self.feature_names)
 
@@ -283,7 +284,6 @@ def _peer_normed(ts: TrainingSet, split: Split) -> tuple[np.ndarray, dict | None
     (X as it is and None without sector inputs)."""
     if ts.peer_bases is None or ts.sectors is None:
         return ts.X, None
-    from underwriting.features import PeerBenchmarks
 
     # Sector norms from the train slice only: calibration and validation rows are then compared
     # with norms that did not see them, as a live applicant is.
@@ -381,7 +381,6 @@ def train_model(training_set: TrainingSet, *, seed: int, params: dict | None = N
     """
     import lightgbm as lgb
 
-    from underwriting.modeling.reference import reference_distributions
 
     t0 = time.perf_counter()
     ts = training_set

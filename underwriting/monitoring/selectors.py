@@ -14,8 +14,12 @@ from django.db.models import Sum
 from config import clock
 from underwriting.decisions.models import DecisionKind, DecisionOutcome
 from underwriting.engine.outcomes import Outcome
+from underwriting.engine.policy import PolicyParams
+from underwriting.engine.pricing import score_for
+from underwriting.features.specs import FEATURES
 from underwriting.history.models import LoanRecord, LoanRecordStatus
 from underwriting.modeling.models import ModelVersion
+from underwriting.modeling.registry import artifact_path_of
 from underwriting.money import to_cents_half_even
 from underwriting.monitoring.drift import (
     LATENCY_EDGES_MS,
@@ -38,7 +42,6 @@ def model_reference(model_version: ModelVersion) -> dict | None:
     before references existed or one that cannot be read. Artifacts are immutable: cached per process."""
     key = (model_version.pk, model_version.checksum)
     if key not in _reference_cache:
-        from underwriting.modeling.registry import artifact_path_of
 
         try:
             manifest = json.loads((Path(artifact_path_of(model_version)) / "manifest.json").read_bytes())
@@ -58,7 +61,6 @@ def _days(start: date, end: date) -> list[date]:
 
 def _score_labels(pd_edges: list[float], policy) -> list[str]:
     """Reference PD bins as score ranges under `policy`, best first (the score falls as PD rises)."""
-    from underwriting.engine.pricing import score_for
 
     scores = [score_for(p, policy) for p in pd_edges]
     if not scores:
@@ -139,7 +141,6 @@ def dashboard_summary(*, start: date, end: date, partner_id: int | None = None) 
 def drift_summary(*, start: date, end: date) -> dict:
     """The active model's decisions in [start, end] against its training reference: score bins side by
     side and PSI for the score and every feature (flagged at 0.1 and 0.25)."""
-    from underwriting.engine.policy import PolicyParams
 
     mv = ModelVersion.objects.filter(is_active=True).first()
     if mv is None:
@@ -177,7 +178,6 @@ def drift_summary(*, start: date, end: date) -> dict:
         "psi": score_psi,
         "flag": psi_flag(score_psi),
     }
-    from underwriting.features.specs import FEATURES
 
     descriptions = {s.name: s.description for s in FEATURES}
     features = []

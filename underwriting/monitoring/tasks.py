@@ -2,10 +2,11 @@
 
 from celery import shared_task
 
+from underwriting.monitoring.services import summaries_catch_up
+
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def catch_up_decision_summaries() -> int:
     """The risk dashboard's daily summaries: adds the decisions made since the last run."""
-    from underwriting.monitoring.services import summaries_catch_up
 
     return summaries_catch_up()

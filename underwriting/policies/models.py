@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 
 from config.clock import ClockDateTimeField
+from underwriting.engine.policy import PolicyParams
 
 
 class PolicyVersion(models.Model):
@@ -39,6 +40,5 @@ class PolicyVersion(models.Model):
     @property
     def policy(self):
         """The parameters as a validated PolicyParams."""
-        from underwriting.engine.policy import PolicyParams
 
         return PolicyParams.from_dict(self.params)

@@ -18,6 +18,7 @@ from underwriting.simulator.ledger import IN
 from underwriting.simulator.params import KIND, METRICS
 from underwriting.simulator.population import CHANNELS, LENDER
 from underwriting.simulator.world import World
+from underwriting.simulator.writers import balances_after
 
 WINDOWS = (30, 90, 180, 365)
 
@@ -141,7 +142,6 @@ def _balances(world: World, f: _Frame) -> None:
     """Balance: the last balance before the origination day and the 90-day minimum / mean."""
     import pandas as pd
 
-    from underwriting.simulator.writers import balances_after
 
     n, days, m, d, lm, ld = f.n, f.days, f.m, f.d, f.lm, f.ld
     bal = balances_after(world) / 100.0

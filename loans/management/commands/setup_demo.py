@@ -7,6 +7,7 @@ from accounts.roles import APPLICANT, LOAN_OFFICER, RISK_OPERATOR, ROLE_LABELS
 from accounts.services import DemoLogin, roles_sync, user_create_with_role
 from loans.businesses.selectors import business_suggested_amount
 from underwriting.history.models import DailyRollup, LoanRecord, LoanRecordStatus
+from underwriting.modeling.registry import active_model
 
 # Demo logins for a laptop or a demo server only; the run script prints them.
 DEMO_LOGINS = [
@@ -31,7 +32,6 @@ def _candidates(partner: PartnerBank):
 def _approvable(partner: PartnerBank, *, limit: int, scan: int = 400) -> list[tuple[Business, object]]:
     """Up to `limit` candidates the active model would approve today at their suggested amount
     (the engine used read-only: nothing is stored). Empty when no model is active."""
-    from underwriting.modeling.registry import active_model
 
     if active_model() is None:
         return []

@@ -18,7 +18,7 @@ from accounts.models import Business
 from underwriting.history.ingest.dialect import Dialect
 from underwriting.history.ingest.rollups import CR, ROLLUP_TABLES, T, rollup_statements
 from underwriting.history.ingest.staging import BATCH, RANGES, REJECTS, TOUCHED, not_rejected, stage_table
-from underwriting.history.models import LoanRecord, MerchantMetric, Transaction
+from underwriting.history.models import HistorySource, LoanRecord, MerchantMetric, Transaction
 
 B = Business._meta.db_table
 MM = MerchantMetric._meta.db_table
@@ -479,7 +479,6 @@ class Loader:
         exactly the inserted rows here): what the decision reads provenance from."""
         if self.run_id is None:
             return
-        from underwriting.history.models import HistorySource
 
         self.cursor.execute(
             f"SELECT business_id, COUNT(*), MIN(day), MAX(day) FROM {BATCH} GROUP BY business_id ORDER BY business_id"

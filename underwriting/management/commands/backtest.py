@@ -4,6 +4,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.selectors import UnknownPartner, partner_get_by_slug
 from underwriting.modeling.backtest import BacktestInputError, backtest_rows, read_book, write_scores
+from underwriting.modeling.metrics import auc
+from underwriting.modeling.registry import active_model
 
 
 class Command(BaseCommand):
@@ -16,7 +18,6 @@ class Command(BaseCommand):
         parser.add_argument("--progress", action="store_true")
 
     def handle(self, *args, partner, loans, out, progress, **options):
-        from underwriting.modeling.registry import active_model
 
         try:
             tenant = partner_get_by_slug(slug=partner)
@@ -44,7 +45,6 @@ class Command(BaseCommand):
 
         import numpy as np
 
-        from underwriting.modeling.metrics import auc
 
         with open(out, newline="") as handle:
             rows = list(csv.DictReader(handle))

@@ -4,6 +4,7 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
+from underwriting.history.services import HistoryImportError
 from underwriting.simulator import DEFAULT_END, simulate_marketplace
 
 
@@ -34,7 +35,6 @@ class Command(BaseCommand):
             raise CommandError("--no-load needs --out DIR (otherwise nothing would be kept)")
         if opts["merchants"] < 1 or opts["months"] < 6:
             raise CommandError("--merchants must be >= 1 and --months >= 6")
-        from underwriting.history.services import HistoryImportError
 
         try:
             result = simulate_marketplace(

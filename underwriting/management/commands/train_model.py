@@ -4,6 +4,13 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.selectors import UnknownPartner, partner_get_by_slug
+from underwriting.modeling.artifact import write_artifact
+from underwriting.modeling.dataset import build_training_set
+from underwriting.modeling.registry import model_version_register
+from underwriting.modeling.services import PROMOTE_PERMISSION, model_version_promote
+from underwriting.modeling.train import TrainingError, train_model
+
 
 class Command(BaseCommand):
     help = ("Build the training set from the loan book's finished loans (features as of each origination day), "
@@ -21,12 +28,6 @@ class Command(BaseCommand):
         parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
     def handle(self, *args, **opts):
-        from accounts.selectors import UnknownPartner, partner_get_by_slug
-        from underwriting.modeling.artifact import write_artifact
-        from underwriting.modeling.dataset import build_training_set
-        from underwriting.modeling.registry import model_version_register
-        from underwriting.modeling.services import model_version_promote
-        from underwriting.modeling.train import TrainingError, train_model
 
         progress = not opts["quiet"]
         promoter = self._promoter(opts["by"]) if opts["by"] and not opts["no_activate"] else None
@@ -67,7 +68,6 @@ class Command(BaseCommand):
     def _promoter(email: str):
         from django.contrib.auth import get_user_model
 
-        from underwriting.modeling.services import PROMOTE_PERMISSION
 
         user = get_user_model().objects.filter(email__iexact=email.strip()).first()
         if user is None or not (user.is_active and user.has_perm(PROMOTE_PERMISSION)):
