@@ -1,0 +1,1 @@
+"""Stored answers to retried partner requests (the Idempotency-Key header); the API's middleware uses them."""

@@ -1,0 +1,1 @@
+"""Officers' oversight: reviews of decisions, the review queue, the risk dashboard page."""
