@@ -8,7 +8,7 @@ from rest_framework import serializers
 from loans.applications.amounts import AMOUNT_PATTERN, AMOUNT_SIGN, AmountSyntaxError, amount_from_text
 from loans.applications.models import Purpose
 from loans.webhooks.models import DeliveryStatus, WebhookEventType
-from underwriting.history.ingest.values import DIRECTIONS, KINDS
+from underwriting.kinds import DIRECTION_CODES, KIND_CODES
 from underwriting.money import amount_text
 
 MAX_TRANSACTIONS = 10_000
@@ -63,8 +63,8 @@ class TransactionIn(serializers.Serializer):
     occurred_at = serializers.CharField(max_length=40)
     amount = serializers.CharField(max_length=32)
     currency = serializers.CharField(max_length=3)
-    direction = serializers.ChoiceField(choices=sorted(DIRECTIONS))
-    kind = serializers.ChoiceField(choices=sorted(KINDS))
+    direction = serializers.ChoiceField(choices=sorted(DIRECTION_CODES))
+    kind = serializers.ChoiceField(choices=sorted(KIND_CODES))
     counterparty = serializers.CharField(max_length=128, required=False, allow_blank=True, allow_null=True)
     balance_after = serializers.CharField(max_length=32, required=False, allow_blank=True, allow_null=True)
 
@@ -86,8 +86,8 @@ class TransactionOut(serializers.Serializer):
     occurred_at = serializers.DateTimeField()
     amount = serializers.CharField(help_text="Decimal string, e.g. '128.50'.")
     currency = serializers.CharField()
-    direction = serializers.ChoiceField(choices=sorted(DIRECTIONS))
-    kind = serializers.ChoiceField(choices=sorted(KINDS))
+    direction = serializers.ChoiceField(choices=sorted(DIRECTION_CODES))
+    kind = serializers.ChoiceField(choices=sorted(KIND_CODES))
     counterparty = serializers.CharField(allow_null=True)
     balance_after = serializers.CharField(allow_null=True, help_text="Decimal string; may be negative.")
 

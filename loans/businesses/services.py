@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import tempfile
 import uuid
 from datetime import date
@@ -16,12 +15,11 @@ from accounts.models import Business, PartnerBank, User
 from config import clock
 from loans.businesses import selectors
 from loans.businesses.uploads import owner_upload_prepare
-from underwriting.history.ingest.consistency import history_checks
-from underwriting.history.ingest.history_csv import rows_from_csv
 from underwriting.history.services import (
     HistoryImportError,
     ImportIssue,
     ImportResult,
+    history_file_checks,
     history_import,
 )
 from underwriting.provenance import Provenance
@@ -99,7 +97,7 @@ def business_history_upload(*, business: Business, upload, actor: str) -> Import
             return history_import(
                 partner=business.partner, transactions=prepared.path, source="web",
                 provenance=Provenance.OWNER_UPLOAD, known_issues=prepared.issues,
-                checks={business.external_id: _consistency_checks(prepared.path, business)},
+                checks={business.external_id: history_file_checks(path=prepared.path, merchant_id=business.external_id)},
             )
         except HistoryImportError as exc:
             errors, count = list(exc.errors), exc.error_count
@@ -120,18 +118,6 @@ def _as_owner_sees_it(issue: ImportIssue, business: Business) -> ImportIssue:
     reason = issue.reason.replace(f' of merchant "{business.external_id}"', "")
     reason = reason.replace("is not this partner's currency", "is not this business's currency")
     return ImportIssue(issue.file, issue.line, issue.column, reason, issue.kind)
-
-
-def _consistency_checks(path: Path, business: Business) -> list[dict]:
-    """The file's consistency checks (docs/provenance.md), stored with the batch it adds. A file the
-    checks cannot read is left to the import, which names its bad lines."""
-    try:
-        rows = rows_from_csv(path, merchant_id=business.external_id)
-    except (ValueError, UnicodeDecodeError, csv.Error) as exc:
-        # The import accepted a file the checks could not read: flag it rather than call it clean.
-        return [{"code": "DC_UNCHECKED", "title": "The file could not be checked", "tripped": True,
-                 "applicable": False, "detail": f"The consistency checks could not read the file: {exc}"}]
-    return [result.as_dict() for result in history_checks(rows, now=clock.now())]
 
 
 @transaction.atomic

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from django.db import connection, transaction
 
 from accounts.models import Business, PartnerBank
 from config import clock
+from underwriting.history.ingest.consistency import history_checks
 from underwriting.history.ingest.dialect import dialect_for
+from underwriting.history.ingest.history_csv import rows_from_csv
 from underwriting.history.ingest.pipeline import LOCK_NAMESPACE, ImportAborted, Outcome, run_import
 from underwriting.history.ingest.rollups import rebuild_business
 from underwriting.history.ingest.types import FileCounts, HistoryImportError, ImportIssue, ImportResult
@@ -140,6 +144,27 @@ def _mark_failed(run: ImportRun) -> None:
 
 
 @transaction.atomic
+def history_file_checks(*, path: Path, merchant_id: str) -> list[dict]:
+    """The consistency checks of one merchant's transactions file (docs/provenance.md), as stored with
+    the batch it adds. A file the checks cannot read is flagged, not called clean; the import names its
+    bad lines."""
+    try:
+        rows = rows_from_csv(path, merchant_id=merchant_id)
+    except (ValueError, UnicodeDecodeError, csv.Error) as exc:
+        return [{"code": "DC_UNCHECKED", "title": "The file could not be checked", "tripped": True,
+                 "applicable": False, "detail": f"The consistency checks could not read the file: {exc}"}]
+    return [result.as_dict() for result in history_checks(rows, now=clock.now())]
+
+
+def import_runs_expire_stale(*, max_age_hours: int = 24) -> int:
+    """Marks failed every import still 'running' after `max_age_hours`: its process died, and the audit
+    trail must not say it is still going. Returns how many."""
+    now = clock.now()
+    return ImportRun.objects.filter(status=ImportStatus.RUNNING, started_at__lt=now - timedelta(hours=max_age_hours)).update(
+        status=ImportStatus.FAILED, finished_at=now
+    )
+
+
 def business_rollups_rebuild(*, business_id: int) -> int:
     """Recomputes one merchant's daily rollups, counterparty rollups and daily balances from its raw
     transactions (delete and re-aggregate, set-based). Returns the number of rollup rows written."""
