@@ -35,7 +35,7 @@ export WEBHOOK_ALLOW_PRIVATE_URLS=${WEBHOOK_ALLOW_PRIVATE_URLS:-true}
 export VAR_DIR=${VAR_DIR:-$PWD/var/test}
 # The suite's servers speak plain http on loopback: production's HTTPS defaults (redirect, HSTS,
 # secure-only cookies) off, and the demo channels' disbursement simulated as on the run command.
-# tests/test_settings.py checks the defaults themselves.
+# tests/config/test_settings.py checks the defaults themselves.
 export SECURE_SSL_REDIRECT=false SECURE_HSTS_SECONDS=0 SESSION_COOKIE_SECURE=false CSRF_COOKIE_SECURE=false
 export SIMULATED_DISBURSEMENT_PARTNERS=${SIMULATED_DISBURSEMENT_PARTNERS:-demo}
 

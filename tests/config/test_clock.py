@@ -82,7 +82,7 @@ def test_another_process_started_with_the_pin_reads_the_same_day():
 
     out = subprocess.run(
         [sys.executable, "manage.py", "shell", "--no-imports", "-c", "from config import clock; print(clock.today())"],
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), env=env, capture_output=True, text=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), env=env, capture_output=True, text=True,
         timeout=120, check=True,
     ).stdout
 

@@ -3,7 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # What the suite's own environment sets (scripts/test.sh) and the probes must not inherit.
 _SETTINGS_FROM_ENV = {
     "DATABASE_URL", "SECRET_KEY", "DECISION_HMAC_KEY", "DEBUG", "CELERY_BROKER_URL", "ALLOWED_HOSTS",
