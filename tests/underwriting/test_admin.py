@@ -264,6 +264,7 @@ def test_an_officer_cannot_promote_models_or_create_policy_versions(client, audi
     mv = ModelVersion.objects.get(is_active=True)
     login(client, audit_users[LOAN_OFFICER])
     versions_before = list(PolicyVersion.objects.values_list("version", flat=True))
+    activations_before = list(ModelActivation.objects.values_list("pk", flat=True))
 
     promote = client.post(reverse("admin:underwriting_modelversion_promote", args=[mv.pk]), {"reason": "because"})
     add = client.post(reverse("admin:underwriting_policyversion_add"),
@@ -272,7 +273,7 @@ def test_an_officer_cannot_promote_models_or_create_policy_versions(client, audi
 
     assert promote.status_code == 403
     assert add.status_code == 403 and add_get.status_code == 403
-    assert not ModelActivation.objects.exists()
+    assert list(ModelActivation.objects.values_list("pk", flat=True)) == activations_before
     assert list(PolicyVersion.objects.values_list("version", flat=True)) == versions_before
 
 
@@ -309,7 +310,7 @@ def test_a_risk_operator_promotes_a_model_with_a_reason_and_past_decisions_keep_
 
     assert done.status_code == 302
     assert ModelVersion.objects.get(is_active=True) == new
-    activation = ModelActivation.objects.get()
+    activation = ModelActivation.objects.get(model_version=new)
     assert activation.model_version == new and activation.previous_version == old
     assert activation.activated_by == audit_users[RISK_OPERATOR]
     assert activation.reason.startswith("Validation AUC +0.02")
