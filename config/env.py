@@ -41,6 +41,16 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from exc
+
+
 def env_header(name: str) -> tuple[str, str] | None:
     """A request header and the value that marks a request as secure, written as a proxy sends it
     ("X-Forwarded-Proto: https"), in the form SECURE_PROXY_SSL_HEADER takes ("HTTP_X_FORWARDED_PROTO",

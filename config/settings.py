@@ -10,7 +10,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_header, env_int, env_list, env_str
+from config.env import env_bool, env_float, env_header, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -228,6 +228,11 @@ CACHES = {
 # Requests per key per window ("<n>/<second|minute|hour>").
 API_RATE_LIMIT = env_str("API_RATE_LIMIT", "1200/minute")
 API_IDEMPOTENCY_TTL_HOURS = env_int("API_IDEMPOTENCY_TTL_HOURS", 24)
+# How long a request waits for a concurrent one with the same Idempotency-Key to finish before a 409.
+API_IDEMPOTENCY_WAIT_SECONDS = env_float("API_IDEMPOTENCY_WAIT_SECONDS", 5.0)
+# How many requests of one web process may wait for a decision (?wait=) at once; beyond that they answer at
+# once with the pending application (each waiting request holds a thread for up to 10 s).
+API_MAX_WAITING_REQUESTS = env_int("API_MAX_WAITING_REQUESTS", 4)
 # Webhook URLs resolving to loopback/private addresses are refused (SSRF) unless this is on: on by
 # default only with DEBUG (a laptop's demo receiver), so production is safe without setting it.
 WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", DEBUG)

@@ -40,8 +40,10 @@ class ApiProblem(exceptions.APIException):
     slug = "problem"
     title = "Problem"
 
-    def __init__(self, detail: str, *, status_code: int, slug: str, title: str, extensions: dict | None = None):
+    def __init__(self, detail: str, *, status_code: int, slug: str, title: str, extensions: dict | None = None,
+                 retry_after: int | None = None):
         super().__init__(detail)
+        self.wait = retry_after  # seconds, sent as Retry-After (as DRF's Throttled does)
         self.status_code = status_code
         self.slug = slug
         self.title = title

@@ -3,11 +3,9 @@ formats the result. Tenancy: every lookup goes through a `*_for_partner` selecto
 
 from __future__ import annotations
 
-import time
-
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import generics, serializers, status
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -26,10 +24,11 @@ from loans.api.services import (
     merchant_update,
     transactions_ingest,
 )
+from loans.api.waiting import WAIT_PARAMETER, WaitIn, wait_for_decision
 from loans.applications import booking as applications_booking
 from loans.applications import services as applications_services
 from loans.applications import transitions as applications_transitions
-from loans.applications.models import Application, ApplicationStatus, Channel
+from loans.applications.models import Application, Channel
 from loans.applications.representations import ApplicationOut, DecisionOut, LoanOut
 from loans.webhooks.models import WebhookDelivery, WebhookEndpoint
 from loans.webhooks.services import (
@@ -39,11 +38,6 @@ from loans.webhooks.services import (
     webhook_endpoint_rotate_secret,
 )
 from underwriting.history.models import Transaction
-
-MAX_WAIT_SECONDS = 10
-WAIT_POLL_SECONDS = 0.02
-WAIT_POLL_MAX_SECONDS = 0.1
-PENDING = (ApplicationStatus.SUBMITTED, ApplicationStatus.DECIDING)
 
 
 def _partner(request):
@@ -199,34 +193,6 @@ def _minor(value: int) -> str:
 
 
 # --- applications ------------------------------------------------------------------------------------
-WAIT_PARAMETER = OpenApiParameter(
-    "wait", {"type": "integer", "minimum": 0, "maximum": MAX_WAIT_SECONDS}, OpenApiParameter.QUERY, required=False,
-    description=f"Seconds (0 to {MAX_WAIT_SECONDS}) to wait for the decision before answering.",
-)
-
-
-class _WaitIn(serializers.Serializer):
-    wait = serializers.IntegerField(min_value=0, max_value=MAX_WAIT_SECONDS, required=False, default=0)
-
-
-def _wait_for_decision(*, partner, public_id, seconds: int):
-    """Polls the committed row's status (one indexed column, backing off from 20 to 100 ms) until it
-    leaves submitted/deciding or `seconds` pass, then reads the application once. The request holds no
-    transaction while it waits, so the worker's commit is visible."""
-    application = selectors.application_get_for_partner(partner=partner, public_id=public_id)
-    if application.status not in PENDING or seconds <= 0:
-        return application
-    deadline = time.monotonic() + seconds
-    pause = WAIT_POLL_SECONDS
-    status = selectors.application_list_for_partner(partner=partner).filter(pk=application.pk)
-    while time.monotonic() < deadline:
-        time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
-        pause = min(pause * 1.5, WAIT_POLL_MAX_SECONDS)
-        if status.values_list("status", flat=True).first() not in PENDING:
-            break
-    return selectors.application_get_for_partner(partner=partner, public_id=public_id)
-
-
 class ApplicationsView(_PartnerListView):
     model = Application
     serializer_class = ApplicationOut
@@ -246,7 +212,7 @@ class ApplicationsView(_PartnerListView):
     )
     @idempotent
     def post(self, request):
-        wait = _WaitIn(data=request.query_params)
+        wait = WaitIn(data=request.query_params)
         wait.is_valid(raise_exception=True)
         data = s.ApplicationCreateIn(data=request.data)
         data.is_valid(raise_exception=True)
@@ -270,13 +236,23 @@ class ApplicationsView(_PartnerListView):
             raise ApiProblem(str(exc), status_code=409, slug="application-in-progress",
                              title="An application is already in progress",
                              extensions={"application": str(exc.existing.public_id)}) from None
-        application = _wait_for_decision(
-            partner=partner, public_id=application.public_id, seconds=wait.validated_data["wait"]
-        )
         return Response(
             ApplicationOut(application).data, status=status.HTTP_201_CREATED,
             headers={"Location": f"/api/v1/applications/{application.public_id}"},
         )
+
+    def after_commit(self, request, response):
+        """`?wait=`: the decision task is queued on the commit of the submission, so the wait runs after
+        it, outside the key's transaction (the stored answer, for a replay, is the submitted application)."""
+        seconds = WaitIn(data=request.query_params)
+        seconds.is_valid(raise_exception=True)
+        if not seconds.validated_data["wait"]:
+            return response
+        application = wait_for_decision(
+            partner=_partner(request), public_id=response.data["id"], seconds=seconds.validated_data["wait"]
+        )
+        return Response(ApplicationOut(application).data, status=status.HTTP_201_CREATED,
+                        headers={"Location": response["Location"]})
 
 
 def _merchant_or_400(get, field: str):
@@ -292,9 +268,9 @@ class ApplicationDetailView(APIView):
     @extend_schema(operation_id="applications_retrieve", summary="Retrieve an application",
                    tags=["applications"], responses={200: ApplicationOut}, parameters=[WAIT_PARAMETER])
     def get(self, request, application_id):
-        wait = _WaitIn(data=request.query_params)
+        wait = WaitIn(data=request.query_params)
         wait.is_valid(raise_exception=True)
-        application = _wait_for_decision(
+        application = wait_for_decision(
             partner=_partner(request), public_id=application_id, seconds=wait.validated_data["wait"]
         )
         return Response(ApplicationOut(application).data)

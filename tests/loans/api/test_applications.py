@@ -1,9 +1,11 @@
 """Applications, decisions, offers and loans through the API, on a simulated world with a trained model."""
 
+import threading
 import time
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 
 from accounts.services import api_key_create
 from loans.applications.models import Application, ApplicationStatus, Loan
@@ -288,3 +290,47 @@ def test_an_acceptance_over_the_open_loans_cap_is_409_and_changes_nothing(demo, 
     second.refresh_from_db()
     assert second.status == "approved"
     assert Loan.objects.filter(business__registration_number=world_registration).count() == 1
+
+
+def test_when_every_waiting_slot_is_taken_a_submission_answers_at_once(demo, world, monkeypatch):
+    # Given this process's only waiting slot held by another request
+    from loans.api import waiting
+
+    slots = threading.BoundedSemaphore(1)
+    monkeypatch.setattr(waiting, "_WAITING", slots)
+    monkeypatch.setattr(waiting, "_poll", lambda **_: pytest.fail("polled without a free waiting slot"))
+    slots.acquire()
+
+    # When a submission asks to wait
+    response = _submit(demo, world[0], "20000.00", 12, QUERY_STRING="wait=10")
+
+    # Then it answers with the pending application instead of holding a thread
+    assert response.status_code == 201
+    assert response.json()["status"] == "submitted"
+    slots.release()
+
+
+def test_the_wait_starts_after_the_application_and_its_key_are_committed(committed_world, monkeypatch):
+    from loans.api import views
+    from loans.idempotency.models import IdempotencyRecord, IdempotencyStatus
+
+    partner = committed_world[0].partner
+    created = api_key_create(partner=partner, name="wait", scopes=["write"])
+    caller = Caller(partner, created.raw_key, created.api_key)
+    seen = {}
+    waited = views.wait_for_decision
+
+    def spy(**kwargs):
+        seen["in_transaction"] = connection.in_atomic_block
+        seen["key"] = IdempotencyRecord.objects.filter(partner=partner, key="w-1").values_list("status", flat=True).first()
+        seen["application"] = Application.objects.filter(public_id=kwargs["public_id"]).exists()
+        return waited(**{**kwargs, "seconds": 0})
+
+    monkeypatch.setattr(views, "wait_for_decision", spy)
+
+    response = caller.post("/api/v1/applications", {"merchant_id": committed_world[1].external_id, "amount": "3000.00",
+                                                    "term_months": 6, "purpose": "inventory"},
+                           key="w-1", QUERY_STRING="wait=5")
+
+    assert response.status_code == 201
+    assert seen == {"in_transaction": False, "key": IdempotencyStatus.COMPLETED, "application": True}

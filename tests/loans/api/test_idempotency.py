@@ -2,7 +2,9 @@
 
 from datetime import timedelta
 
+import psycopg
 import pytest
+from django.db import connection
 
 from accounts.models import Business
 from config import clock
@@ -53,7 +55,41 @@ def test_the_same_key_on_another_path_is_422(alpha):
     assert response.status_code == 422
 
 
-def test_a_duplicate_while_the_first_is_in_flight_is_409(alpha):
+@pytest.mark.django_db(transaction=True)
+def test_a_duplicate_while_the_first_is_still_running_waits_for_it_then_is_409(alpha, settings, require_postgres):
+    # Given the first request's key inserted but not committed (it is still running, on another connection)
+    settings.API_IDEMPOTENCY_WAIT_SECONDS = 0.5
+    fingerprint = _fingerprint_of(alpha, BODY)
+    db = connection.settings_dict
+    first = psycopg.connect(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"] or "postgres",
+                            dbname=db["NAME"])
+    try:
+        first.execute(
+            "INSERT INTO loans_idempotencyrecord (partner_id, key, method, path, fingerprint, status,"
+            " response_headers, created_at) VALUES (%s, 'k-1', 'POST', '/api/v1/merchants', %s, 'in_flight',"
+            " '{}', now())", [alpha.partner.pk, fingerprint],
+        )
+
+        # When a duplicate arrives
+        response = alpha.post("/api/v1/merchants", BODY, key="k-1")
+
+        # Then it waited, and answers 409 with when to retry; nothing was made
+        assert response.status_code == 409
+        assert response.json()["type"].endswith("/idempotency-request-in-flight")
+        assert response["Retry-After"] == "1"
+        assert not Business.objects.exists()
+    finally:
+        first.rollback()  # the first request dies: its process, transaction and key go with it
+        first.close()
+
+    # And a retry right after runs the operation, once
+    retry = alpha.post("/api/v1/merchants", BODY, key="k-1")
+    assert retry.status_code == 201 and "Idempotent-Replayed" not in retry
+    assert Business.objects.count() == 1
+
+
+def test_an_unanswered_record_of_an_earlier_version_does_not_block_the_key(alpha):
+    # Earlier versions committed the key before the operation, and a dead process left it "in flight".
     IdempotencyRecord.objects.create(
         partner=alpha.partner, key="k-1", method="POST", path="/api/v1/merchants",
         fingerprint=_fingerprint_of(alpha, BODY),
@@ -61,9 +97,33 @@ def test_a_duplicate_while_the_first_is_in_flight_is_409(alpha):
 
     response = alpha.post("/api/v1/merchants", BODY, key="k-1")
 
-    assert response.status_code == 409
-    assert response.json()["type"].endswith("/idempotency-request-in-flight")
-    assert not Business.objects.exists()
+    assert response.status_code == 201
+    assert Business.objects.count() == 1
+    assert IdempotencyRecord.objects.get(key="k-1").status == IdempotencyStatus.COMPLETED
+
+
+def test_a_server_error_after_the_object_was_written_keeps_neither_so_the_retry_makes_one(alpha, monkeypatch):
+    # Given the response cannot be built after the merchant row was written (a 500 mid-request)
+    from loans.api import serializers
+
+    built = serializers.MerchantOut
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the serializer failed")
+
+    monkeypatch.setattr(serializers, "MerchantOut", broken)
+    alpha.client.raise_request_exception = False
+
+    # When the request fails, and the client retries with the same key once it works again
+    failed = alpha.post("/api/v1/merchants", BODY, key="k-1")
+    assert failed.status_code == 500
+    assert not Business.objects.exists() and not IdempotencyRecord.objects.exists()
+    monkeypatch.setattr(serializers, "MerchantOut", built)
+    retry = alpha.post("/api/v1/merchants", BODY, key="k-1")
+
+    # Then exactly one merchant exists, made by the retry
+    assert retry.status_code == 201
+    assert Business.objects.count() == 1
 
 
 def _fingerprint_of(caller, body):
