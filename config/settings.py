@@ -228,6 +228,10 @@ CACHES = {
 # Requests per key per window ("<n>/<second|minute|hour>").
 API_RATE_LIMIT = env_str("API_RATE_LIMIT", "1200/minute")
 API_IDEMPOTENCY_TTL_HOURS = env_int("API_IDEMPOTENCY_TTL_HOURS", 24)
+# The largest API body accepted (413 beyond): the documented 10,000-transaction batch with the longest
+# counterparties is ~3.5 MB. Django's own limit for form and body reads is set to match.
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 8 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 # How long a request waits for a concurrent one with the same Idempotency-Key to finish before a 409.
 API_IDEMPOTENCY_WAIT_SECONDS = env_float("API_IDEMPOTENCY_WAIT_SECONDS", 5.0)
 # How many requests of one web process may wait for a decision (?wait=) at once; beyond that they answer at

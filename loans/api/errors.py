@@ -10,10 +10,13 @@ from __future__ import annotations
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.response import Response
+
+from loans.api.renderers import RequestTooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +65,7 @@ _BY_CLASS: list[tuple[type, str, str]] = [
     (exceptions.NotAcceptable, "not-acceptable", "Cannot produce the requested media type"),
     (exceptions.UnsupportedMediaType, "unsupported-media-type", "Unsupported media type"),
     (exceptions.Throttled, "rate-limited", "Too many requests"),
+    (RequestTooLarge, "request-too-large", "The request body is too large"),
 ]
 
 
@@ -120,6 +124,8 @@ def problem_exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):
+        exc = RequestTooLarge()
     if not isinstance(exc, exceptions.APIException):
         logger.exception("unhandled error in API view", exc_info=exc)
         set_rollback()

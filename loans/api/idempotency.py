@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import re
 from functools import wraps
 
@@ -29,6 +30,8 @@ from rest_framework.utils.encoders import JSONEncoder
 from config import clock
 from loans.api.errors import ApiProblem
 from loans.idempotency.models import IdempotencyRecord, IdempotencyStatus
+
+logger = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 KEY_RE = re.compile(r"[!-~]{1,255}")
@@ -93,15 +96,38 @@ def _answer_of(*, partner, key: str, fingerprint: str) -> Response | None:
     return _replay(existing)
 
 
-def _wait_limit() -> None:
+def _wait_limit(*, reset: bool = False) -> None:
     """A duplicate blocks on the key's uncommitted row; bound how long (PostgreSQL; SQLite has one writer)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{int(settings.API_IDEMPOTENCY_WAIT_SECONDS * 1000)}ms"])
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        if reset:
+            cursor.execute("SET LOCAL lock_timeout TO DEFAULT")
+        else:
+            cursor.execute("SELECT set_config('lock_timeout', %s, true)",
+                           [f"{int(settings.API_IDEMPOTENCY_WAIT_SECONDS * 1000)}ms"])
+
+
+# Deadlock and serialization failures: the database rolled the whole transaction back, so running it
+# again is safe (and is what PostgreSQL's documentation asks of the client).
+RETRIED_SQLSTATES = {"40P01", "40001"}
+ATTEMPTS = 3
 
 
 def _run_once(handler, view, request, args, kwargs, *, partner, key: str, fingerprint: str) -> Response:
-    """Inserts the key, runs the operation and stores its answer, all in one transaction."""
+    """Inserts the key, runs the operation and stores its answer, all in one transaction; runs it again
+    if the database gave up on it (a deadlock with a concurrent request)."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return _attempt(handler, view, request, args, kwargs, partner=partner, key=key, fingerprint=fingerprint)
+        except OperationalError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) not in RETRIED_SQLSTATES or attempt == ATTEMPTS:
+                raise
+            logger.warning("idempotent request rolled back by the database (%s); running it again", exc)
+    raise AssertionError("unreachable")
+
+
+def _attempt(handler, view, request, args, kwargs, *, partner, key: str, fingerprint: str) -> Response:
     try:
         with transaction.atomic():
             _wait_limit()
@@ -113,6 +139,7 @@ def _run_once(handler, view, request, args, kwargs, *, partner, key: str, finger
                     )
             except OperationalError:
                 raise _in_flight() from None  # the first request is still running
+            _wait_limit(reset=True)  # the bound is for the key alone; the operation's own locks wait as usual
             response = handler(view, request, *args, **kwargs)
             if response.status_code >= 500 or response.status_code in (409, 429):
                 raise _Discard(response)

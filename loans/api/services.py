@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
+from django.db import transaction
+
 from accounts.models import Business, PartnerBank
 from underwriting.history.services import HistoryImportError, ImportIssue, history_import_rows
 
@@ -53,7 +55,11 @@ def _merchant_row(business: Business | None, changes: dict) -> dict:
     return row
 
 
+@transaction.atomic
 def merchant_create(*, partner: PartnerBank, data: dict) -> Business:
+    # Creates for one partner run one at a time (its row locked until commit): of two concurrent creates
+    # of one merchant id, the second finds the first's merchant (409) instead of overwriting it.
+    PartnerBank.objects.select_for_update().filter(pk=partner.pk).exists()
     if Business.objects.filter(partner=partner, external_id=data["merchant_id"]).exists():
         raise MerchantExists(data["merchant_id"])
     try:

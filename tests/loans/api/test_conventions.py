@@ -1,5 +1,7 @@
 """Authentication, scopes, throttling and problem+json: the conventions every operation shares."""
 
+import json
+
 import pytest
 from django.test import override_settings
 
@@ -140,3 +142,47 @@ def test_unknown_api_routes_are_problems_even_with_debug_on(alpha, path, setting
     _assert_problem(alpha.get(path), 404, "not-found")
     _assert_problem(alpha.post(path, {}), 404, "not-found")
     _assert_problem(alpha.delete(path), 404, "not-found")
+
+
+# ---- bodies no client of ours sends: a 4xx problem, never a 500 --------------------------------------
+def _raw_post(caller, body: bytes, key="raw-1"):
+    return caller.client.post("/api/v1/merchants", body, content_type="application/json",
+                              HTTP_IDEMPOTENCY_KEY=key)
+
+
+@pytest.mark.parametrize("depth", [40, 100_000])
+def test_json_nested_deeper_than_any_request_is_a_400_problem(depth):
+    caller = make_caller("deep")
+
+    response = _raw_post(caller, b"[" * depth + b"]" * depth)
+
+    _assert_problem(response, 400, "malformed-request")
+
+
+def test_a_body_over_the_size_limit_is_a_413_problem_and_nothing_is_made():
+    caller = make_caller("large")
+    body = b'{"merchant_id": "M-1", "name": "' + b"x" * 5000 + b'", "onboarded_on": "2024-01-01"}'
+
+    with override_settings(API_MAX_BODY_BYTES=4096):
+        response = _raw_post(caller, body)
+
+    body = _assert_problem(response, 413, "request-too-large")
+    assert "4,096" in body["detail"]
+    from accounts.models import Business
+
+    assert not Business.objects.filter(partner=caller.partner).exists()
+
+
+def test_the_size_limit_fits_the_documented_largest_transactions_batch():
+    # 10,000 rows (serializers.MAX_TRANSACTIONS) with every field at its longest.
+    from django.conf import settings
+
+    from loans.api.serializers import MAX_TRANSACTIONS
+
+    row = {"merchant_id": "M" * 64, "transaction_id": "T" * 64, "occurred_at": "2026-03-01T09:30:00.000000+00:00",
+           "amount": "9" * 12 + ".99", "currency": "CNY", "direction": "out", "kind": "loan_disbursement",
+           "counterparty": "C" * 128, "balance_after": "-" + "9" * 12 + ".99"}
+    size = len(json.dumps({"transactions": [row] * MAX_TRANSACTIONS}).encode())
+
+    assert size < settings.API_MAX_BODY_BYTES
+    assert settings.DATA_UPLOAD_MAX_MEMORY_SIZE >= settings.API_MAX_BODY_BYTES

@@ -170,3 +170,34 @@ def test_an_in_flight_record_of_a_dead_process_is_purged_after_ten_minutes(alpha
 
     assert idempotency_records_purge(now=clock.now() + timedelta(minutes=9)) == 0
     assert idempotency_records_purge(now=clock.now() + timedelta(minutes=11)) == 1
+
+
+def test_a_request_the_database_rolled_back_for_a_deadlock_runs_again_once(alpha, monkeypatch):
+    # Given the first attempt's transaction chosen as a deadlock victim after it wrote the merchant
+    from django.db import OperationalError
+
+    from loans.api import services
+
+    created = services.merchant_create
+    calls = []
+
+    class DeadlockDetected(Exception):
+        sqlstate = "40P01"
+
+    def deadlocked_once(**kwargs):
+        calls.append(1)
+        merchant = created(**kwargs)
+        if len(calls) == 1:
+            raise OperationalError("deadlock detected") from DeadlockDetected()
+        return merchant
+
+    monkeypatch.setattr("loans.api.views.merchant_create", deadlocked_once)
+
+    # When the request is made
+    response = alpha.post("/api/v1/merchants", BODY, key="k-1")
+
+    # Then it ran again, and one merchant and one stored answer exist
+    assert response.status_code == 201
+    assert len(calls) == 2
+    assert Business.objects.count() == 1
+    assert IdempotencyRecord.objects.get(key="k-1").response_status == 201

@@ -62,7 +62,7 @@ def test_twenty_simultaneous_submissions_and_accepts_for_one_business_end_with_o
     created = {s.json()["id"] for s in submitted if s.status_code == 201}
     refused = [s for s in submitted if s.status_code != 201]
     assert len(refused) >= 20 - len(created) and refused
-    assert all(s.status_code == 409 and s.json()["type"].endswith("/application-in-progress") for s in refused), [(s.status_code, s.text[:300]) for s in refused]
+    assert all(s.status_code == 409 and s.json()["type"].endswith("/application-in-progress") for s in refused), [(s.status_code, s.text[:300]) for s in refused if not s.json()["type"].endswith("/application-in-progress")]
     assert {s.json()["application"] for s in refused} <= created
     assert [a.status_code for _, a in results if a is not None] == [201]
     loan = Loan.objects.get(business=merchant)

@@ -184,3 +184,27 @@ def test_the_rate_limit_is_shared_by_every_server_process(throttled_server, tran
     assert limited.headers["Content-Type"] == "application/problem+json"
     assert 1 <= int(limited.headers["Retry-After"]) <= 60
     assert get(other).status_code == 200
+
+
+def test_one_new_merchant_id_posted_concurrently_with_different_keys_is_created_once(api_server, transactional_db):
+    partner = PartnerFactory(slug="racing")
+    raw = api_key_create(partner=partner, name="race", scopes=["write"]).raw_key
+    barrier = threading.Barrier(30)
+
+    def post(n):
+        session = requests.Session()
+        barrier.wait()
+        return session.post(
+            f"{api_server}/api/v1/merchants", timeout=60,
+            json={"merchant_id": "M-RACE", "name": f"Writer {n}", "onboarded_on": "2024-01-01"},
+            headers={"Authorization": f"Bearer {raw}", "Idempotency-Key": f"race-{n}"},
+        )
+
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        responses = list(pool.map(post, range(30)))
+
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] + [409] * 29, statuses
+    assert all(r.json()["type"].endswith("/merchant-exists") for r in responses if r.status_code == 409)
+    winner = next(r.json() for r in responses if r.status_code == 201)
+    assert Business.objects.get(partner=partner, external_id="M-RACE").legal_name == winner["name"]
