@@ -56,9 +56,26 @@ def _fingerprint(request) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _replay(record: IdempotencyRecord) -> Response:
+def _replay(record: IdempotencyRecord, view=None, request=None) -> Response:
     headers = {**record.response_headers, "Idempotent-Replayed": "true"}
-    return Response(record.response_body, status=record.response_status, headers=headers)
+    response = Response(record.response_body, status=record.response_status, headers=headers)
+    fill = getattr(view, "replay_unstored", None)
+    if fill is not None and record.response_status < 300:
+        response = fill(request, response)
+        response["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _stored_body(view, response) -> dict | list | None:
+    """The answer as kept: JSON, without the fields the view never stores (a signing secret: the record
+    would be a second copy of it; `replay_unstored` reads it afresh for a replay)."""
+    if response.data is None:
+        return None
+    body = json.loads(json.dumps(response.data, cls=JSONEncoder))
+    for field in getattr(view, "idempotency_unstored", ()):
+        if isinstance(body, dict):
+            body.pop(field, None)
+    return body
 
 
 class _Discard(Exception):
@@ -76,7 +93,7 @@ def _in_flight() -> ApiProblem:
     )
 
 
-def _answer_of(*, partner, key: str, fingerprint: str) -> Response | None:
+def _answer_of(*, partner, key: str, fingerprint: str, view=None, request=None) -> Response | None:
     """The stored answer to this key (a replay), None if the key is unused; 422 if it was used for
     another request."""
     existing = IdempotencyRecord.objects.filter(partner=partner, key=key).first()
@@ -93,7 +110,7 @@ def _answer_of(*, partner, key: str, fingerprint: str) -> Response | None:
         # died. Nothing of this version's commits an unanswered key, so it is safe to forget.
         IdempotencyRecord.objects.filter(pk=existing.pk, status=existing.status).delete()
         return None
-    return _replay(existing)
+    return _replay(existing, view, request)
 
 
 def _wait_limit(*, reset: bool = False) -> None:
@@ -143,7 +160,7 @@ def _attempt(handler, view, request, args, kwargs, *, partner, key: str, fingerp
             response = handler(view, request, *args, **kwargs)
             if response.status_code >= 500 or response.status_code in (409, 429):
                 raise _Discard(response)
-            body = json.loads(json.dumps(response.data, cls=JSONEncoder)) if response.data is not None else None
+            body = _stored_body(view, response)
             IdempotencyRecord.objects.filter(pk=record.pk).update(
                 status=IdempotencyStatus.COMPLETED, response_status=response.status_code, response_body=body,
                 response_headers={h: response[h] for h in KEPT_HEADERS if response.has_header(h)},
@@ -153,7 +170,7 @@ def _attempt(handler, view, request, args, kwargs, *, partner, key: str, fingerp
         return discarded.response
     except IntegrityError:
         # Another request with this key committed while this one waited on it: answer as it did.
-        replay = _answer_of(partner=partner, key=key, fingerprint=fingerprint)
+        replay = _answer_of(partner=partner, key=key, fingerprint=fingerprint, view=view, request=request)
         if replay is None:
             raise _in_flight() from None
         return replay
@@ -177,7 +194,7 @@ def idempotent(handler):
             )
         fingerprint = _fingerprint(request)  # parses the body: a malformed one is a 400 with no record
         partner = request.auth.partner
-        replay = _answer_of(partner=partner, key=key, fingerprint=fingerprint)
+        replay = _answer_of(partner=partner, key=key, fingerprint=fingerprint, view=self, request=request)
         if replay is not None:
             return replay
         response = _run_once(handler, self, request, args, kwargs, partner=partner, key=key, fingerprint=fingerprint)

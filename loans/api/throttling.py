@@ -1,10 +1,19 @@
-"""Per-key rate limit in the shared cache (fixed window, atomic INCR on Redis)."""
+"""Per-key rate limit in the shared cache (fixed window, atomic INCR on Redis).
+
+When the store is unreachable (Redis restarting) the limit fails open: requests are served unlimited and
+a warning is logged, rather than every API call failing with the store (docs/api.md, "Rate limit")."""
+
+import logging
 
 from django.conf import settings
 from django.core.cache import caches
+from django.db import DatabaseError
+from redis.exceptions import RedisError
 from rest_framework.throttling import BaseThrottle
 
 from config import clock
+
+logger = logging.getLogger(__name__)
 
 _PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
@@ -31,15 +40,23 @@ class ApiKeyRateThrottle(BaseThrottle):
         now = clock.now().timestamp()
         window = int(now // period)
         key = f"throttle:{api_key.prefix}:{period}:{window}"
-        cache = caches["api"]
-        cache.add(key, 0, timeout=period + 1)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.add(key, 1, timeout=period + 1)
-            count = 1
         self._wait = (window + 1) * period - now
+        try:
+            count = _count(key, period)
+        except (RedisError, DatabaseError) as exc:
+            logger.warning("rate-limit store unreachable, serving without a limit: %s", exc)
+            return True
         return count <= limit
 
     def wait(self):
         return max(1.0, self._wait)
+
+
+def _count(key: str, period: int) -> int:
+    cache = caches["api"]
+    cache.add(key, 0, timeout=period + 1)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=period + 1)
+        return 1

@@ -4,6 +4,7 @@ formats the result. Tenancy: every lookup goes through a `*_for_partner` selecto
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import ValidationError
@@ -381,7 +382,26 @@ class LoanDisbursementView(APIView):
 
 
 # --- webhooks ----------------------------------------------------------------------------------------
-class WebhookEndpointsView(_PartnerListView):
+class _SecretBearing:
+    """Answers that carry an endpoint's signing secret: never cached (`no-store`), and the secret is not
+    kept in the stored idempotent answer; a replay reads the endpoint's secret as it is now."""
+
+    idempotency_unstored = ("secret",)
+
+    def replay_unstored(self, request, response):
+        try:
+            endpoint = selectors.webhook_endpoint_get_for_partner(partner=_partner(request), public_id=response.data["id"])
+        except Http404:
+            return response  # deleted since: the stored answer, without a secret
+        headers = {h: response[h] for h in ("Location",) if response.has_header(h)}
+        return Response(s.WebhookEndpointWithSecretOut(endpoint).data, status=response.status_code,
+                        headers={**headers, **NO_STORE})
+
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+class WebhookEndpointsView(_SecretBearing, _PartnerListView):
     model = WebhookEndpoint
     read_scope = ApiScope.ADMIN
     write_scope = ApiScope.ADMIN
@@ -407,7 +427,7 @@ class WebhookEndpointsView(_PartnerListView):
             raise ValidationError({"url": str(exc)}) from None
         return Response(
             s.WebhookEndpointWithSecretOut(endpoint).data, status=status.HTTP_201_CREATED,
-            headers={"Location": f"/api/v1/webhook-endpoints/{endpoint.public_id}"},
+            headers={"Location": f"/api/v1/webhook-endpoints/{endpoint.public_id}", **NO_STORE},
         )
 
 
@@ -429,7 +449,7 @@ class WebhookEndpointDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class WebhookEndpointRotateView(APIView):
+class WebhookEndpointRotateView(_SecretBearing, APIView):
     read_scope = ApiScope.ADMIN
     write_scope = ApiScope.ADMIN
 
@@ -439,7 +459,7 @@ class WebhookEndpointRotateView(APIView):
     def post(self, request, endpoint_id):
         endpoint = selectors.webhook_endpoint_get_for_partner(partner=_partner(request), public_id=endpoint_id)
         endpoint = webhook_endpoint_rotate_secret(endpoint=endpoint)
-        return Response(s.WebhookEndpointWithSecretOut(endpoint).data)
+        return Response(s.WebhookEndpointWithSecretOut(endpoint).data, headers=NO_STORE)
 
 
 class WebhookDeliveriesView(_PartnerListView):

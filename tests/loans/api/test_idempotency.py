@@ -201,3 +201,29 @@ def test_a_request_the_database_rolled_back_for_a_deadlock_runs_again_once(alpha
     assert len(calls) == 2
     assert Business.objects.count() == 1
     assert IdempotencyRecord.objects.get(key="k-1").response_status == 201
+
+
+def test_a_signing_secret_is_never_cached_nor_kept_in_the_stored_answer(alpha):
+    from loans.webhooks.models import WebhookEndpoint
+
+    # When an endpoint is registered, and the request is retried with its key
+    created = alpha.post("/api/v1/webhook-endpoints", {"url": "https://example.com/hooks"}, key="hook-1")
+    replay = alpha.post("/api/v1/webhook-endpoints", {"url": "https://example.com/hooks"}, key="hook-1")
+
+    # Then both answers carry the secret, uncacheable; the stored answer does not hold it
+    endpoint = WebhookEndpoint.objects.get()
+    assert created.status_code == replay.status_code == 201
+    assert created.json()["secret"] == replay.json()["secret"] == endpoint.secret
+    assert created["Cache-Control"] == replay["Cache-Control"] == "no-store"
+    assert replay["Idempotent-Replayed"] == "true" and replay["Location"] == created["Location"]
+    stored = IdempotencyRecord.objects.get(key="hook-1").response_body
+    assert "secret" not in stored and stored["id"] == created.json()["id"]
+
+    # And a rotation's replay gives the secret as it is now
+    path = f"/api/v1/webhook-endpoints/{endpoint.public_id}/rotate-secret"
+    rotated = alpha.post(path, key="rotate-1")
+    again = alpha.post(path, key="rotate-1")
+    endpoint.refresh_from_db()
+    assert rotated.json()["secret"] == again.json()["secret"] == endpoint.secret != created.json()["secret"]
+    assert rotated["Cache-Control"] == again["Cache-Control"] == "no-store"
+    assert "secret" not in IdempotencyRecord.objects.get(key="rotate-1").response_body
