@@ -13,6 +13,7 @@ from loans.applications.services import application_decide
 from loans.webhooks.models import WebhookDelivery, WebhookEvent
 from loans.webhooks.services import webhook_endpoint_create
 from tests.clock import pinned_dates
+from tests.conftest import wait_for
 from tests.loans.api.conftest import Caller, make_caller
 from tests.loans.conftest import merchant_with_outcome
 
@@ -310,7 +311,8 @@ def test_when_every_waiting_slot_is_taken_a_submission_answers_at_once(demo, wor
     slots.release()
 
 
-def test_the_wait_starts_after_the_application_and_its_key_are_committed(committed_world, monkeypatch):
+def test_the_wait_starts_after_the_application_and_its_key_are_committed(
+        committed_world, celery_worker_process, monkeypatch):
     from loans.api import views
     from loans.idempotency.models import IdempotencyRecord, IdempotencyStatus
 
@@ -324,7 +326,7 @@ def test_the_wait_starts_after_the_application_and_its_key_are_committed(committ
         seen["in_transaction"] = connection.in_atomic_block
         seen["key"] = IdempotencyRecord.objects.filter(partner=partner, key="w-1").values_list("status", flat=True).first()
         seen["application"] = Application.objects.filter(public_id=kwargs["public_id"]).exists()
-        return waited(**{**kwargs, "seconds": 0})
+        return waited(**kwargs)
 
     monkeypatch.setattr(views, "wait_for_decision", spy)
 
@@ -334,3 +336,6 @@ def test_the_wait_starts_after_the_application_and_its_key_are_committed(committ
 
     assert response.status_code == 201
     assert seen == {"in_transaction": False, "key": IdempotencyStatus.COMPLETED, "application": True}
+    # (and the worker has decided it: nothing is left running when the test's database is emptied)
+    wait_for(lambda: Application.objects.get(public_id=response.json()["id"]).status not in ("submitted", "deciding"),
+             timeout=60)
