@@ -142,6 +142,20 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # A host name, though the folders below are what the filesystem transport uses: without one kombu warns
 # "No hostname was supplied" on every connection.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or "filesystem://localhost/"
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 30)
+# Every task is stopped (hard limit; the soft one raises SoftTimeLimitExceeded in it first) before its
+# message can become visible again; a longer-running task must be safe to run twice concurrently and
+# declare it (`safe_to_run_twice=True` with its own time_limit; tests/config/test_celery.py checks).
+CELERY_TASK_TIME_LIMIT = max(CELERY_VISIBILITY_TIMEOUT - 5, 1)
+CELERY_TASK_SOFT_TIME_LIMIT = max(CELERY_VISIBILITY_TIMEOUT - 10, 1)
+# A retry's countdown waits in the worker unacknowledged: it must end inside the visibility timeout too.
+CELERY_RETRY_BACKOFF_MAX = max(CELERY_VISIBILITY_TIMEOUT // 2, 1)
+# The broker going away (a Redis restart) is waited out, never fatal: the worker retries the connection
+# for ever, at start too; tasks running when the connection drops are cancelled, because their
+# unacknowledged messages are delivered again (acks_late) and must not run twice.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
     for _folder in ("queue", "processed", "control"):
@@ -154,8 +168,16 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    # A task not acknowledged within this window is redelivered; longer than any platform task.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # A message whose worker died unacknowledged is delivered again after the visibility timeout, so it
+    # is short: seconds, not Redis's default hour. The price is that no task may run that long (it would
+    # be delivered a second time while still running): CELERY_TASK_TIME_LIMIT below stops every task
+    # first, unless the task is marked safe to run twice at once (docs/reliability.md). The restore
+    # sweep runs every few seconds instead of kombu's default 10 x 10 s.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+        "unacked_restore_interval": 2,
+        "unacked_restore_throttle": 1,
+    }
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -208,6 +230,9 @@ CELERY_IMPORTS = [
 
 # --- Platform -------------------------------------------------------------------------------
 MODEL_STORE = Path(env_str("MODEL_STORE", str(VAR_DIR / "models")))
+# How often a process holding the active model re-hashes its artifact files even when no file's size,
+# mtime or inode changed (those are checked every 2 s): underwriting/modeling/registry.py.
+MODEL_ARTIFACT_VERIFY_SECONDS = env_float("MODEL_ARTIFACT_VERIFY_SECONDS", 60.0)
 # Signs the chain of decision records; kept out of the database so a database writer cannot forge it.
 # Without it (and DEBUG off) no decision can be made: underwriting.decisions.services refuses to sign.
 DECISION_HMAC_KEY = env_str("DECISION_HMAC_KEY") or ("insecure-dev-decision-key" if DEBUG else None)

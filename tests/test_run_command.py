@@ -88,6 +88,14 @@ def test_the_run_command_serves_prepares_supervises_and_stops_everything(tmp_pat
         first = _until(beat, 30, f"no beat process among {_session_processes(run.pid)}")
         os.kill(first, signal.SIGKILL)
         _until(lambda: (pid := beat()) is not None and pid != first, 30, "beat was not restarted")
+
+        # and so is a worker whose main process dies (as on kombu's "Unrecoverable error")
+        def workers():
+            return {pid for pid, args in _session_processes(run.pid).items() if "celery -A config worker" in args}
+
+        before = _until(workers, 30, f"no worker process among {_session_processes(run.pid)}")
+        os.kill(min(before), signal.SIGKILL)  # the main process (its pool is forked after it)
+        _until(lambda: workers() - before, 60, "the worker was not restarted")
     finally:
         # a TERM to the script stops everything it started
         stop_started = time.monotonic()

@@ -5,12 +5,16 @@ and reject_on_worker_lost mean a worker killed mid-decision leaves the message t
 the unique decision per application (Decision.application_ref, Application.decision) means the
 redelivery finds the first decision instead of making a second. If no model is active or the engine
 fails, the service leaves the application in `deciding` and raises DecisionDeferred: the task
-retries with exponential backoff (capped well below the Redis visibility timeout), and the sweeper
-below re-queues anything still waiting after retries run out.
+retries with exponential backoff, and the sweeper below re-queues anything still waiting after
+retries run out. A database that is down or restarting fails the task before the service can defer
+(OperationalError, InterfaceError): those are retried the same way, within seconds, instead of
+waiting a minute for the sweeper. Every countdown stays under the broker's visibility timeout
+(settings.CELERY_RETRY_BACKOFF_MAX), so a waiting retry is never delivered a second time.
 """
 
 from celery import shared_task
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from loans.applications.services import (
     DecisionDeferred,
@@ -24,11 +28,11 @@ from loans.applications.services import (
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=True,
-    autoretry_for=(DecisionDeferred,),
-    retry_backoff=2,
-    retry_backoff_max=300,
+    autoretry_for=(DecisionDeferred, OperationalError, InterfaceError),
+    retry_backoff=1,
+    retry_backoff_max=settings.CELERY_RETRY_BACKOFF_MAX,
     retry_jitter=True,
-    max_retries=12,
+    max_retries=16,
 )
 def decide_application(application_id: int) -> str:
     return application_decide(application_id=application_id).status

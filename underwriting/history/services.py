@@ -165,15 +165,20 @@ def import_runs_expire_stale(*, max_age_hours: int = 24) -> int:
     )
 
 
+@transaction.atomic
 def business_rollups_rebuild(*, business_id: int) -> int:
     """Recomputes one merchant's daily rollups, counterparty rollups and daily balances from its raw
-    transactions (delete and re-aggregate, set-based). Returns the number of rollup rows written."""
+    transactions (delete and re-aggregate, set-based, in one transaction: a reader never sees the
+    rollups half rebuilt). Safe to run twice at once: the partner's import lock is held until commit
+    (on SQLite the database has one writer), so a second run waits and then writes the same rows.
+    Returns the number of rollup rows written."""
     d = dialect_for(connection)
     with connection.cursor() as cursor:
         if d.postgres:
             partner_id = Business.objects.filter(pk=business_id).values_list("partner_id", flat=True).first()
             if partner_id is not None:
-                # Queue behind a running import of the same partner rather than race its recompute.
+                # Queue behind a running import of the same partner (or another rebuild) rather than
+                # race its recompute.
                 cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, partner_id])
         return rebuild_business(cursor, d, business_id)
 

@@ -5,7 +5,11 @@ from celery import shared_task
 from underwriting.history.services import business_rollups_rebuild, import_runs_expire_stale
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
+# A large merchant's rebuild may outlast the broker's visibility timeout and be delivered again while
+# it runs: the service holds a lock for the business until its one transaction commits, so the second
+# run waits and then writes the same rows (tests/underwriting/history/test_services.py).
+@shared_task(acks_late=True, reject_on_worker_lost=True, safe_to_run_twice=True, time_limit=1800,
+             soft_time_limit=1740)
 def rebuild_business_rollups(business_id: int) -> int:
     return business_rollups_rebuild(business_id=business_id)
 

@@ -233,11 +233,11 @@ class LoadedModel:
         return self.booster.predict(self._matrix(X), pred_contrib=True)
 
 
-def load_artifact(path: Path | str, *, expected_checksum: str | None = None) -> LoadedModel:
-    """Loads an artifact after checking every file against the manifest (and the manifest against
-    `expected_checksum`, the registry's record, when given). Raises ArtifactError otherwise."""
-    import lightgbm as lgb
-
+def verify_artifact(path: Path | str, *, expected_checksum: str | None = None) -> tuple[dict, str]:
+    """Checks every file of the artifact against the manifest (and the manifest against
+    `expected_checksum`, the registry's record, when given); returns (manifest, checksum). Raises
+    ArtifactError otherwise. Reads and hashes the files but builds no model: a process that already
+    holds the model calls it again to prove the files it was loaded from are still the registered ones."""
     path = Path(path)
     manifest_path = path / MANIFEST
     if not manifest_path.is_file():
@@ -264,6 +264,31 @@ def load_artifact(path: Path | str, *, expected_checksum: str | None = None) -> 
         if actual != meta["sha256"]:
             raise ArtifactError(f"{file_path} does not match its checksum (SHA-256 {actual}, manifest says "
                                 f"{meta['sha256']}): the artifact was modified; refusing to load it")
+    return manifest, checksum
+
+
+def artifact_fingerprint(path: Path | str, manifest: dict) -> tuple:
+    """Size, modification time and inode of the manifest and every file it lists: a change to any file
+    changes this (a cheap stat per file), so a process can re-verify at once instead of at its next
+    scheduled check. A missing file gives None in its place."""
+    path = Path(path)
+    marks = []
+    for name in (MANIFEST, *sorted(manifest.get("files") or {})):
+        try:
+            st = (path / name).stat()
+        except OSError:
+            marks.append(None)
+        else:
+            marks.append((st.st_size, st.st_mtime_ns, st.st_ino))
+    return tuple(marks)
+
+
+def load_artifact(path: Path | str, *, expected_checksum: str | None = None) -> LoadedModel:
+    """Loads an artifact after `verify_artifact`. Raises ArtifactError when it does not verify."""
+    import lightgbm as lgb
+
+    path = Path(path)
+    manifest, checksum = verify_artifact(path, expected_checksum=expected_checksum)
     text = (path / MODEL_FILE).read_text(encoding="utf-8")
     try:
         booster = lgb.Booster(model_str=text)

@@ -10,6 +10,14 @@ version is active, one indexed single-row query, and loads the artifact (verifyi
 against the registry's record) when the answer changed. So a worker notices a newly activated
 version within ~2 s, without a restart; an activation in this process clears the cache on commit, so
 this process sees it at once.
+
+The model in memory is only as good as the files it was loaded from: the decision record cites the
+artifact, and a replay or an audit reads those files. So the process also proves, before deciding with
+it, that the artifact on disk still matches the registry's checksum: at every registry check it stats
+the artifact's files (any write changes size, mtime or inode) and re-hashes them at once when one
+changed, and re-hashes them anyway every settings.MODEL_ARTIFACT_VERIFY_SECONDS (default 60). A
+modified or missing artifact drops the model from the cache and raises ArtifactError, so the worker
+refuses to decide (the application waits, docs/reliability.md) exactly as a fresh worker would.
 """
 
 from __future__ import annotations
@@ -22,7 +30,13 @@ from django.conf import settings
 from django.db import transaction
 
 from config import clock
-from underwriting.modeling.artifact import LoadedModel, load_artifact
+from underwriting.modeling.artifact import (
+    ArtifactError,
+    LoadedModel,
+    artifact_fingerprint,
+    load_artifact,
+    verify_artifact,
+)
 from underwriting.modeling.models import ModelVersion
 
 __all__ = [
@@ -35,6 +49,7 @@ __all__ = [
 ]
 
 DEFAULT_CHECK_SECONDS = 2.0
+DEFAULT_VERIFY_SECONDS = 60.0
 
 
 class RegistryError(Exception):
@@ -110,16 +125,38 @@ def model_version_activate(*, model_version: ModelVersion, activated_by=None, no
 # ---- the active model of this process ------------------------------------------------------------------
 
 _lock = threading.Lock()
-_cache: dict = {"checked": float("-inf"), "key": None, "model": None}
+_EMPTY = {"checked": float("-inf"), "key": None, "model": None, "verified": float("-inf"), "fingerprint": None}
+_cache: dict = dict(_EMPTY)
 
 
 def clear_active_model_cache() -> None:
     with _lock:
-        _cache.update(checked=float("-inf"), key=None, model=None)
+        _cache.update(_EMPTY)
 
 
 def _check_interval() -> float:
     return float(getattr(settings, "MODEL_REGISTRY_CHECK_SECONDS", DEFAULT_CHECK_SECONDS))
+
+
+def _verify_interval() -> float:
+    return float(getattr(settings, "MODEL_ARTIFACT_VERIFY_SECONDS", DEFAULT_VERIFY_SECONDS))
+
+
+def _reverify_cached(now: float) -> None:
+    """Re-hashes the cached model's artifact when its files changed on disk or the verification is
+    older than the interval; on a mismatch forgets the model (the next call reloads, and refuses)."""
+    model: LoadedModel | None = _cache["model"]
+    if model is None:
+        return
+    fingerprint = artifact_fingerprint(model.path, model.manifest)
+    if fingerprint == _cache["fingerprint"] and now - _cache["verified"] < _verify_interval():
+        return
+    try:
+        verify_artifact(model.path, expected_checksum=model.checksum)
+    except ArtifactError:
+        _cache.update(_EMPTY)
+        raise
+    _cache.update(verified=now, fingerprint=fingerprint)
 
 
 def active_model() -> LoadedModel | None:
@@ -139,11 +176,14 @@ def active_model_and_id() -> tuple[LoadedModel | None, int | None]:
                .values_list("id", "version", "artifact_path", "checksum").first())
         key = (row[0], row[3]) if row else None  # (id, checksum): a re-registered path changes both
         if key != _cache["key"]:
-            model = None
+            model = fingerprint = None
             if row is not None:
                 mv = ModelVersion(id=row[0], version=row[1], artifact_path=row[2], checksum=row[3])
                 model = load_model_version(mv)
-            _cache.update(key=key, model=model)
+                fingerprint = artifact_fingerprint(model.path, model.manifest)
+            _cache.update(key=key, model=model, verified=now, fingerprint=fingerprint)
+        else:
+            _reverify_cached(now)
         _cache["checked"] = now
         return _cache["model"], _model_id()
 

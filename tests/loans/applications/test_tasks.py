@@ -2,6 +2,7 @@
 
 import time
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.db import transaction
@@ -90,3 +91,41 @@ def test_without_an_active_model_the_worker_retries_until_one_is_active(committe
     wait_for(lambda: _status(application.pk)[0] == S.APPROVED, timeout=60)
     assert Decision.objects.filter(application_ref=application.public_id).count() == 1
     assert Decimal(application.amount) == amount
+
+
+def test_a_worker_holding_the_model_stops_deciding_when_its_artifact_is_modified(
+        committed_world, celery_worker_process, loans_model_artifact):
+    # given a worker that has decided with the active model (so holds it in memory)
+    business, amount = _approvable(committed_world)
+
+    def submit():
+        with transaction.atomic():
+            return services.application_submit(
+                business=business, amount=amount, term_months=12, purpose="inventory", channel="web",
+                actor="owner:test@example.com",
+            )
+
+    first = submit()
+    wait_for(lambda: _status(first.pk)[0] == S.APPROVED, timeout=30)
+    services.offer_reject(application=Application.objects.get(pk=first.pk), actor="owner:test@example.com",
+                          reason="the test applies again")
+
+    # when the artifact's model file is modified on disk
+    _store, path = loans_model_artifact
+    model_file = Path(path) / "model.txt"
+    original = model_file.read_bytes()
+    try:
+        model_file.write_bytes(original + b"\n")
+        # then the worker refuses to decide with it (at its next registry check, within 2 s)
+        time.sleep(2.5)
+        second = submit()
+        wait_for(lambda: _status(second.pk)[0] == S.DECIDING and _status(second.pk)[1] >= 1, timeout=30)
+        second.refresh_from_db()
+        assert second.status == S.DECIDING
+        assert "does not match its checksum" in second.last_error
+        assert not Decision.objects.filter(application_ref=second.public_id).exists()
+    finally:
+        model_file.write_bytes(original)
+
+    # and once the file is the registered one again, the retry decides
+    wait_for(lambda: _status(second.pk)[0] == S.APPROVED, timeout=60)

@@ -112,6 +112,56 @@ def test_rollup_rebuild_is_safe_to_run_twice(db):
     assert _rollups(business) == EXPECTED
 
 
+@pytest.mark.services
+def test_two_rebuilds_of_one_merchant_at_once_write_the_rollups_once(transactional_db):
+    """The task runs past the broker's visibility timeout may be delivered twice and run at once
+    (it is declared safe_to_run_twice): both runs must end with the same rollups, no error."""
+    import threading
+
+    from django.db import connections, transaction
+
+    from underwriting.history.ingest.pipeline import LOCK_NAMESPACE
+
+    # given a merchant, and the partner's import lock held (as by a running import)
+    business = BusinessFactory()
+    _history(business)
+    errors, done = [], []
+
+    def run():
+        try:
+            done.append(rebuild_business_rollups(business.pk))
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, business.partner_id])
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        # both runs are queued behind the lock before it is released
+        wait_for(lambda: _waiting_on_locks() >= 2, timeout=10)
+
+    # when the lock is released, both runs go
+    for thread in threads:
+        thread.join(timeout=30)
+
+    # then both finished and the rollups are written once
+    assert errors == []
+    assert done == [2, 2]
+    assert _rollups(business) == EXPECTED
+
+
+def _waiting_on_locks() -> int:
+    with connection.cursor() as cursor:
+        # Inside a transaction the statistics views are a snapshot: take a new one each time.
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                       "AND datname = current_database()")
+        return cursor.fetchone()[0]
+
+
 def test_stale_import_runs_are_marked_failed(db):
     from tests.factories import PartnerFactory
 
@@ -179,3 +229,4 @@ def test_embedded_filesystem_broker_runs_a_real_worker(transactional_db, require
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+

@@ -158,3 +158,54 @@ def test_a_modified_active_artifact_is_refused_at_load(artifacts, settings):
         fh.write("\n")
     with pytest.raises(ArtifactError, match="does not match its checksum"):
         active_model()
+
+
+@pytest.mark.django_db
+def test_a_process_holding_the_model_refuses_it_once_its_artifact_changes_on_disk(artifacts, settings, monkeypatch):
+    # given a process that loaded and verified the active model
+    settings.MODEL_REGISTRY_CHECK_SECONDS = 2.0
+    settings.MODEL_ARTIFACT_VERIFY_SECONDS = 60.0
+    clock = [1000.0]
+    monkeypatch.setattr(registry.time, "monotonic", lambda: clock[0])
+    model_version_activate(model_version=model_version_register(artifact=artifacts[0]), note="first model")
+    assert active_model() is not None
+
+    # when its model file is rewritten (the registry still names it)
+    model_file = artifacts[0] / "model.txt"
+    model_file.write_text(model_file.read_text() + "\n")
+
+    # then at the next registry check the process refuses it, and keeps refusing
+    clock[0] += 2.5
+    with pytest.raises(ArtifactError, match="does not match its checksum"):
+        active_model()
+    clock[0] += 2.5
+    with pytest.raises(ArtifactError, match="does not match its checksum"):
+        active_model()
+
+
+@pytest.mark.django_db
+def test_a_change_that_keeps_size_and_mtime_is_found_by_the_scheduled_rehash(artifacts, settings, monkeypatch):
+    import os
+
+    settings.MODEL_REGISTRY_CHECK_SECONDS = 2.0
+    settings.MODEL_ARTIFACT_VERIFY_SECONDS = 60.0
+    clock = [1000.0]
+    monkeypatch.setattr(registry.time, "monotonic", lambda: clock[0])
+    model_version_activate(model_version=model_version_register(artifact=artifacts[0]), note="first model")
+    assert active_model() is not None
+
+    # given one byte of the model file flipped in place, its size and mtime put back
+    model_file = artifacts[0] / "model.txt"
+    stat = model_file.stat()
+    data = bytearray(model_file.read_bytes())
+    data[-2] = ord("0") if data[-2] != ord("0") else ord("1")
+    with open(model_file, "r+b") as fh:
+        fh.write(bytes(data))
+    os.utime(model_file, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+    # then the cheap check passes until the scheduled re-hash, which refuses it
+    clock[0] += 30
+    assert active_model() is not None
+    clock[0] += 31
+    with pytest.raises(ArtifactError, match="does not match its checksum"):
+        active_model()
