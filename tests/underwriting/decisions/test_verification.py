@@ -3,10 +3,13 @@ rows deleted, renumbered or rewritten in raw SQL the way a superuser would (trig
 switched off with session_replication_role), and what `decisions_verify` and the commands report."""
 
 import json
+import threading
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
+from django.test import override_settings
 
 from tests.audit_fixtures import as_attacker, decide
 from underwriting.decisions import chain
@@ -205,3 +208,47 @@ def test_the_head_is_exported_signed_and_never_for_a_chain_with_findings(chain_o
     with pytest.raises(CommandError, match=r"^1 problem\(s\) in the decision chain: no head exported\.$"):
         call_command("export_decision_head", out=str(tmp_path / "second.json"))
     assert not (tmp_path / "second.json").exists()
+
+
+@pytest.fixture
+def committed_world(transactional_db, audit_artifact):
+    """audit_world, committed, so that other connections see it."""
+    from accounts.models import Business
+    from underwriting.modeling.registry import clear_active_model_cache, model_version_register
+    from underwriting.modeling.services import model_version_promote
+    from underwriting.simulator import simulate_marketplace
+
+    store, path = audit_artifact
+    with override_settings(MODEL_STORE=str(store), MODEL_REGISTRY_CHECK_SECONDS=0):
+        clear_active_model_cache()
+        simulate_marketplace(merchants=12, months=24, seed=11, partner_slug="audit")
+        model_version_promote(model_version=model_version_register(artifact=path), promoted_by=None,
+                              reason="the tests' model", via="tests")
+        yield list(Business.objects.filter(partner__slug="audit").order_by("external_id"))
+        clear_active_model_cache()
+
+
+def test_concurrent_appends_take_consecutive_positions(committed_world):
+    # given eight workers, each with its own database connection, deciding at the same moment
+    start, made, errors = threading.Barrier(8), [], []
+
+    def worker(business):
+        try:
+            start.wait()
+            made.append(decide(business))
+        except Exception as exc:  # reported below: a thread's exception is otherwise lost
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(b,)) for b in committed_world[:8]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # then the head lock gave them one order: positions 1-8, each linked to the one before
+    assert errors == []
+    assert sorted(d.sequence for d in made) == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert decisions_verify() == (8, [])
+    assert DecisionChainHead.objects.get().last_sequence == 8
