@@ -67,7 +67,7 @@ def _decision_rows(n: int, days: int, businesses, mv, pv, policy):
     from django.conf import settings
 
     from underwriting.decisions import chain
-    from underwriting.decisions.services import SIGNED_FIELDS
+    from underwriting.decisions.services import CONTENT_VERSION, signed_fields
     from underwriting.engine.pricing import score_band, score_for
 
     key = settings.DECISION_HMAC_KEY.encode()
@@ -94,7 +94,7 @@ def _decision_rows(n: int, days: int, businesses, mv, pv, policy):
             "feature_values": [None if rng.random() < 0.05 else round(rng.lognormvariate(0, 1), 6) for _ in names],
             "context": {}, "shap_values": [], "shap_base": None, "knockouts": [], "limit": {}, "reasons": [],
             "timings": {"total_ms": round(rng.lognormvariate(3.4, 0.35) + (0 if rng.random() > 0.01 else 200), 3)},
-            "created_at": created,
+            "created_at": created, "sequence": i + 1, "content_version": CONTENT_VERSION,
         }
         if knockout:
             row.update(outcome="declined", decided_by="knockout",
@@ -118,7 +118,8 @@ def _decision_rows(n: int, days: int, businesses, mv, pv, policy):
                            term_months=term, apr=apr, effective_apr=apr, origination_fee=Decimal("0.00"),
                            instalment=instalment, total_repayable=instalment * term)
         row["previous_hmac"] = previous
-        row["hmac"] = chain.sign(key=key, content={f: row[f] for f in SIGNED_FIELDS}, previous=previous)
+        row["hmac"] = chain.sign(key=key, content={f: row[f] for f in signed_fields(CONTENT_VERSION)},
+                                 previous=previous)
         previous = row["hmac"]
         yield row
 
@@ -129,7 +130,7 @@ def _seed(n: int, days: int) -> None:
     from django.db import connection, transaction
 
     from underwriting.decisions.models import Decision, DecisionChainHead
-    from underwriting.decisions.services import SIGNED_FIELDS
+    from underwriting.decisions.services import CONTENT_VERSION, signed_fields
     from underwriting.modeling.models import ModelVersion
     from underwriting.monitoring.models import (
         DecisionDailyDrift,
@@ -142,7 +143,7 @@ def _seed(n: int, days: int) -> None:
     businesses = _world()
     mv = ModelVersion.objects.get(is_active=True)
     pv, policy = policy_active()
-    columns = [*SIGNED_FIELDS, "previous_hmac", "hmac"]
+    columns = [*signed_fields(CONTENT_VERSION), "previous_hmac", "hmac"]
     json_fields = {"schedule", "feature_names", "feature_values", "context", "shap_values", "knockouts", "limit",
                    "reasons", "timings"}
     db_columns = [Decision._meta.get_field(c).column for c in columns]
@@ -163,6 +164,7 @@ def _seed(n: int, days: int) -> None:
                         print(f"  {i:,} decisions signed and copied ({time.perf_counter() - t0:.0f} s)", flush=True)
         last_id = Decision.objects.order_by("-id").values_list("id", flat=True).first()
         DecisionChainHead.objects.update_or_create(pk=1, defaults={"last_decision_id": last_id,
+                                                                   "last_sequence": last["sequence"],
                                                                    "last_hmac": last["hmac"]})
         summaries, drifts = acc.rows()
         DecisionDailySummary.objects.bulk_create(summaries, batch_size=1000)
@@ -216,7 +218,7 @@ def main() -> int:
     else:
         print(f"reusing {have:,} decisions", flush=True)
     if args.verify:
-        from underwriting.decisions.services import decisions_verify
+        from underwriting.decisions.verification import decisions_verify
 
         t = time.perf_counter()
         checked, problems = decisions_verify()

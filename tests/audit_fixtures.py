@@ -62,3 +62,18 @@ def audit_users(db):
 def login(client, user):
     client.force_login(user)
     return client
+
+
+def as_attacker(*statements: tuple[str, list]) -> None:
+    """Raw SQL with the append-only trigger and the foreign keys' checks off, as a superuser can."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        # The decisions' own deferred foreign-key checks run now, as they did when each decision committed
+        # (the test's transaction is still open): the attack comes after.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        for sql, params in statements:
+            cursor.execute(sql, params)
+        cursor.execute("SET LOCAL session_replication_role = origin")
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")

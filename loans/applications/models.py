@@ -28,6 +28,10 @@ class ApplicationStatus(models.TextChoices):
     WITHDRAWN = "withdrawn", "Withdrawn"
 
 
+# The statuses an application holds before (or without) a decision; every other one has its decision.
+UNDECIDED_STATUSES = ["submitted", "deciding", "withdrawn"]
+
+
 class Channel(models.TextChoices):
     WEB = "web", "Web (owner)"
     API = "api", "Partner API"
@@ -93,7 +97,7 @@ class Application(models.Model):
             ),
             # A decided status without its decision (or the reverse) would be a lie on the owner's page.
             models.CheckConstraint(
-                condition=models.Q(status__in=["submitted", "deciding", "withdrawn"])
+                condition=models.Q(status__in=UNDECIDED_STATUSES)
                 | models.Q(decision__isnull=False),
                 name="application_decided_has_decision",
             ),

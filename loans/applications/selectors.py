@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from accounts.models import Business, PartnerBank, User
 from config import clock
-from loans.applications.models import Application, ApplicationStatus, Loan, LoanInstalment
+from loans.applications.models import UNDECIDED_STATUSES, Application, ApplicationStatus, Loan, LoanInstalment
+from underwriting.decisions.models import Decision
 
 
 def as_uuid(public_id) -> UUID | None:
@@ -86,3 +87,12 @@ def application_in_progress(*, business: Business) -> Application | None:
         .order_by("-created_at", "-id")
         .first()
     )
+
+
+def applications_missing_their_decision() -> QuerySet[Application]:
+    """Applications in a decided status without a decision, or pointing to a decision row that is not
+    there: the foreign key and the check constraint hold against the app, not against someone who
+    deletes decisions in SQL with triggers and constraints switched off (verify_decisions)."""
+    dangling = Q(decision_id__isnull=False) & ~Exists(Decision.objects.filter(pk=OuterRef("decision_id")))
+    return Application.objects.filter(
+        (Q(decision_id__isnull=True) & ~Q(status__in=UNDECIDED_STATUSES)) | dangling).order_by("pk")

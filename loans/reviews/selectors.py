@@ -110,3 +110,8 @@ def review_csv_rows(reviews):
                str(d.public_id), d.outcome, d.created_at.isoformat(),
                str(r.application.public_id) if r.application_id else "", csv_text(d.business.external_id),
                csv_text(d.business.legal_name), d.partner.slug]
+
+
+def reviews_missing_their_decision() -> QuerySet[Review]:
+    """Reviews of a decision row that is not there (deleted in SQL behind the foreign key's back)."""
+    return Review.objects.filter(~Exists(Decision.objects.filter(pk=OuterRef("decision_id")))).order_by("pk")

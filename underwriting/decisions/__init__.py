@@ -1,2 +1,3 @@
-"""Decisions: `decision_make` / `decision_replay` / `decisions_verify` (services.py), the HMAC chain
-(chain.py), the audit's read models (audit.py) and batch scoring (batch.py)."""
+"""Decisions: `decision_make` / `decision_replay` (services.py), the HMAC chain (chain.py), its
+verification and exported head (verification.py), the audit's read models (audit.py) and batch scoring
+(batch.py)."""

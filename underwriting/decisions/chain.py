@@ -48,3 +48,17 @@ def sign(*, key: bytes, content: dict[str, Any], previous: str) -> str:
 
 def verify(*, key: bytes, content: dict[str, Any], previous: str, signature: str) -> bool:
     return hmac.compare_digest(sign(key=key, content=content, previous=previous), signature)
+
+
+# A head's signature is over a message no record's can be: a record's starts with the previous HMAC
+# (64 hex digits), a head's with this label.
+_HEAD_LABEL = b"decision-chain-head\n"
+
+
+def sign_head(*, key: bytes, head: dict[str, Any]) -> str:
+    """The signature of an exported chain head (its fields other than the signature itself)."""
+    return hmac.new(key, _HEAD_LABEL + canonical_bytes(head), hashlib.sha256).hexdigest()
+
+
+def verify_head(*, key: bytes, head: dict[str, Any], signature: str) -> bool:
+    return hmac.compare_digest(sign_head(key=key, head=head), signature)

@@ -62,6 +62,12 @@ class Decision(models.Model):
     reasons = models.JSONField(default=list)
     timings = models.JSONField(default=dict)
     created_at = models.DateTimeField()
+    # The record's position in the chain, from 1. Signed from content version 2 on, so deleting rows
+    # leaves a gap in the numbers and cutting the newest off shows against an exported head.
+    sequence = models.PositiveBigIntegerField(unique=True)
+    # Which fields the HMAC covers (services.signed_fields): records are never re-signed, so each
+    # keeps verifying under the format it was signed in.
+    content_version = models.PositiveSmallIntegerField()
     previous_hmac = models.CharField(max_length=64)
     hmac = models.CharField(max_length=64, unique=True)
 
@@ -80,10 +86,14 @@ class Decision(models.Model):
 
 
 class DecisionChainHead(models.Model):
-    """A single row locked while appending, so the chain of decisions has exactly one order."""
+    """A single row locked while appending, so the chain of decisions has exactly one order.
+
+    It sits in the same database as the records, so whoever can delete records can rewind it too:
+    `export_decision_head` copies it, signed, to storage outside the database (docs/adr/0006)."""
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     last_decision = models.ForeignKey(Decision, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    last_sequence = models.PositiveBigIntegerField(default=0)
     last_hmac = models.CharField(max_length=64)
 
     def __str__(self) -> str:

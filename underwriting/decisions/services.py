@@ -39,7 +39,7 @@ class NoActiveModel(Exception):
     """No model is active: the application must wait (it is never approved by default)."""
 
 
-# Fields that make up a decision's signed content (everything but the chain fields themselves).
+# Fields that make up a decision's signed content in content version 1 (everything but the chain fields).
 SIGNED_FIELDS = [
     "public_id",
     "partner_id",
@@ -75,9 +75,22 @@ SIGNED_FIELDS = [
     "timings",
     "created_at",
 ]
+# What each content version's HMAC covers. A record is never re-signed: it verifies under the version
+# it was signed in. Version 2 adds the record's position, so a deleted record leaves a signed gap; the
+# version itself is signed too, so a version 2 record cannot pass for a version 1 one.
+CONTENT_FIELDS = {
+    1: SIGNED_FIELDS,
+    2: [*SIGNED_FIELDS, "sequence", "content_version"],
+}
+CONTENT_VERSION = 2
 
 
-def _hmac_key() -> bytes:
+def signed_fields(content_version: int) -> list[str]:
+    """The fields a record of `content_version` is signed over; KeyError for a version never written."""
+    return CONTENT_FIELDS[content_version]
+
+
+def hmac_key() -> bytes:
     key = settings.DECISION_HMAC_KEY
     if not key:
         raise ImproperlyConfigured("DECISION_HMAC_KEY must be set to sign decision records.")
@@ -85,7 +98,7 @@ def _hmac_key() -> bytes:
 
 
 def decision_content(decision: Decision) -> dict:
-    return {name: getattr(decision, name) for name in SIGNED_FIELDS}
+    return {name: getattr(decision, name) for name in signed_fields(decision.content_version)}
 
 
 def _snapshot_values(values: np.ndarray) -> list[float | None]:
@@ -220,6 +233,16 @@ def decision_make(
         raise
 
 
+def _locked_head() -> DecisionChainHead:
+    """The chain head row, locked: it serialises appends so every decision has exactly one predecessor
+    and one position."""
+    head = DecisionChainHead.objects.select_for_update().filter(pk=1).first()
+    if head is None:  # the very first decision
+        DecisionChainHead.objects.get_or_create(pk=1, defaults={"last_hmac": chain.GENESIS})
+        head = DecisionChainHead.objects.select_for_update().get(pk=1)
+    return head
+
+
 # No savepoint inside the caller's transaction (the decision task's, holding the exposure lock): two
 # round trips saved on every decision. A duplicate application_ref then fails the caller's whole
 # transaction instead of being caught here; the task retries and finds the stored decision.
@@ -237,11 +260,7 @@ def _append(
     context: BusinessContext,
     timings: dict,
 ) -> Decision:
-    # The chain head row serialises appends so every decision has exactly one predecessor.
-    head = DecisionChainHead.objects.select_for_update().filter(pk=1).first()
-    if head is None:  # the very first decision
-        DecisionChainHead.objects.get_or_create(pk=1, defaults={"last_hmac": chain.GENESIS})
-        head = DecisionChainHead.objects.select_for_update().get(pk=1)
+    head = _locked_head()
     decision = Decision(
         partner_id=business.partner_id,
         business=business,
@@ -275,13 +294,16 @@ def _append(
         reasons=result.reasons,
         timings=timings,
         created_at=clock.now(),
+        sequence=head.last_sequence + 1,
+        content_version=CONTENT_VERSION,
         previous_hmac=head.last_hmac,
     )
-    decision.hmac = chain.sign(key=_hmac_key(), content=decision_content(decision), previous=head.last_hmac)
+    decision.hmac = chain.sign(key=hmac_key(), content=decision_content(decision), previous=head.last_hmac)
     decision.save(force_insert=True)
     head.last_decision = decision
+    head.last_sequence = decision.sequence
     head.last_hmac = decision.hmac
-    head.save(update_fields=["last_decision", "last_hmac"])
+    head.save(update_fields=["last_decision", "last_sequence", "last_hmac"])
     return decision
 
 
@@ -367,52 +389,3 @@ def _jsonable(value):
     if isinstance(value, Decimal):
         return str(value)
     return value
-
-
-# ---- verification --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ChainProblem:
-    decision_id: int
-    public_id: str
-    problem: str
-
-
-def decisions_verify(*, batch_size: int = 2000) -> tuple[int, list[ChainProblem]]:
-    """Walk the chain in append order; name every record whose content or link does not verify."""
-    key = _hmac_key()
-    problems: list[ChainProblem] = []
-    previous = chain.GENESIS
-    checked = 0
-    last_id = 0
-    while True:
-        batch = list(Decision.objects.filter(pk__gt=last_id).order_by("pk")[:batch_size])
-        if not batch:
-            break
-        for decision in batch:
-            checked += 1
-            if decision.previous_hmac != previous:
-                problems.append(
-                    ChainProblem(
-                        decision.pk,
-                        str(decision.public_id),
-                        "its link to the previous decision is broken (a record was removed or reordered)",
-                    )
-                )
-            if not chain.verify(
-                key=key,
-                content=decision_content(decision),
-                previous=decision.previous_hmac,
-                signature=decision.hmac,
-            ):
-                problems.append(
-                    ChainProblem(
-                        decision.pk,
-                        str(decision.public_id),
-                        "its content does not match its HMAC (the record was altered)",
-                    )
-                )
-            previous = decision.hmac
-        last_id = batch[-1].pk
-    return checked, problems

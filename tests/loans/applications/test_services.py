@@ -381,6 +381,7 @@ def _stored_offer(*, partner_slug: str, amount: str, apr: str, term: int) -> App
         apr=Decimal(apr), effective_apr=Decimal(apr), origination_fee=Decimal("0.00"),
         instalment=schedule.instalment, total_repayable=schedule.total_repayable, schedule=schedule.as_dict(),
         policy_version=policy_active()[0], created_at=clock.now(), previous_hmac="0" * 64, hmac=ref.hex * 2,
+        sequence=Decision.objects.count() + 1, content_version=2,
     )
     return Application.objects.create(
         public_id=ref, partner=business.partner, business=business, channel="api", amount=Decimal(amount),

@@ -14,7 +14,8 @@ from django.test import override_settings
 
 from accounts.models import Business
 from underwriting.decisions.models import Decision
-from underwriting.decisions.services import NoActiveModel, decision_make, decision_replay, decisions_verify
+from underwriting.decisions.services import NoActiveModel, decision_make, decision_replay
+from underwriting.decisions.verification import decisions_verify
 from underwriting.engine.context import business_context
 from underwriting.engine.evaluation import evaluate
 from underwriting.engine.outcomes import KnockOut, Outcome
