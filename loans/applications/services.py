@@ -208,27 +208,20 @@ def application_decide(*, application_id: int) -> Application:
     """The decision task's body. Safe to run twice and concurrently: the row lock serialises runs,
     and a decided (or withdrawn) application is returned unchanged.
 
-    Not one atomic block on purpose: the move to `deciding` and a failed attempt's count and error
-    must survive the failure they record; the decision and its state change commit together.
+    The pick-up (`submitted` -> `deciding`), the decision and the state it leads to commit together in
+    one transaction (one commit on the decision's critical path). When the decision fails, that
+    transaction rolls back and a second one records the pick-up and the failed attempt's count and
+    error, so they survive the failure they record.
     """
     policy_active()  # records the default policy, if none yet, before any lock is taken (see submit)
-    with transaction.atomic():
-        application = Application.objects.select_for_update().get(pk=application_id)
-        if application.status == S.SUBMITTED:
-            application = application_transition(
-                application=application,
-                to_status=S.DECIDING,
-                actor=ACTOR_WORKER,
-                reason="The decision engine picked the application up.",
-            )
-        elif application.status != S.DECIDING:
-            return application
     try:
         with transaction.atomic():
             application = (
                 Application.objects.select_for_update(of=("self",)).select_related("business").get(pk=application_id)
             )
-            if application.status != S.DECIDING:
+            if application.status == S.SUBMITTED:
+                _pick_up(application)
+            elif application.status != S.DECIDING:
                 return application
             # Exposure at this instant, under a lock on the business and its related parties, held
             # until the decision (and the offer it may open) commits: docs/exposure.md.
@@ -248,6 +241,9 @@ def application_decide(*, application_id: int) -> Application:
         error = f"{type(exc).__name__}: {exc}"
         logger.warning("decision of application %s failed (%s); it stays in deciding", application_id, error)
         with transaction.atomic():
+            application = Application.objects.select_for_update().get(pk=application_id)
+            if application.status == S.SUBMITTED:
+                _pick_up(application)
             Application.objects.filter(pk=application_id, status=S.DECIDING).update(
                 attempts=F("attempts") + 1,
                 last_error=error[:2000],
@@ -256,6 +252,16 @@ def application_decide(*, application_id: int) -> Application:
             )
         raise DecisionDeferred(error) from exc
     return application
+
+
+def _pick_up(application: Application) -> None:
+    """`submitted` -> `deciding`, on the caller's locked instance (updated in place)."""
+    application_transition(
+        application=application,
+        to_status=S.DECIDING,
+        actor=ACTOR_WORKER,
+        reason="The decision engine picked the application up.",
+    )
 
 
 def _apply_decision(application: Application, decision: Decision) -> Application:
