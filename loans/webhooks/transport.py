@@ -42,6 +42,9 @@ CONNECTION_FAILED = "connection failed"
 TLS_FAILED = "TLS failed: no valid certificate for the host"
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# Addresses tried per attempt (each may wait out the connect timeout): a name with many dead addresses
+# must not hold a delivery past its claim lease (2 min), or it would be sent twice.
+MAX_ADDRESSES_TRIED = 3
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 # The IPv6 ranges whose last 32 bits are an IPv4 address that is what a connection really reaches.
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
@@ -178,8 +181,8 @@ class _NotConnected(Exception):
 
 def post(url: str, body: bytes, headers: dict[str, str], *, allow_private: bool, timeout: float,
          body_limit: int, ca_certs: str | None = None) -> HttpResult:
-    """POSTs `body` to `url` once, to the addresses resolved and checked here (the first that accepts a
-    connection). Never raises for the network: a refused URL or a failed connection is an HttpResult."""
+    """POSTs `body` to `url` once, to the addresses resolved and checked here (the first of the first
+    MAX_ADDRESSES_TRIED that accepts a connection). Never raises for the network: a refused URL or a failed connection is an HttpResult."""
     try:
         target = target_parse(url)
         addresses = addresses_check(target, allow_private=allow_private)
@@ -188,7 +191,7 @@ def post(url: str, body: bytes, headers: dict[str, str], *, allow_private: bool,
         return HttpResult(None, error=str(exc) if str(exc) == REFUSED_ADDRESS else f"refused: {exc}")
     except HostUnresolvable:
         return HttpResult(None, error=UNRESOLVED)
-    for address in addresses:
+    for address in addresses[:MAX_ADDRESSES_TRIED]:
         try:
             return _post_to(address, target, body, headers, timeout=timeout, body_limit=body_limit, ca_certs=ca_certs)
         except _NotConnected:

@@ -257,3 +257,16 @@ def test_a_second_rotation_within_the_overlap_ends_the_first_secrets_overlap(set
         webhook_verify(secret=secret, headers=headers, body=body.decode(), now=now)
     with pytest.raises(WebhookVerificationError):
         webhook_verify(secret=first, headers=headers, body=body.decode(), now=now)
+
+
+def test_when_the_first_address_refuses_the_connection_the_next_checked_one_gets_the_message(settings, monkeypatch):
+    # Given a name with a dead address first (a closed loopback port on 127.0.0.2) and a listener second
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    with listening() as listener:
+        calls = resolver_answering(monkeypatch, "hooks.partner.test", ["127.0.0.2", "127.0.0.1"], ["127.0.0.3"])
+
+        result = http_post(f"http://hooks.partner.test:{listener.port}/h", b"{}", {})
+
+    # Then the second answer of the one resolution got it
+    assert result.status_code == 204
+    assert calls == ["hooks.partner.test"] and len(listener.received) == 1
