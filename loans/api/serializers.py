@@ -171,6 +171,11 @@ class WebhookEndpointOut(serializers.Serializer):
     is_enabled = serializers.BooleanField()
     disabled_at = serializers.DateTimeField(allow_null=True)
     disabled_reason = serializers.CharField()
+    previous_secret_expires_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="After a rotation, when the replaced secret stops signing deliveries (24 hours on); until "
+        "then every delivery carries a signature with each secret. Null if the secret was never rotated.",
+    )
     created_at = serializers.DateTimeField()
 
 

@@ -18,7 +18,7 @@ class WebhookEndpointAdmin(_ReadOnly):
     list_display = ["url", "partner", "is_enabled", "failing_since", "disabled_at", "created_at"]
     list_filter = ["partner", "is_enabled"]
     search_fields = ["url", "public_id"]
-    exclude = ["secret"]
+    exclude = ["secret", "previous_secret"]
 
 
 class WebhookAttemptInline(admin.TabularInline):

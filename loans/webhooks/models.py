@@ -28,7 +28,8 @@ def new_event_id() -> str:
 
 class WebhookEndpoint(models.Model):
     """Where a partner wants its events. `secret` signs them (it must be readable to sign, so it is
-    stored as is; it authenticates our messages to the partner, not the partner to us)."""
+    stored as is; it authenticates our messages to the partner, not the partner to us), and so does
+    `previous_secret` for a while after a rotation."""
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     partner = models.ForeignKey(PartnerBank, on_delete=models.CASCADE, related_name="webhook_endpoints")
@@ -36,6 +37,10 @@ class WebhookEndpoint(models.Model):
     description = models.CharField(max_length=200, blank=True, default="")
     event_types = models.JSONField(default=list, blank=True, help_text="Empty: every event type.")
     secret = models.CharField(max_length=64, default=new_webhook_secret)
+    # After a rotation the replaced secret signs too, beside the new one, until this time (a partner
+    # holding either verifies); then it is no longer used.
+    previous_secret = models.CharField(max_length=64, blank=True, default="")
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     is_enabled = models.BooleanField(default=True)
     disabled_at = models.DateTimeField(null=True, blank=True)
     disabled_reason = models.CharField(max_length=200, blank=True, default="")

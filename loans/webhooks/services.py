@@ -13,15 +13,11 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import random
-import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
@@ -38,6 +34,14 @@ from loans.webhooks.models import (
     WebhookEventType,
     new_webhook_secret,
 )
+from loans.webhooks.transport import (
+    HostUnresolvable,
+    HttpResult,
+    WebhookUrlRefused,
+    addresses_check,
+    post,
+    target_parse,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +56,10 @@ CLAIM_LEASE = dt.timedelta(minutes=2)
 REQUEST_TIMEOUT_SECONDS = 10.0
 RESPONSE_BODY_KEPT = 2048
 TIMESTAMP_TOLERANCE_SECONDS = 5 * 60
+# After a rotation the replaced secret still signs every delivery (beside the new one) this long, so a
+# partner can deploy the new secret without rejecting a message in between (docs/api.md).
+SECRET_ROTATION_OVERLAP = dt.timedelta(hours=24)
+URL_NOT_PUBLIC = "the host must resolve to public internet addresses only"
 
 
 class WebhookVerificationError(Exception):
@@ -143,28 +151,19 @@ def _json_default(value):
 
 
 # --- endpoints -----------------------------------------------------------------------------------
-class WebhookUrlRefused(ValueError):
-    pass
-
-
 def webhook_url_check(url: str) -> None:
-    """With settings.WEBHOOK_ALLOW_PRIVATE_URLS off (production), refuses a URL whose host is, or
-    resolves to, a loopback, private, link-local or reserved address: webhooks must not become a way to
-    make the platform call its own internal services. Checked at registration and again before each
-    attempt (DNS may change in between)."""
+    """At registration: refuses a URL that is not one unambiguous http(s) URL (always), and, with
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS off (production), one whose host does not resolve or resolves to
+    any non-public address. Each attempt checks again, on the addresses it connects to
+    (loans/webhooks/transport.py). An unresolvable name and a private one get the same answer: the
+    platform's resolver must not tell a partner which internal names exist."""
+    target = target_parse(url)
     if settings.WEBHOOK_ALLOW_PRIVATE_URLS:
         return
-    host = urlsplit(url).hostname
-    if not host:
-        raise WebhookUrlRefused("the URL has no host")
     try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError):
-        return  # not resolvable (yet): the attempt will fail and be retried, nothing is reached
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
-        if not address.is_global:
-            raise WebhookUrlRefused(f"{host} resolves to a non-public address ({address})")
+        addresses_check(target, allow_private=False)
+    except (HostUnresolvable, WebhookUrlRefused):
+        raise WebhookUrlRefused(URL_NOT_PUBLIC) from None
 
 
 @transaction.atomic
@@ -187,11 +186,17 @@ def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
 
 
 @transaction.atomic
-def webhook_endpoint_rotate_secret(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
-    """A new secret, effective for the next attempt (pending deliveries are signed when sent)."""
+def webhook_endpoint_rotate_secret(*, endpoint: WebhookEndpoint, now: dt.datetime | None = None) -> WebhookEndpoint:
+    """A new secret, effective for the next attempt (pending deliveries are signed when sent). The
+    replaced one signs too until `previous_secret_expires_at` (SECRET_ROTATION_OVERLAP); a second
+    rotation inside the window ends the first secret's overlap at once: only the secret just replaced
+    stays valid beside the new one."""
+    now = now or clock.now()
     endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    endpoint.previous_secret = endpoint.secret
+    endpoint.previous_secret_expires_at = now + SECRET_ROTATION_OVERLAP
     endpoint.secret = new_webhook_secret()
-    endpoint.save(update_fields=["secret", "updated_at"])
+    endpoint.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"])
     return endpoint
 
 
@@ -204,30 +209,14 @@ def backoff_delay(attempt: int, rng: random.Random | None = None) -> dt.timedelt
     return dt.timedelta(seconds=base * rng.uniform(1 - JITTER, 1 + JITTER))
 
 
-@dataclass(frozen=True)
-class HttpResult:
-    status_code: int | None
-    body: str = ""
-    error: str = ""
-
-
 Sender = Callable[[str, bytes, dict[str, str]], HttpResult]
 
 
 def http_post(url: str, body: bytes, headers: dict[str, str]) -> HttpResult:
-    import requests
-
-    try:
-        webhook_url_check(url)
-    except WebhookUrlRefused as exc:
-        return HttpResult(None, error=f"refused: {exc}")
-    try:
-        response = requests.post(
-            url, data=body, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS, allow_redirects=False
-        )
-    except requests.RequestException as exc:
-        return HttpResult(None, error=f"{type(exc).__name__}: {exc}"[:500])
-    return HttpResult(response.status_code, body=response.text[:RESPONSE_BODY_KEPT])
+    """The default sender: one POST, its URL and every resolved address checked at send time and the
+    connection made to a checked address (loans/webhooks/transport.py)."""
+    return post(url, body, headers, allow_private=settings.WEBHOOK_ALLOW_PRIVATE_URLS,
+                timeout=REQUEST_TIMEOUT_SECONDS, body_limit=RESPONSE_BODY_KEPT)
 
 
 def _claim_due(*, now: dt.datetime, limit: int) -> list[int]:
@@ -301,11 +290,21 @@ def _signed_request(*, event: WebhookEvent, endpoint: WebhookEndpoint, now: dt.d
         "user-agent": "lending310-webhooks/1",
         "webhook-id": event.event_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": webhook_sign(
-            secret=endpoint.secret, msg_id=event.event_id, timestamp=timestamp, body=body
+        "webhook-signature": " ".join(
+            webhook_sign(secret=secret, msg_id=event.event_id, timestamp=timestamp, body=body)
+            for secret in _signing_secrets(endpoint, now=now)
         ),
     }
     return body, headers
+
+
+def _signing_secrets(endpoint: WebhookEndpoint, *, now: dt.datetime) -> list[str]:
+    """The current secret, then the replaced one while its overlap lasts (Standard Webhooks receivers
+    accept any one of several space-separated signatures)."""
+    expires = endpoint.previous_secret_expires_at
+    if endpoint.previous_secret and expires is not None and now < expires:
+        return [endpoint.secret, endpoint.previous_secret]
+    return [endpoint.secret]
 
 
 def _record_success(delivery: WebhookDelivery, endpoint: WebhookEndpoint, *, now: dt.datetime) -> None:

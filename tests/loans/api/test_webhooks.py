@@ -339,3 +339,62 @@ def test_private_webhook_urls_are_refused_when_the_setting_says_so(alpha, alpha_
 
     attempt = WebhookAttempt.objects.get(delivery__endpoint=endpoint)
     assert attempt.status_code is None and attempt.error.startswith("refused:")
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:8199\\@1.1.1.1/",   # urlsplit's host is 1.1.1.1, the HTTP client's 127.0.0.1
+    "http://[64:ff9b::7f00:1]/h",          # NAT64 of loopback
+    "http://[2002:7f00:1::]/h",            # 6to4 of loopback
+    "http://[::ffff:169.254.169.254]/h",   # IPv4-mapped cloud metadata
+    "http://0.0.0.0/h", "http://100.64.0.1/h", "http://[fd00::1]/h", "http://[fe80::1]/h",
+    "http://127.1/h",
+    "https://no-such-host.invalid/h",      # does not resolve: refused, like a private name
+])
+def test_a_url_leading_to_a_non_public_or_unknown_address_is_a_400_problem_on_url(alpha, settings, url):
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+
+    response = alpha.post("/api/v1/webhook-endpoints", {"url": url})
+
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"].startswith("application/problem+json")
+    assert [e["field"] for e in response.json()["errors"]] == ["url"]
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_private_and_unresolvable_names_get_the_same_answer(alpha, settings):
+    # The platform's resolver must not tell a partner which internal names exist.
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+
+    unknown = alpha.post("/api/v1/webhook-endpoints", {"url": "https://no-such-host.invalid/h"}).json()
+    private = alpha.post("/api/v1/webhook-endpoints", {"url": "http://localhost/h"}).json()
+
+    assert unknown["errors"] == private["errors"]
+    assert [(e["field"], e["message"]) for e in unknown["errors"]] == [
+        ("url", "the host must resolve to public internet addresses only")]
+
+
+def test_a_url_with_userinfo_is_refused_even_where_private_urls_are_allowed(alpha, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+
+    response = alpha.post("/api/v1/webhook-endpoints", {"url": "http://hooks.example.com@127.0.0.1:9/h"})
+
+    assert response.status_code == 400
+    assert [e["field"] for e in response.json()["errors"]] == ["url"]
+
+
+def test_the_rotation_answer_says_when_the_replaced_secret_stops_signing(alpha):
+    import time_machine
+
+    created = alpha.post("/api/v1/webhook-endpoints", {"url": "https://a.example/h"}).json()
+    assert created["previous_secret_expires_at"] is None
+    path = f"/api/v1/webhook-endpoints/{created['id']}"
+
+    with time_machine.travel(dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC), tick=False):
+        rotated = alpha.post(f"{path}/rotate-secret")
+
+    assert rotated.status_code == 200
+    assert rotated["Cache-Control"] == "no-store"
+    assert rotated.json()["previous_secret_expires_at"] == "2026-11-21T10:00:00Z"
+    assert alpha.get(path).json()["previous_secret_expires_at"] == "2026-11-21T10:00:00Z"
+    endpoint = WebhookEndpoint.objects.get()
+    assert (endpoint.secret, endpoint.previous_secret) == (rotated.json()["secret"], created["secret"])
