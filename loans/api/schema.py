@@ -107,6 +107,10 @@ def add_problem_responses(result, generator, request, public):
     """Postprocessing hook: every operation documents its problem responses as application/problem+json."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas[PROBLEM_COMPONENT] = PROBLEM_SCHEMA
+    for name, component in schemas.items():
+        # Request bodies are strict (serializers.StrictIn): an unknown key is a 400, so say so.
+        if name.endswith("Request") and component.get("type") == "object":
+            component["additionalProperties"] = False
     ref = {"$ref": f"#/components/schemas/{PROBLEM_COMPONENT}"}
     for path_item in result.get("paths", {}).values():
         for method, operation in path_item.items():
