@@ -230,6 +230,9 @@ CACHES = {
 }
 # Requests per key per window ("<n>/<second|minute|hour>").
 API_RATE_LIMIT = env_str("API_RATE_LIMIT", "1200/minute")
+# Failed authentications (a bad, revoked or expired key) per client address per window; beyond it 429.
+# Counted in the same `api` cache, failing open with it.
+API_AUTH_FAILURE_RATE = env_str("API_AUTH_FAILURE_RATE", "20/minute")
 API_IDEMPOTENCY_TTL_HOURS = env_int("API_IDEMPOTENCY_TTL_HOURS", 24)
 # The largest API body accepted (413 beyond): the documented 10,000-transaction batch with the longest
 # counterparties is ~3.5 MB. Django's own limit for form and body reads is set to match.
@@ -269,6 +272,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["loans.api.renderers.StrictJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "loans.api.errors.problem_exception_handler",
+    # The client's address is REMOTE_ADDR unless this many proxies in front of the app append to
+    # X-Forwarded-For (DRF reads the client's entry from the end). 0: the header is not trusted.
+    "NUM_PROXIES": env_int("API_NUM_PROXIES", 0),
     "UNAUTHENTICATED_USER": None,
     "COERCE_DECIMAL_TO_STRING": True,
     # \uXXXX escapes: ASCII-only bodies cannot be misread by a client that guesses the charset
