@@ -61,6 +61,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every answer (redirects, problems, Django's own 404/500 pages) carries a Request-Id and
+    # every log line of the request names it (config/request_id.py, docs/api.md).
+    "config.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -252,6 +255,9 @@ CACHES = {
 }
 # Requests per key per window ("<n>/<second|minute|hour>").
 API_RATE_LIMIT = env_str("API_RATE_LIMIT", "1200/minute")
+# Failed authentications (a bad, revoked or expired key) per client address per window; beyond it 429.
+# Counted in the same `api` cache, failing open with it.
+API_AUTH_FAILURE_RATE = env_str("API_AUTH_FAILURE_RATE", "20/minute")
 API_IDEMPOTENCY_TTL_HOURS = env_int("API_IDEMPOTENCY_TTL_HOURS", 24)
 # The largest API body accepted (413 beyond): the documented 10,000-transaction batch with the longest
 # counterparties is ~3.5 MB. Django's own limit for form and body reads is set to match.
@@ -291,6 +297,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["loans.api.renderers.StrictJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "loans.api.errors.problem_exception_handler",
+    # The client's address is REMOTE_ADDR unless this many proxies in front of the app append to
+    # X-Forwarded-For (DRF reads the client's entry from the end). 0: the header is not trusted.
+    "NUM_PROXIES": env_int("API_NUM_PROXIES", 0),
     "UNAUTHENTICATED_USER": None,
     "COERCE_DECIMAL_TO_STRING": True,
     # \uXXXX escapes: ASCII-only bodies cannot be misread by a client that guesses the charset
@@ -323,7 +332,9 @@ SPECTACULAR_SETTINGS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Each line names the request it belongs to (`-` outside one): the id its answer's Request-Id carries.
+    "filters": {"request_id": {"()": "config.request_id.RequestIdFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }

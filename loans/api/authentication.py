@@ -6,6 +6,8 @@ from rest_framework import authentication, exceptions
 from accounts.selectors import api_key_authenticate
 from accounts.services import api_key_touch
 from config import clock
+from loans.api.errors import ApiProblem
+from loans.api.throttling import auth_failure_wait
 
 
 class PartnerPrincipal:
@@ -31,17 +33,30 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             return None
         scheme, _, raw = header.partition(" ")
         if scheme.lower() != self.keyword.lower() or not raw.strip():
-            raise exceptions.AuthenticationFailed("Use 'Authorization: Bearer <API key>'.")
+            _failed(request, "Use 'Authorization: Bearer <API key>'.")
         now = clock.now()
         api_key = api_key_authenticate(raw_key=raw.strip(), now=now)
         if api_key is None:
-            raise exceptions.AuthenticationFailed("The API key is invalid, revoked or expired.")
+            _failed(request, "The API key is invalid, revoked or expired.")
         api_key_touch(api_key=api_key, now=now)
         return PartnerPrincipal(api_key), api_key
 
     def authenticate_header(self, request):
         # Makes DRF answer 401 (with WWW-Authenticate) rather than 403 when no key was sent.
         return 'Bearer realm="api"'
+
+
+def _failed(request, detail: str):
+    """401, or 429 once the client's address has failed API_AUTH_FAILURE_RATE times in the window. A valid
+    key is never refused for its address's failures (the key is checked first): the limit slows down
+    key guessing and floods of stale keys, not a partner sharing an address with one."""
+    wait = auth_failure_wait(request)
+    if wait is not None:
+        raise ApiProblem(
+            f"Too many failed authentications from this address; retry after {int(-(-wait // 1))} s.",
+            status_code=429, slug="rate-limited", title="Too many requests", retry_after=wait,
+        )
+    raise exceptions.AuthenticationFailed(detail)
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):

@@ -1,8 +1,9 @@
 """RFC 9457 problem details for every error of the API, whatever raised it.
 
 Each problem has a stable `type` (PROBLEM_BASE + slug, listed in docs/api.md), the HTTP `status`, a
-short `title`, a `detail` for this occurrence and the request path as `instance`; validation problems
-add `errors`, one entry per field (`field` is a path such as `transactions[3].amount`).
+short `title`, a `detail` for this occurrence, the request path as `instance` and the request's id as
+`request_id` (its `Request-Id` header, config/request_id.py); validation problems add `errors`, one
+entry per field (`field` is a path such as `transactions[3].amount`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.response import Response
 
+from config import request_id
 from loans.api.renderers import RequestTooLarge
 
 logger = logging.getLogger(__name__)
@@ -98,6 +100,9 @@ def problem_body(*, status_code: int, slug: str, title: str, detail: str, instan
     body = {"type": problem_type(slug), "title": title, "status": status_code, "detail": detail}
     if instance:
         body["instance"] = instance
+    current = request_id.current()
+    if current is not None:  # the response's Request-Id: what to quote when asking us about a failure
+        body["request_id"] = current
     if errors is not None:
         body["errors"] = errors
     body.update(extensions or {})

@@ -17,6 +17,7 @@ PROBLEM_SCHEMA = {
         "status": {"type": "integer"},
         "detail": {"type": "string"},
         "instance": {"type": "string"},
+        "request_id": {"type": "string", "description": "The answer's Request-Id: quote it when asking about a failure."},
         "errors": {
             "type": "array",
             "description": "Validation problems only: one entry per field and problem.",
@@ -32,6 +33,12 @@ PROBLEM_SCHEMA = {
         },
     },
     "required": ["type", "title", "status", "detail"],
+}
+
+REQUEST_ID_HEADER = {
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
+    "description": "This request's id (yours from Request-Id/X-Request-Id if it is a safe token, else ours).",
 }
 
 _DESCRIPTIONS = {
@@ -107,6 +114,10 @@ def add_problem_responses(result, generator, request, public):
     """Postprocessing hook: every operation documents its problem responses as application/problem+json."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas[PROBLEM_COMPONENT] = PROBLEM_SCHEMA
+    for name, component in schemas.items():
+        # Request bodies are strict (serializers.StrictIn): an unknown key is a 400, so say so.
+        if name.endswith("Request") and component.get("type") == "object":
+            component["additionalProperties"] = False
     ref = {"$ref": f"#/components/schemas/{PROBLEM_COMPONENT}"}
     for path_item in result.get("paths", {}).values():
         for method, operation in path_item.items():
@@ -124,10 +135,11 @@ def add_problem_responses(result, generator, request, public):
             for code in codes:
                 responses.setdefault(code, {"description": _DESCRIPTIONS[code]})
             for code, response in responses.items():
+                response.setdefault("headers", {})["Request-Id"] = REQUEST_ID_HEADER
                 if code[0] in "45":
                     response["content"] = {"application/problem+json": {"schema": ref}}
                     if code == "429":
-                        response["headers"] = {
-                            "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}
+                        response["headers"]["Retry-After"] = {
+                            "schema": {"type": "integer"}, "description": "Seconds to wait."
                         }
     return result

@@ -1,8 +1,10 @@
-"""Per-key rate limit in the shared cache (fixed window, atomic INCR on Redis).
+"""Per-key rate limit, and a limit on failed authentications per client address, in the shared cache
+(fixed windows, atomic INCR on Redis).
 
-When the store is unreachable (Redis restarting) the limit fails open: requests are served unlimited and
+When the store is unreachable (Redis restarting) both limits fail open: requests are served unlimited and
 a warning is logged, rather than every API call failing with the store (docs/api.md, "Rate limit")."""
 
+import hashlib
 import logging
 
 from django.conf import settings
@@ -41,15 +43,41 @@ class ApiKeyRateThrottle(BaseThrottle):
         window = int(now // period)
         key = f"throttle:{api_key.prefix}:{period}:{window}"
         self._wait = (window + 1) * period - now
-        try:
-            count = _count(key, period)
-        except (RedisError, DatabaseError) as exc:
-            logger.warning("rate-limit store unreachable, serving without a limit: %s", exc)
-            return True
-        return count <= limit
+        count = _count_or_none(key, period)
+        return count is None or count <= limit
 
     def wait(self):
         return max(1.0, self._wait)
+
+
+def client_address(request) -> str:
+    """REMOTE_ADDR, or the address a trusted proxy put in X-Forwarded-For when settings say there are
+    proxies (REST_FRAMEWORK["NUM_PROXIES"], API_NUM_PROXIES; 0 by default: a client could write any
+    X-Forwarded-For and dodge a limit keyed on it). DRF's own rule, the one its throttles use."""
+    return BaseThrottle().get_ident(request) or "unknown"
+
+
+def auth_failure_wait(request) -> float | None:
+    """Counts one failed authentication of the request's client address; the seconds to the end of the
+    window when the address is over API_AUTH_FAILURE_RATE, else None (and None when the store is down:
+    it fails open like the per-key limit)."""
+    limit, period = parse_rate(settings.API_AUTH_FAILURE_RATE)
+    now = clock.now().timestamp()
+    window = int(now // period)
+    # Hashed: a proxy's header may carry any text, and a cache key must be short and plain.
+    address = hashlib.sha256(client_address(request).encode()).hexdigest()[:32]
+    count = _count_or_none(f"authfail:{address}:{period}:{window}", period)
+    if count is None or count <= limit:
+        return None
+    return max(1.0, (window + 1) * period - now)
+
+
+def _count_or_none(key: str, period: int) -> int | None:
+    try:
+        return _count(key, period)
+    except (RedisError, DatabaseError) as exc:
+        logger.warning("rate-limit store unreachable, serving without a limit: %s", exc)
+        return None
 
 
 def _count(key: str, period: int) -> int:

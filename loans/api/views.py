@@ -121,7 +121,7 @@ class MerchantDetailView(APIView):
                    request=s.MerchantUpdateIn, responses={200: s.MerchantOut})
     def patch(self, request, merchant_id):
         merchant = selectors.merchant_get_for_partner(partner=_partner(request), public_id=merchant_id)
-        data = s.MerchantUpdateIn(data=request.data)
+        data = s.MerchantUpdateIn(merchant, data=request.data)  # the stored dates, for the date order
         data.is_valid(raise_exception=True)
         try:
             merchant = merchant_update(merchant=merchant, changes=data.validated_data)
@@ -323,6 +323,7 @@ class OfferAcceptView(APIView):
                    tags=["offers"], request=None, responses={201: LoanOut})
     @idempotent
     def post(self, request, application_id):
+        s.NoBodyIn(data=request.data).is_valid(raise_exception=True)
         actor = applications_transitions.partner_actor(_partner(request))
         _, loan = _transition(
             request, application_id, lambda a: applications_booking.offer_accept(application=a, actor=actor)
@@ -457,6 +458,7 @@ class WebhookEndpointRotateView(_SecretBearing, APIView):
                    tags=["webhooks"], request=None, responses={200: s.WebhookEndpointWithSecretOut})
     @idempotent
     def post(self, request, endpoint_id):
+        s.NoBodyIn(data=request.data).is_valid(raise_exception=True)
         endpoint = selectors.webhook_endpoint_get_for_partner(partner=_partner(request), public_id=endpoint_id)
         endpoint = webhook_endpoint_rotate_secret(endpoint=endpoint)
         return Response(s.WebhookEndpointWithSecretOut(endpoint).data, headers=NO_STORE)

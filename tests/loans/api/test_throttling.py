@@ -25,3 +25,12 @@ def test_with_the_rate_limit_store_down_requests_are_served_without_a_limit(capl
     assert first.status_code == second.status_code == 200
     assert first.json()["results"] == []
     assert "rate-limit store unreachable" in caplog.text
+
+
+def test_with_the_store_down_failed_authentications_are_answered_401_not_limited_nor_500(client, caplog):
+    with override_settings(CACHES=STOPPED_REDIS, API_AUTH_FAILURE_RATE="1/minute"):
+        statuses = [client.get("/api/v1/merchants", HTTP_AUTHORIZATION="Bearer p310_x_y").status_code
+                    for _ in range(3)]
+
+    assert statuses == [401, 401, 401]
+    assert "rate-limit store unreachable" in caplog.text
