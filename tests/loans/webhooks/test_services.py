@@ -5,6 +5,7 @@ at once send each delivery once. The sender runs on a thread of the test, on com
 import datetime as dt
 import threading
 
+import pytest
 from django.db import connection
 
 from config import clock
@@ -46,12 +47,28 @@ class Sending:
         assert self.errors == []
 
 
+@pytest.fixture
+def start_sender(transactional_db, held_endpoint):
+    """Starts a sender; at teardown, even of a failed test, the held endpoint answers and every sender
+    finishes before the test's database is emptied."""
+    started: list[Sending] = []
+
+    def start() -> Sending:
+        started.append(Sending())
+        return started[-1]
+
+    yield start
+    held_endpoint.release.set()
+    for sending in started:
+        sending.thread.join(timeout=60)
+
+
 def _status(delivery) -> str:
     return WebhookDelivery.objects.values_list("status", flat=True).get(pk=delivery.pk)
 
 
 def test_a_fast_endpoints_delivery_is_sent_while_a_slow_endpoint_holds_its_request(
-        transactional_db, held_endpoint, fast_endpoint):
+        start_sender, held_endpoint, fast_endpoint):
     # Given partner B's endpoint, which holds every request, with a delivery due before partner A's
     slow = webhook_endpoint_create(partner=PartnerFactory(slug="partner-b"), url=held_endpoint.url)
     fast = webhook_endpoint_create(partner=PartnerFactory(slug="partner-a"), url=fast_endpoint.url)
@@ -59,7 +76,7 @@ def test_a_fast_endpoints_delivery_is_sent_while_a_slow_endpoint_holds_its_reque
     sent = _due_delivery(fast, due_in=-1)
 
     # When the sender runs
-    sending = Sending()
+    sending = start_sender()
 
     # Then A's delivery is sent and recorded while B's request is still held
     wait_for(lambda: _status(sent) == S.SUCCEEDED, timeout=30)
@@ -74,7 +91,7 @@ def test_a_fast_endpoints_delivery_is_sent_while_a_slow_endpoint_holds_its_reque
 
 
 def test_no_endpoint_gets_more_requests_at_once_than_its_concurrency(
-        transactional_db, held_endpoint, fast_endpoint, settings):
+        start_sender, held_endpoint, fast_endpoint, settings):
     # Given six deliveries due at an endpoint that holds its requests, at most two in flight per endpoint,
     # and another endpoint's delivery falling due a moment later
     settings.WEBHOOK_ENDPOINT_CONCURRENCY = 2
@@ -84,7 +101,7 @@ def test_no_endpoint_gets_more_requests_at_once_than_its_concurrency(
                           due_in=1)
 
     # When the sender runs
-    sending = Sending()
+    sending = start_sender()
 
     # Then two requests are held, and the sender's later claim (the one that found the other delivery)
     # took none of the four still due at the held endpoint
@@ -100,13 +117,13 @@ def test_no_endpoint_gets_more_requests_at_once_than_its_concurrency(
     assert {_status(d) for d in held} == {S.SUCCEEDED}
 
 
-def test_two_senders_at_once_send_each_delivery_once(transactional_db, require_postgres, held_endpoint):
+def test_two_senders_at_once_send_each_delivery_once(require_postgres, start_sender, held_endpoint):
     # Given four deliveries due at an endpoint that holds its requests
     endpoint = webhook_endpoint_create(partner=PartnerFactory(slug="partner-b"), url=held_endpoint.url)
     deliveries = [_due_delivery(endpoint, due_in=-4 + n) for n in range(4)]
 
     # When two senders run at once (SKIP LOCKED claims, then the lease)
-    senders = [Sending(), Sending()]
+    senders = [start_sender(), start_sender()]
     wait_for(lambda: len(held_endpoint.received) == 4, timeout=30)
     held_endpoint.release.set()
     for sending in senders:

@@ -32,21 +32,22 @@ def test_a_partners_decision_is_not_queued_behind_another_partners_held_webhook(
     event = webhook_event_emit(event_type="application.decided", partner_id=partner_b.pk, data={"note": "B's"})
     wait_for(lambda: held_endpoint.received == [event.event_id], timeout=30)
 
-    # When partner A submits an application and waits for its decision
-    partner_a = committed_world[0].partner
-    created = api_key_create(partner=partner_a, name="partner A", scopes=["write"])
-    caller = Caller(partner_a, created.raw_key, created.api_key)
-    response = caller.post("/api/v1/applications", {"merchant_id": committed_world[1].external_id,
-                                                    "amount": "3000.00", "term_months": 6, "purpose": "inventory"},
-                           QUERY_STRING="wait=10")
+    try:
+        # When partner A submits an application and waits for its decision
+        partner_a = committed_world[0].partner
+        created = api_key_create(partner=partner_a, name="partner A", scopes=["write"])
+        caller = Caller(partner_a, created.raw_key, created.api_key)
+        response = caller.post("/api/v1/applications", {"merchant_id": committed_world[1].external_id,
+                                                        "amount": "3000.00", "term_months": 6, "purpose": "inventory"},
+                               QUERY_STRING="wait=10")
 
-    # Then the answer carries A's decision while B's request is still held, its attempt not recorded
-    assert response.status_code == 201, response.content
-    assert response.json()["status"] in {"approved", "counter_offered", "declined"}
-    assert held_endpoint.held == 1
-    assert not WebhookAttempt.objects.filter(delivery__event=event).exists()
-
-    # (B's endpoint answers; nothing is left running when the test's database is emptied)
-    held_endpoint.release.set()
-    wait_for(lambda: WebhookAttempt.objects.filter(delivery__event=event).exists(), timeout=30)
-    wait_for(_broker_idle, timeout=30)
+        # Then the answer carries A's decision while B's request is still held, its attempt not recorded
+        assert response.status_code == 201, response.content
+        assert response.json()["status"] in {"approved", "counter_offered", "declined"}
+        assert held_endpoint.held == 1
+        assert not WebhookAttempt.objects.filter(delivery__event=event).exists()
+    finally:
+        # (B's endpoint answers; nothing is left running when the test's database is emptied)
+        held_endpoint.release.set()
+        wait_for(lambda: WebhookAttempt.objects.filter(delivery__event=event).exists(), timeout=30)
+        wait_for(_broker_idle, timeout=60)
