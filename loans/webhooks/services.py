@@ -54,9 +54,9 @@ JITTER = 0.2  # each delay is scaled by a random factor in [1 - JITTER, 1 + JITT
 CLAIM_LEASE = dt.timedelta(minutes=2)
 REQUEST_TIMEOUT_SECONDS = 10.0
 # A sender claims more while its requests are in flight at least this often, and stops claiming after
-# SENDER_RUN_SECONDS (the next beat tick or kick carries on): a task never outlives the broker's
-# visibility timeout, and a claimed delivery is sent well within its lease.
-POLL_SECONDS = 0.5
+# SENDER_RUN_SECONDS (the next beat tick or kick carries on once its last requests are answered, at most
+# a request timeout later): a task never outlives the broker's visibility timeout.
+POLL_SECONDS = 0.2
 SENDER_RUN_SECONDS = 60.0
 RESPONSE_BODY_KEPT = 2048
 TIMESTAMP_TOLERANCE_SECONDS = 5 * 60
@@ -286,20 +286,20 @@ def webhook_deliveries_send(
     and answers are written on this thread (short transactions on its one connection). While requests
     are in flight it claims again as each one ends, or every POLL_SECONDS, so a delivery falling due
     meanwhile (a new event for a fast endpoint) goes out at once rather than after the slowest request.
-    It stops claiming after `limit` deliveries or SENDER_RUN_SECONDS, and returns once every request it
-    made is recorded. Without `now`, each claim and attempt reads the clock."""
+    Each claim takes at most `limit` deliveries; it stops claiming after SENDER_RUN_SECONDS, or when a
+    claim finds nothing and nothing is in flight, and returns once every request it made is recorded.
+    Without `now`, each claim and attempt reads the clock."""
     sender = sender or http_post
     per_endpoint, threads = settings.WEBHOOK_ENDPOINT_CONCURRENCY, settings.WEBHOOK_SENDER_THREADS
     claiming_until = time.monotonic() + SENDER_RUN_SECONDS
     in_flight: dict[futures.Future, _Attempt] = {}
     busy: Counter[int] = Counter()
-    claimed = made = 0
+    made = 0
     with futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="webhook-sender") as pool:
         while True:
-            room = min(limit - claimed, threads - len(in_flight))
+            room = min(limit, threads - len(in_flight))
             if room > 0 and time.monotonic() < claiming_until:
                 for claim in _claim_due(now=now or clock.now(), limit=room, per_endpoint=per_endpoint, busy=busy):
-                    claimed += 1
                     attempt = _attempt_start(delivery_id=claim.delivery_id, now=now or clock.now())
                     if attempt is None:  # settled meanwhile, or closed without a request
                         made += 1
