@@ -42,7 +42,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from harness import django_setup, percentile, recreate_database, start_stack  # noqa: E402
+from harness import cpu_by_component, django_setup, percentile, recreate_database, start_stack  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/lending_bench_apply"
 DEFAULT_BROKER = "redis://127.0.0.1:6379/11"
@@ -173,15 +173,19 @@ def _cpu_busy() -> tuple[float, float]:
     return (sum(fields) - idle) / tick, sum(fields) / tick
 
 
-def _load(owners: list[Owner], rate: float, seconds: float, threads: int) -> tuple[list[dict], float]:
+def _load(owners: list[Owner], rate: float, seconds: float, threads: int, stack=None) -> tuple[list[dict], float]:
     """Open loop: request i is due at start + i / rate; the dispatcher never waits for answers."""
     busy_before, total_before = _cpu_busy()
+    parts_before = cpu_by_component(stack) if stack else {}
     results, sent_for = _dispatch(owners, rate, seconds, threads)
     busy, total = (a - b for a, b in zip(_cpu_busy(), (busy_before, total_before), strict=True))
     sent = max(len(results), 1)
     print(f"machine CPU while loaded: {busy / total:.0%} busy of {os.cpu_count()} cores, "
           f"{busy / sent * 1000:.1f} CPU-ms per application (everything: load generator, web, worker, "
           f"PostgreSQL, Redis, and anything else running)", flush=True)
+    if stack:
+        parts = {k: (v - parts_before[k]) / sent * 1000 for k, v in cpu_by_component(stack).items()}
+        print("CPU-ms per application by part: " + ", ".join(f"{k} {v:.1f}" for k, v in parts.items()), flush=True)
     return results, sent_for
 
 
@@ -333,13 +337,13 @@ def main() -> int:
         time.sleep(3)
         print(f"warm-up: {sum(1 for r in warm if r['public_id'])} applications; measuring ...", flush=True)
         if not args.standing:
-            results, sent_for = _load(owners, args.rate, args.seconds, args.threads)
+            results, sent_for = _load(owners, args.rate, args.seconds, args.threads, stack)
             return _report(args, results, sent_for, wait_seconds=60)
         failures = 0
         for rate, seconds in STANDING:
             args.rate, args.seconds = rate, seconds
             print(f"\n=== {rate:g} applications/s for {seconds:g} s ===", flush=True)
-            results, sent_for = _load(owners, rate, seconds, args.threads)
+            results, sent_for = _load(owners, rate, seconds, args.threads, stack)
             failures += _report(args, results, sent_for, wait_seconds=60)
             time.sleep(5)
         return 1 if failures else 0

@@ -134,3 +134,49 @@ def django_setup(*, database_url: str, broker_url: str | None = None, **defaults
     import django
 
     django.setup()
+
+
+def _proc_stats() -> dict[int, tuple[int, str, float, float]]:
+    """pid -> (parent pid, command name, own CPU seconds, CPU seconds of its reaped children)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1:raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2:].split()
+        # fields[0] is the state; utime, stime, cutime, cstime are the 14th-17th fields of stat
+        found[int(entry.name)] = (int(fields[1]), name, (int(fields[11]) + int(fields[12])) / tick,
+                                  (int(fields[13]) + int(fields[14])) / tick)
+    return found
+
+
+def cpu_by_component(stack: Stack) -> dict[str, float]:
+    """CPU seconds used so far by each part of the stack: the web server and the worker (each process
+    and its descendants), PostgreSQL (every server process, and the backends that already exited,
+    counted in their parent's reaped-children time), Redis, and this process (the load generator)."""
+    stats = _proc_stats()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, *_rest) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+
+    def tree(root: int) -> float:
+        total, todo = 0.0, [root]
+        while todo:
+            pid = todo.pop()
+            if pid in stats:
+                total += stats[pid][2] + stats[pid][3]
+                todo.extend(children.get(pid, []))
+        return total
+
+    # Exited backends are reaped by the postmaster (the one postgres process whose parent is not one).
+    postgres = sum(own + (reaped if stats.get(ppid, (0, ""))[1] != "postgres" else 0.0)
+                   for ppid, name, own, reaped in stats.values() if name == "postgres")
+    t = os.times()
+    return {"web": tree(stack.web.pid), "worker": tree(stack.worker.pid), "postgres": postgres,
+            "redis": sum(own for _p, name, own, _r in stats.values() if name == "redis-server"),
+            "load generator": t.user + t.system}

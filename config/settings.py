@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from config.env import env_bool, env_float, env_header, env_int, env_list, env_str
 
@@ -189,6 +190,14 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
+# Two queues, two workers (docs/deploy.md): decisions and the rest on the default queue, webhook
+# deliveries on their own, so a partner's slow endpoint never makes another partner's decision wait.
+# A worker started without -Q consumes both (one worker still does everything, as before).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+WEBHOOKS_QUEUE = "webhooks"
+# Each queue bound by its own name: a shared routing key would copy every message into both.
+CELERY_TASK_QUEUES = tuple(Queue(name, routing_key=name) for name in (CELERY_TASK_DEFAULT_QUEUE, WEBHOOKS_QUEUE))
+CELERY_TASK_ROUTES = {"loans.webhooks.tasks.*": {"queue": WEBHOOKS_QUEUE}}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {
     "expire-stale-import-runs": {
@@ -271,6 +280,12 @@ API_MAX_WAITING_REQUESTS = env_int("API_MAX_WAITING_REQUESTS", 4)
 # Webhook URLs resolving to loopback/private addresses are refused (SSRF) unless this is on: on by
 # default only with DEBUG (a laptop's demo receiver), so production is safe without setting it.
 WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", DEBUG)
+# The webhook sender's requests in flight: at most this many to any one endpoint (a slow or failing
+# endpoint ties up only its own share) and this many in all, per webhooks worker process.
+WEBHOOK_ENDPOINT_CONCURRENCY = env_int("WEBHOOK_ENDPOINT_CONCURRENCY", 4)
+WEBHOOK_SENDER_THREADS = env_int("WEBHOOK_SENDER_THREADS", 16)
+if WEBHOOK_ENDPOINT_CONCURRENCY < 1 or WEBHOOK_SENDER_THREADS < 1:
+    raise ImproperlyConfigured("WEBHOOK_ENDPOINT_CONCURRENCY and WEBHOOK_SENDER_THREADS must be at least 1")
 
 # --- Audit (docs/adr/0006-audit-and-monitoring.md) --------------------------------------------
 # The review queue: this share of each day's decisions (a fixed sample by HMAC) plus every decision

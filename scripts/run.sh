@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole platform on the embedded default (SQLite + a filesystem broker): installs what it
-# needs, migrates, creates the demo logins and serves the site with a Celery worker and beat, which it
-# restarts if they stop. The demo itself (a simulated marketplace, a model trained on it, the audit
-# console's demo decisions) is prepared in the background; the pages say what is still being prepared.
+# needs, migrates, creates the demo logins and serves the site with two Celery workers (decisions;
+# webhook deliveries) and beat, which it restarts if they stop. The demo itself (a simulated
+# marketplace, a model trained on it, the audit console's demo decisions) is prepared in the
+# background; the pages say what is still being prepared.
 # Ctrl-C, or any TERM/INT/HUP to this script, stops every process it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -74,7 +75,13 @@ supervise() {
 }
 
 # A job's process group is its first process's id (`jobs -p`), also for a pipeline.
-supervise worker celery -A config worker --loglevel=INFO --concurrency=2 --without-mingle --without-gossip &
+# Two workers, two queues (docs/deploy.md): decisions (and the rest of the default queue) never wait
+# behind a partner's slow webhook endpoint; the webhooks worker's one process sends on its own threads.
+supervise worker celery -A config worker -Q celery -n decisions@%h --loglevel=INFO --concurrency=2 \
+  --without-mingle --without-gossip &
+jobs_started+=("$(jobs -p %%)")
+supervise webhooks celery -A config worker -Q webhooks -n webhooks@%h --loglevel=INFO --concurrency=1 \
+  --without-mingle --without-gossip &
 jobs_started+=("$(jobs -p %%)")
 supervise beat celery -A config beat --loglevel=INFO &
 jobs_started+=("$(jobs -p %%)")
@@ -86,7 +93,7 @@ echo
 echo "310 Lending is running at http://127.0.0.1:${PORT}/  (audit console: http://127.0.0.1:${PORT}/admin/)"
 echo "Demo logins:"
 python manage.py setup_demo --logins-only
-echo "Logs: $LOG/ (web, worker, beat, prepare). Ctrl-C stops everything."
+echo "Logs: $LOG/ (web, worker, webhooks, beat, prepare). Ctrl-C stops everything."
 echo
 echo "Preparing the demo in the background (the pages say what is still being prepared)..."
 python manage.py prepare_demo --partner demo --merchants "$DEMO_MERCHANTS" --seed 310 2>&1 \

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -97,13 +98,44 @@ def redis_broker():
     return url
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker, redis_broker, clock_pin):
-    """A real `celery worker` process on the Redis broker, reading and writing the test database.
+def _start_worker(*, queue: str, env: dict, log_path: Path) -> tuple[subprocess.Popen, object]:
+    """A `celery worker` process consuming only `queue`, once it says it is ready; (process, log)."""
+    log = open(log_path, "w")  # noqa: SIM115 - closed by _stop_worker
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--loglevel=INFO",
+         "--without-mingle", "--without-gossip", "-Q", queue, "-n", f"test-{queue}-{os.getpid()}@%h"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"celery worker exited with {proc.returncode}; see {log_path}", pytrace=False)
+        if "ready." in log_path.read_text():
+            return proc, log
+        time.sleep(0.2)
+    proc.kill()
+    pytest.fail(f"celery worker did not become ready in 60 s; see {log_path}", pytrace=False)
 
-    Tests that use it must also use `transactional_db` so their rows are committed and visible
-    to the worker.
+
+def _stop_worker(proc: subprocess.Popen, log) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def celery_workers(django_db_setup, django_db_blocker, redis_broker, clock_pin):
+    """Real `celery worker` processes on the Redis broker, reading and writing the test database, as
+    production runs them (docs/deploy.md): `decisions` consumes the default queue, `webhooks` the
+    webhook deliveries' queue.
+
+    Tests that use them must also use `transactional_db` so their rows are committed and visible
+    to the workers.
     """
+    from django.conf import settings
     from django.db import connection
 
     if connection.vendor != "postgresql":
@@ -118,33 +150,23 @@ def celery_worker_process(django_db_setup, django_db_blocker, redis_broker, cloc
     )
     env["CELERY_BROKER_URL"] = redis_broker
     env.update(clock_pin.env())
-    from django.conf import settings
-
-    log_path = Path(settings.VAR_DIR) / "test-worker.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(log_path, "w")  # noqa: SIM115 - closed in teardown
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--loglevel=INFO",
-         "--without-mingle", "--without-gossip", "-n", f"test-{os.getpid()}@%h"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"celery worker exited with {proc.returncode}; see {log_path}", pytrace=False)
-        if "ready." in log_path.read_text():
-            break
-        time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail(f"celery worker did not become ready in 60 s; see {log_path}", pytrace=False)
-    yield proc
-    proc.terminate()
+    logs = Path(settings.VAR_DIR)
+    logs.mkdir(parents=True, exist_ok=True)
+    decisions = _start_worker(queue=settings.CELERY_TASK_DEFAULT_QUEUE, env=env, log_path=logs / "test-worker.log")
     try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        webhooks = _start_worker(queue=settings.WEBHOOKS_QUEUE, env=env, log_path=logs / "test-webhooks-worker.log")
+    except BaseException:
+        _stop_worker(*decisions)
+        raise
+    yield SimpleNamespace(decisions=decisions[0], webhooks=webhooks[0])
+    for worker in (decisions, webhooks):
+        _stop_worker(*worker)
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(celery_workers):
+    """The decisions worker (default queue) of `celery_workers`; the webhooks worker runs beside it."""
+    return celery_workers.decisions
 
 
 def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):

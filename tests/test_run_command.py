@@ -1,7 +1,7 @@
 """The run command (scripts/run.sh) as a newcomer runs it: on the embedded default (SQLite and a
 filesystem broker, no server), it serves at once, prepares the demo in the background, keeps its
-secrets and the demo key in VAR_DIR, restarts a worker or beat that dies, and stops every process it
-started on a signal."""
+secrets and the demo key in VAR_DIR, runs a worker for decisions and one for webhook deliveries,
+restarts a worker or beat that dies, and stops every process it started on a signal."""
 
 import json
 import os
@@ -80,6 +80,10 @@ def test_the_run_command_serves_prepares_supervises_and_stops_everything(tmp_pat
         # production-like pages: no technical 404
         code, body = _get(f"{base}/no-such-page/")
         assert code == 404 and "Traceback" not in body and "URLconf" not in body
+
+        # decisions and webhook deliveries each have their own worker, on their own queue
+        workers = [a for a in _session_processes(run.pid).values() if "celery -A config worker" in a]
+        assert any("-Q celery " in a for a in workers) and any("-Q webhooks " in a for a in workers), workers
 
         # a beat that dies is started again
         def beat():

@@ -17,10 +17,14 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Mapping
+from concurrent import futures
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Min
 
 from accounts.models import PartnerBank
 from config import clock
@@ -54,6 +58,13 @@ JITTER = 0.2  # each delay is scaled by a random factor in [1 - JITTER, 1 + JITT
 # it to be sent again after the lease (at least once, never lost).
 CLAIM_LEASE = dt.timedelta(minutes=2)
 REQUEST_TIMEOUT_SECONDS = 10.0
+# A sender claims more while its requests are in flight at least this often, and stops claiming after
+# SENDER_RUN_SECONDS (the next beat tick or kick carries on once its last requests are answered, at most
+# a request timeout later), so a run normally ends inside the broker's visibility timeout (30 s). One
+# that does not (an endpoint trickling its answer) is delivered again and runs beside it: two senders
+# at once are safe (SKIP LOCKED claims and the lease; loans/webhooks/tasks.py).
+POLL_SECONDS = 0.2
+SENDER_RUN_SECONDS = 10.0
 RESPONSE_BODY_KEPT = 2048
 TIMESTAMP_TOLERANCE_SECONDS = 5 * 60
 # After a rotation the replaced secret still signs every delivery (beside the new one) this long, so a
@@ -219,54 +230,144 @@ def http_post(url: str, body: bytes, headers: dict[str, str]) -> HttpResult:
                 timeout=REQUEST_TIMEOUT_SECONDS, body_limit=RESPONSE_BODY_KEPT)
 
 
-def _claim_due(*, now: dt.datetime, limit: int) -> list[int]:
-    """Marks up to `limit` due deliveries as leased and returns their ids (SKIP LOCKED: concurrent
-    senders take different rows)."""
+@dataclass(frozen=True)
+class Claim:
+    delivery_id: int
+    endpoint_id: int
+
+
+def _claim_due(
+    *, now: dt.datetime, limit: int, per_endpoint: int | None = None, busy: Mapping[int, int] | None = None
+) -> list[Claim]:
+    """Leases up to `limit` due deliveries, oldest first, and returns them. With `per_endpoint`, an
+    endpoint gets no more than that many counting `busy` (what the caller already has in flight there),
+    claimed endpoint by endpoint so that a backlog at one never hides another's due deliveries.
+    SKIP LOCKED: concurrent senders take different rows; the lease then keeps a claimed row from every
+    sender until its attempt is recorded (or the lease runs out: its sender died)."""
+    busy = busy or {}
+    due = WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+    oldest_first = ("next_attempt_at", "id")
     with transaction.atomic():
-        rows = list(
-            WebhookDelivery.objects.select_for_update(skip_locked=True)
-            .filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
-            .order_by("next_attempt_at", "id")
-            .values_list("id", flat=True)[:limit]
-        )
-        WebhookDelivery.objects.filter(id__in=rows).update(next_attempt_at=now + CLAIM_LEASE)
-    return rows
+        if per_endpoint is None:
+            rows = list(due.select_for_update(skip_locked=True).order_by(*oldest_first)
+                        .values_list("id", "endpoint_id")[:limit])
+        else:
+            full = [endpoint_id for endpoint_id, n in busy.items() if n >= per_endpoint]
+            endpoints = (due.exclude(endpoint_id__in=full).values("endpoint_id")
+                         .annotate(oldest=Min("next_attempt_at")).order_by("oldest", "endpoint_id")
+                         .values_list("endpoint_id", flat=True)[:limit])
+            rows = []
+            for endpoint_id in endpoints:
+                room = min(per_endpoint - busy.get(endpoint_id, 0), limit - len(rows))
+                rows += (due.filter(endpoint_id=endpoint_id).select_for_update(skip_locked=True)
+                         .order_by(*oldest_first).values_list("id", "endpoint_id")[:room])
+                if len(rows) >= limit:
+                    break
+        WebhookDelivery.objects.filter(id__in=[row[0] for row in rows]).update(next_attempt_at=now + CLAIM_LEASE)
+    return [Claim(*row) for row in rows]
 
 
 def webhook_deliveries_send(
     *, now: dt.datetime | None = None, limit: int = 100, sender: Sender | None = None,
     rng: random.Random | None = None,
 ) -> int:
-    """Sends every due delivery once (one attempt each) and schedules the next. Returns attempts made."""
-    now = now or clock.now()
+    """Sends due deliveries (one attempt each) and schedules the next; returns the attempts made.
+
+    The requests run on up to WEBHOOK_SENDER_THREADS threads, at most WEBHOOK_ENDPOINT_CONCURRENCY at a
+    time to any one endpoint, so a slow or failing endpoint holds back only its own deliveries. Claims
+    and answers are written on this thread (short transactions on its one connection). While requests
+    are in flight it claims again as each one ends, or every POLL_SECONDS, so a delivery falling due
+    meanwhile (a new event for a fast endpoint) goes out at once rather than after the slowest request.
+    Each claim takes at most `limit` deliveries; it stops claiming after SENDER_RUN_SECONDS, or when a
+    claim finds nothing and nothing is in flight, and returns once every request it made is recorded.
+    Without `now`, each claim and attempt reads the clock."""
     sender = sender or http_post
+    per_endpoint, threads = settings.WEBHOOK_ENDPOINT_CONCURRENCY, settings.WEBHOOK_SENDER_THREADS
+    claiming_until = time.monotonic() + SENDER_RUN_SECONDS
+    in_flight: dict[futures.Future, _Attempt] = {}
+    busy: Counter[int] = Counter()
     made = 0
-    for delivery_id in _claim_due(now=now, limit=limit):
-        webhook_delivery_attempt(delivery_id=delivery_id, now=now, sender=sender, rng=rng)
-        made += 1
-    return made
+    with futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="webhook-sender") as pool:
+        while True:
+            room = min(limit, threads - len(in_flight))
+            if room > 0 and time.monotonic() < claiming_until:
+                for claim in _claim_due(now=now or clock.now(), limit=room, per_endpoint=per_endpoint, busy=busy):
+                    attempt = _attempt_start(delivery_id=claim.delivery_id, now=now or clock.now())
+                    if attempt is None:  # settled meanwhile, or closed without a request
+                        made += 1
+                        continue
+                    in_flight[pool.submit(_attempt_send, attempt, sender)] = attempt
+                    busy[claim.endpoint_id] += 1
+            if not in_flight:
+                return made
+            done, _ = futures.wait(in_flight, timeout=POLL_SECONDS, return_when=futures.FIRST_COMPLETED)
+            for future in done:
+                attempt = in_flight.pop(future)
+                busy[attempt.endpoint_id] -= 1
+                _attempt_record(attempt, *future.result(), rng=rng)
+                made += 1
 
 
 def webhook_delivery_attempt(
     *, delivery_id: int, now: dt.datetime, sender: Sender, rng: random.Random | None = None
 ) -> WebhookDelivery:
+    """One attempt of one delivery, on this thread."""
+    attempt = _attempt_start(delivery_id=delivery_id, now=now)
+    if attempt is None:
+        return WebhookDelivery.objects.get(pk=delivery_id)
+    return _attempt_record(attempt, *_attempt_send(attempt, sender), rng=rng)
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    delivery_id: int
+    endpoint_id: int
+    event: WebhookEvent
+    url: str
+    body: bytes
+    headers: dict[str, str]
+    now: dt.datetime
+
+
+def _attempt_start(*, delivery_id: int, now: dt.datetime) -> _Attempt | None:
+    """The signed request of a pending delivery; None (and nothing to send) if it is settled, or if its
+    endpoint is disabled, which fails it."""
     delivery = WebhookDelivery.objects.select_related("event", "endpoint").get(pk=delivery_id)
     endpoint, event = delivery.endpoint, delivery.event
     if delivery.status != DeliveryStatus.PENDING:
-        return delivery
+        return None
     if not endpoint.is_enabled:
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
             status=DeliveryStatus.FAILED, completed_at=now, next_attempt_at=None
         )
-        return delivery
+        return None
     body, headers = _signed_request(event=event, endpoint=endpoint, now=now)
+    return _Attempt(delivery.pk, endpoint.pk, event, endpoint.url, body.encode(), headers, now)
+
+
+def _attempt_send(attempt: _Attempt, sender: Sender) -> tuple[HttpResult, int]:
+    """The request (on a sender thread when sent concurrently) and its duration in ms. A sender that
+    raises counts as a failed attempt: one bad delivery must not stop the others' answers being recorded."""
     started = time.monotonic()
-    result = sender(endpoint.url, body.encode(), headers)
-    duration_ms = int((time.monotonic() - started) * 1000)
-    # The answer is recorded under row locks, outside which the (slow) request ran.
+    try:
+        result = sender(attempt.url, attempt.body, attempt.headers)
+    except Exception as exc:
+        logger.exception("webhook sender failed on delivery %s", attempt.delivery_id)
+        result = HttpResult(None, error=f"{type(exc).__name__}: {exc}"[:500])
+    return result, int((time.monotonic() - started) * 1000)
+
+
+def _attempt_record(
+    attempt: _Attempt, result: HttpResult, duration_ms: int, *, rng: random.Random | None
+) -> WebhookDelivery | None:
+    """Records the answer under row locks, outside which the (slow) request ran. None if the endpoint
+    was deleted meanwhile (its deliveries with it)."""
+    now, event = attempt.now, attempt.event
     with transaction.atomic():
-        delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
-        endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+        delivery = WebhookDelivery.objects.select_for_update().filter(pk=attempt.delivery_id).first()
+        endpoint = WebhookEndpoint.objects.select_for_update().filter(pk=attempt.endpoint_id).first()
+        if delivery is None or endpoint is None:
+            return None
         WebhookAttempt.objects.create(
             delivery=delivery, attempted_at=now, status_code=result.status_code,
             response_body=result.body[:RESPONSE_BODY_KEPT], error=result.error[:500], duration_ms=duration_ms,

@@ -28,6 +28,7 @@ def test_no_task_outlives_the_visibility_timeout_unless_it_is_safe_to_run_twice(
         assert limit < timeout, f"{name} may run {limit} s, past the {timeout} s visibility timeout"
     assert {name for name, task in tasks.items() if getattr(task, "safe_to_run_twice", False)} == {
         "underwriting.history.tasks.rebuild_business_rollups",
+        "loans.webhooks.tasks.webhook_deliveries_send",
     }
 
 
