@@ -57,16 +57,21 @@ def owner():
     return UserFactory(email="owner@example.com")
 
 
-@pytest.fixture
-def approvable(world):
-    """A merchant the active model approves at its suggested amount, and that amount."""
+def approvable_in(businesses):
+    """The first of `businesses` the active model approves at its suggested amount, and that amount."""
     from loans.businesses.selectors import business_suggested_amount
 
-    for business in world:
+    for business in businesses:
         suggestion = business_suggested_amount(business=business)
         if suggestion.basis == "model":
             return business, suggestion.amount
     pytest.fail("no merchant of the test world is approvable")
+
+
+@pytest.fixture
+def approvable(world):
+    """A merchant the active model approves at its suggested amount, and that amount."""
+    return approvable_in(world)
 
 
 class _Rollback(Exception):

@@ -12,8 +12,8 @@ from django.db import connection, transaction
 from loans.applications import services
 from loans.applications.models import Application, ApplicationStatus
 from loans.background import DECIDE_APPLICATION
-from loans.businesses.selectors import business_suggested_amount
 from tests.conftest import wait_for
+from tests.loans.conftest import approvable_in
 from tests.processes import Worker, throwaway_redis
 from underwriting.decisions.models import Decision
 
@@ -65,13 +65,6 @@ def _send(broker_url: str, sent: list) -> None:
             producer.send_task(name, args=list(args), connection=conn)
 
 
-def _approvable(world):
-    for business in world:
-        suggestion = business_suggested_amount(business=business)
-        if suggestion.basis == "model":
-            return business, suggestion.amount
-    pytest.fail("no approvable merchant in the world")
-
 
 def _status(pk: int) -> str:
     return Application.objects.values_list("status", flat=True).get(pk=pk)
@@ -89,7 +82,7 @@ def test_a_decision_whose_worker_was_killed_is_made_by_another_within_seconds(
         committed_world, broker, workers, monkeypatch):
     # given a worker that has taken a decision's message and is inside the decision (held on the
     # application's row lock, which this test holds)
-    business, amount = _approvable(committed_world)
+    business, amount = approvable_in(committed_world)
     application, sent = _submit(business, amount, monkeypatch)
     first = workers()
     with transaction.atomic():
@@ -112,7 +105,7 @@ def test_a_database_refusing_connections_delays_a_decision_by_seconds_not_the_sw
         committed_world, broker, workers, monkeypatch):
     # given a running worker, and then the database refusing every new connection and dropping the
     # worker's (as during a PostgreSQL restart or failover)
-    business, amount = _approvable(committed_world)
+    business, amount = approvable_in(committed_world)
     application, sent = _submit(business, amount, monkeypatch)
     workers(APPLICATION_STUCK_SECONDS=3600)
     name = connection.settings_dict["NAME"]
@@ -146,7 +139,7 @@ def _allow_connections(name: str, allow: bool) -> None:
 
 def test_the_worker_rides_through_redis_restarts(committed_world, broker, workers, monkeypatch):
     # given a worker on a Redis that is restarted four times under it
-    business, amount = _approvable(committed_world)
+    business, amount = approvable_in(committed_world)
     worker = workers()
     for _ in range(4):
         broker.restart(down_seconds=2.0)

@@ -10,9 +10,9 @@ from django.db import transaction
 from loans.applications import services
 from loans.applications.models import Application, ApplicationStatus
 from loans.applications.tasks import decide_application
-from loans.businesses.selectors import business_suggested_amount
 from tests.clock import pinned_dates
 from tests.conftest import wait_for
+from tests.loans.conftest import approvable_in
 from underwriting.decisions.models import Decision
 from underwriting.modeling.models import ModelVersion
 from underwriting.modeling.registry import clear_active_model_cache
@@ -20,13 +20,6 @@ from underwriting.modeling.registry import clear_active_model_cache
 pytestmark = [pytest.mark.services]
 S = ApplicationStatus
 
-
-def _approvable(world):
-    for business in world:
-        suggestion = business_suggested_amount(business=business)
-        if suggestion.basis == "model":
-            return business, suggestion.amount
-    pytest.fail("no approvable merchant in the world")
 
 
 def _status(application_id):
@@ -36,7 +29,7 @@ def _status(application_id):
 @pinned_dates
 def test_a_submitted_application_is_decided_by_the_worker_once(committed_world, celery_worker_process):
     # given a merchant the model approves, and a worker on the Redis broker
-    business, amount = _approvable(committed_world)
+    business, amount = approvable_in(committed_world)
 
     # when the owner submits (the task is queued when the transaction commits)
     with transaction.atomic():
@@ -67,7 +60,7 @@ def _pending_messages() -> int:
 
 
 def test_without_an_active_model_the_worker_retries_until_one_is_active(committed_world, celery_worker_process):
-    business, amount = _approvable(committed_world)
+    business, amount = approvable_in(committed_world)
     active = ModelVersion.objects.get(is_active=True)
     ModelVersion.objects.update(is_active=False)
     clear_active_model_cache()
@@ -96,7 +89,7 @@ def test_without_an_active_model_the_worker_retries_until_one_is_active(committe
 def test_a_worker_holding_the_model_stops_deciding_when_its_artifact_is_modified(
         committed_world, celery_worker_process, loans_model_artifact):
     # given a worker that has decided with the active model (so holds it in memory)
-    business, amount = _approvable(committed_world)
+    business, amount = approvable_in(committed_world)
 
     def submit():
         with transaction.atomic():

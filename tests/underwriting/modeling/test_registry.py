@@ -160,15 +160,23 @@ def test_a_modified_active_artifact_is_refused_at_load(artifacts, settings):
         active_model()
 
 
-@pytest.mark.django_db
-def test_a_process_holding_the_model_refuses_it_once_its_artifact_changes_on_disk(artifacts, settings, monkeypatch):
-    # given a process that loaded and verified the active model
+@pytest.fixture
+def holding(artifacts, settings, monkeypatch):
+    """A process that loaded and verified the active model (artifacts[0]); returns its monotonic clock,
+    a one-item list the test moves forward."""
     settings.MODEL_REGISTRY_CHECK_SECONDS = 2.0
     settings.MODEL_ARTIFACT_VERIFY_SECONDS = 60.0
     clock = [1000.0]
     monkeypatch.setattr(registry.time, "monotonic", lambda: clock[0])
     model_version_activate(model_version=model_version_register(artifact=artifacts[0]), note="first model")
     assert active_model() is not None
+    return clock
+
+
+@pytest.mark.django_db
+def test_a_process_holding_the_model_refuses_it_once_its_artifact_changes_on_disk(artifacts, holding):
+    # given a process that loaded and verified the active model
+    clock = holding
 
     # when its model file is rewritten (the registry still names it)
     model_file = artifacts[0] / "model.txt"
@@ -184,15 +192,10 @@ def test_a_process_holding_the_model_refuses_it_once_its_artifact_changes_on_dis
 
 
 @pytest.mark.django_db
-def test_a_change_that_keeps_size_and_mtime_is_found_by_the_scheduled_rehash(artifacts, settings, monkeypatch):
+def test_a_change_that_keeps_size_and_mtime_is_found_by_the_scheduled_rehash(artifacts, holding):
     import os
 
-    settings.MODEL_REGISTRY_CHECK_SECONDS = 2.0
-    settings.MODEL_ARTIFACT_VERIFY_SECONDS = 60.0
-    clock = [1000.0]
-    monkeypatch.setattr(registry.time, "monotonic", lambda: clock[0])
-    model_version_activate(model_version=model_version_register(artifact=artifacts[0]), note="first model")
-    assert active_model() is not None
+    clock = holding
 
     # given one byte of the model file flipped in place, its size and mtime put back
     model_file = artifacts[0] / "model.txt"
