@@ -63,6 +63,20 @@ def _test_clock(clock_pin):
         yield
 
 
+@pytest.fixture(autouse=True)
+def _platform_celery_app_stays_current():
+    """A bare `Celery()` made in a test becomes Celery's current app (set_as_current defaults to True),
+    and the platform's task_queue would then send without its routes: later tests' webhook deliveries
+    would land on the decisions queue. Producers made in tests pass set_as_current=False; this says
+    which test forgot."""
+    from celery import current_app
+
+    from config.celery import app
+
+    yield
+    assert current_app._get_current_object() is app, "a test made another Celery app current"
+
+
 def _missing(reason: str):
     if IN_CI:
         pytest.fail(f"CI=true and a required service is missing: {reason}", pytrace=False)

@@ -2,7 +2,6 @@
 (docs/reliability.md). The faults themselves are reproduced against real processes in
 tests/loans/applications/test_faults.py; these pin the arithmetic that keeps them safe."""
 
-from celery import current_app
 from django.conf import settings
 
 from config.celery import app
@@ -21,7 +20,7 @@ def test_no_task_outlives_the_visibility_timeout_unless_it_is_safe_to_run_twice(
 
     # then every task is stopped before then, or declares it may run twice at once
     for name, task in tasks.items():
-        limit = task.time_limit or current_app.conf.task_time_limit
+        limit = task.time_limit or app.conf.task_time_limit
         assert limit is not None, name
         if getattr(task, "safe_to_run_twice", False):
             continue
@@ -40,7 +39,7 @@ def test_a_retry_waits_less_than_the_visibility_timeout():
 
 
 def test_the_broker_is_waited_for_not_given_up_on():
-    conf = current_app.conf
+    conf = app.conf
     assert conf.broker_connection_max_retries is None
     assert conf.broker_connection_retry_on_startup is True
     assert conf.worker_cancel_long_running_tasks_on_connection_loss is True

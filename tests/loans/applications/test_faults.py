@@ -59,7 +59,7 @@ def _submit(business, amount, monkeypatch) -> tuple[Application, list]:
 
 def _send(broker_url: str, sent: list) -> None:
     # (An app made with broker=... would still use the CELERY_BROKER_URL of the environment.)
-    producer = Celery()
+    producer = Celery(set_as_current=False)  # the suite's app (routes, serializer) stays current
     with producer.connection_for_write(broker_url) as conn:
         for name, args in sent:
             producer.send_task(name, args=list(args), connection=conn)

@@ -214,7 +214,7 @@ def test_embedded_filesystem_broker_runs_a_real_worker(transactional_db, require
             stderr=subprocess.STDOUT,
         )
     try:
-        producer = Celery(broker="filesystem://")
+        producer = Celery(broker="filesystem://", set_as_current=False)  # the suite's app stays current
         queue = var / "broker" / "queue"
         producer.conf.broker_transport_options = {
             "data_folder_in": str(queue),
