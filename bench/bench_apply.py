@@ -49,6 +49,7 @@ DEFAULT_BROKER = "redis://127.0.0.1:6379/11"
 PASSWORD = "bench-owner-310"
 UUID = re.compile(r"/applications/([0-9a-f-]{36})/")
 STANDING = ((20.0, 60.0), (40.0, 300.0))
+SATURATED_SECONDS = 5.0
 
 
 
@@ -200,6 +201,14 @@ def _dispatch(owners: list[Owner], rate: float, seconds: float, threads: int) ->
             delay = due_mono - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
+            # Past saturation the backlog only grows (and the owners' polling with it): stop offering
+            # once more than SATURATED_SECONDS of requests wait for a free client thread, so the bench
+            # ends in minutes and says so, instead of measuring its own queue.
+            waiting = pool._work_queue.qsize()  # submitted, no client thread free yet
+            if waiting > rate * SATURATED_SECONDS:
+                print(f"saturated: {waiting} requests waiting for a client thread after "
+                      f"{time.monotonic() - start_mono:.0f} s; stopped offering after {i} of {total}", flush=True)
+                break
             futures.append(pool.submit(_submit, owners[i % len(owners)], start_wall + i / rate, due_mono))
         sent_for = time.monotonic() - start_mono
     return [f.result() for f in futures], sent_for
