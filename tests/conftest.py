@@ -15,6 +15,7 @@ import pytest
 
 from config.clock import Pin
 from tests.clock import DEFAULT_AT, real_time, travel_to
+from tests.processes import database_url, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
@@ -132,12 +133,7 @@ def _start_worker(*, queue: str, env: dict, log_path: Path) -> tuple[subprocess.
 
 
 def _stop_worker(proc: subprocess.Popen, log) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    stop_process(proc, log)
 
 
 @pytest.fixture(scope="session")
@@ -157,11 +153,8 @@ def celery_workers(django_db_setup, django_db_blocker, redis_broker, clock_pin):
     import redis
 
     redis.Redis.from_url(redis_broker).flushdb()
-    db = connection.settings_dict
     env = dict(os.environ)
-    env["DATABASE_URL"] = (
-        f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    )
+    env["DATABASE_URL"] = database_url()
     env["CELERY_BROKER_URL"] = redis_broker
     env.update(clock_pin.env())
     logs = Path(settings.VAR_DIR)

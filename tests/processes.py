@@ -82,6 +82,18 @@ def database_url() -> str:
     return f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
+def stop_process(proc: subprocess.Popen, log=None, timeout: float = 15) -> None:
+    """TERM, then KILL if it has not exited within `timeout`; closes its log."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+    if log is not None and not log.closed:
+        log.close()
+
+
 class Worker:
     """`celery -A config worker` as the run command starts it (prefork), in its own process group."""
 

@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from config import clock
+from tests import processes
 from tests.browser.support import AXE_JS, DESKTOP
 from tests.clock import travel_to
 from tests.conftest import ROOT, _missing
@@ -213,20 +214,13 @@ def _free_port() -> int:
     raise RuntimeError(f"no free port in {PORT_BASE}-{PORT_BASE + 99}")
 
 
-def _database_url() -> str:
-    from django.db import connection
-
-    db = connection.settings_dict
-    return f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 @pytest.fixture(scope="package")
 def server(browser_world, redis_broker, django_db_blocker, clock_pin):
     """A gunicorn process serving the site (and its static files) on the test database."""
     from django.conf import settings
 
     with django_db_blocker.unblock():
-        database_url = _database_url()
+        database_url = processes.database_url()
     port = _free_port()
     env = dict(os.environ)
     env.update(
@@ -262,12 +256,7 @@ def server(browser_world, redis_broker, django_db_blocker, clock_pin):
             pytest.fail(f"gunicorn did not answer in 60 s; see {log_path}", pytrace=False)
         time.sleep(0.2)
     yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    processes.stop_process(proc, log)
 
 
 # ---- the browser ------------------------------------------------------------------------------------

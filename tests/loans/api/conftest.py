@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 from accounts.services import api_key_create
 from tests.conftest import _missing
 from tests.factories import BusinessFactory, PartnerFactory
+from tests.processes import database_url, stop_process
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -86,9 +87,7 @@ def _serve(env_overrides: dict, clock_pin, workers: int = 2, threads: int = 8):
     if not db["ENGINE"].endswith("postgresql"):
         _missing("the live server tests need PostgreSQL")
     env = dict(os.environ)
-    env["DATABASE_URL"] = (
-        f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    )
+    env["DATABASE_URL"] = database_url()
     env.update({"ALLOWED_HOSTS": "127.0.0.1,localhost", "CONN_MAX_AGE": "0", **clock_pin.env(), **env_overrides})
     port = _free_port()
     log_path = Path(settings.VAR_DIR) / f"test-api-server-{port}.log"
@@ -117,12 +116,7 @@ def _serve(env_overrides: dict, clock_pin, workers: int = 2, threads: int = 8):
 
 
 def _stop(proc, log) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    stop_process(proc, log)
 
 
 @pytest.fixture(scope="session")
