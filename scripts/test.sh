@@ -7,23 +7,26 @@ cd "$(dirname "$0")/.."
 CI=${CI:-}
 
 # The browser tests drive the Debian Chromium (Playwright's own download does not work on these
-# machines) and inject axe-core from npm; install both when they are missing and we may.
-ensure_browser_tools() {
+# machines) and inject axe-core from npm; the fault tests start a throwaway redis-server of their own and
+# the webhook TLS tests make a certificate with openssl. Install what is missing when we may.
+ensure_test_tools() {
   local missing=()
   [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] || missing+=(chromium)
   command -v npm >/dev/null 2>&1 || missing+=(npm)
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "Installing ${missing[*]} for the browser tests."
+    echo "Installing ${missing[*]} for the browser, fault and webhook tests."
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   elif [ "${CI,,}" = "true" ]; then
     echo "CI=true but ${missing[*]} is missing and cannot be installed (needs root and apt-get)." >&2; exit 1
   else
-    echo "${missing[*]} not installed: the browser tests will be skipped."
+    echo "${missing[*]} not installed: the tests that need them will be skipped."
   fi
 }
-ensure_browser_tools
+ensure_test_tools
 bash scripts/bootstrap.sh
 source .venv/bin/activate
 
