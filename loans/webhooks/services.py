@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Min
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
 
 from accounts.models import PartnerBank
 from config import clock
@@ -241,7 +242,7 @@ def _claim_due(
 ) -> list[Claim]:
     """Leases up to `limit` due deliveries, oldest first, and returns them. With `per_endpoint`, an
     endpoint gets no more than that many counting `busy` (what the caller already has in flight there),
-    claimed endpoint by endpoint so that a backlog at one never hides another's due deliveries.
+    and only its oldest ones are candidates, so that a backlog at one never hides another's due deliveries.
     SKIP LOCKED: concurrent senders take different rows; the lease then keeps a claimed row from every
     sender until its attempt is recorded (or the lease runs out: its sender died)."""
     busy = busy or {}
@@ -252,17 +253,25 @@ def _claim_due(
             rows = list(due.select_for_update(skip_locked=True).order_by(*oldest_first)
                         .values_list("id", "endpoint_id")[:limit])
         else:
+            # One query: each endpoint's oldest `per_endpoint` due rows (a window rank), oldest first;
+            # then the caps counting what is in flight, and the rows locked (a window cannot be FOR UPDATE).
             full = [endpoint_id for endpoint_id, n in busy.items() if n >= per_endpoint]
-            endpoints = (due.exclude(endpoint_id__in=full).values("endpoint_id")
-                         .annotate(oldest=Min("next_attempt_at")).order_by("oldest", "endpoint_id")
-                         .values_list("endpoint_id", flat=True)[:limit])
-            rows = []
-            for endpoint_id in endpoints:
-                room = min(per_endpoint - busy.get(endpoint_id, 0), limit - len(rows))
-                rows += (due.filter(endpoint_id=endpoint_id).select_for_update(skip_locked=True)
-                         .order_by(*oldest_first).values_list("id", "endpoint_id")[:room])
-                if len(rows) >= limit:
-                    break
+            capped = per_endpoint * sum(1 for n in busy.values() if n > 0)  # rows the caps may skip
+            ranked = (due.exclude(endpoint_id__in=full)
+                      .annotate(rank=Window(RowNumber(), partition_by=[F("endpoint_id")],
+                                            order_by=[F("next_attempt_at").asc(), F("id").asc()]))
+                      .filter(rank__lte=per_endpoint).order_by(*oldest_first)
+                      .values_list("id", "endpoint_id")[:limit + capped])
+            taken: Counter[int] = Counter()
+            chosen = []
+            for delivery_id, endpoint_id in ranked:
+                if taken[endpoint_id] + busy.get(endpoint_id, 0) < per_endpoint:
+                    taken[endpoint_id] += 1
+                    chosen.append(delivery_id)
+                    if len(chosen) >= limit:
+                        break
+            rows = list(due.filter(id__in=chosen).select_for_update(skip_locked=True).order_by(*oldest_first)
+                        .values_list("id", "endpoint_id"))
         WebhookDelivery.objects.filter(id__in=[row[0] for row in rows]).update(next_attempt_at=now + CLAIM_LEASE)
     return [Claim(*row) for row in rows]
 
