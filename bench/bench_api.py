@@ -22,12 +22,11 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from harness import django_setup, percentile, recreate_database, start_stack  # noqa: E402
+from harness import demo_world, django_setup, percentile, recreate_database, start_stack  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/lending_bench_api"
 DEFAULT_BROKER = "redis://127.0.0.1:6379/12"
@@ -36,22 +35,11 @@ _local = threading.local()
 
 def _prepare(args) -> tuple[str, list[str]]:
     """World, model and a key; returns the key and the merchant ids to apply for."""
-    from django.conf import settings
-    from django.core.management import call_command
-    from django.utils import timezone
 
     from accounts.models import Business, PartnerBank
     from accounts.services import api_key_create
-    from underwriting.modeling.models import ModelVersion
-    from underwriting.simulator import simulate_marketplace
 
-    call_command("migrate", verbosity=0)
-    slug = settings.DEMO_MERCHANTS_PARTNER
-    if not ModelVersion.objects.filter(is_active=True).exists():
-        print(f"simulating {args.merchants} merchants (history up to yesterday) and training a model ...", flush=True)
-        yesterday = (timezone.now() - timedelta(days=1)).date()
-        simulate_marketplace(merchants=args.merchants, months=24, seed=7, end_date=yesterday, partner_slug=slug)
-        call_command("train_model", partner=slug, seed=1, verbosity=0, quiet=True)
+    slug = demo_world(args.merchants)
     partner = PartnerBank.objects.get(slug=slug)
     key = api_key_create(partner=partner, name="bench", scopes=["write"]).raw_key
     merchants = list(Business.objects.filter(partner=partner).order_by("external_id").values_list("external_id", flat=True))

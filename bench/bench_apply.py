@@ -37,12 +37,12 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from harness import cpu_by_component, django_setup, percentile, recreate_database, start_stack  # noqa: E402
+from harness import cpu_by_component, demo_world, django_setup, percentile, recreate_database, start_stack  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/lending_bench_apply"
 DEFAULT_BROKER = "redis://127.0.0.1:6379/11"
@@ -56,24 +56,13 @@ SATURATED_SECONDS = 5.0
 
 def _prepare(args) -> list[str]:
     """World, model and owners in the bench database; returns the owners' emails."""
-    from django.conf import settings
-    from django.core.management import call_command
-    from django.utils import timezone
 
     from accounts.models import Business, User
     from accounts.roles import APPLICANT
     from accounts.services import roles_sync, user_create_with_role
-    from underwriting.modeling.models import ModelVersion
-    from underwriting.simulator import simulate_marketplace
 
-    call_command("migrate", verbosity=0)
+    partner = demo_world(args.merchants)
     roles_sync()
-    partner = settings.DEMO_MERCHANTS_PARTNER
-    if not ModelVersion.objects.filter(is_active=True).exists():
-        print(f"simulating {args.merchants} merchants (history up to yesterday) and training a model ...", flush=True)
-        yesterday = (timezone.now() - timedelta(days=1)).date()
-        simulate_marketplace(merchants=args.merchants, months=24, seed=7, end_date=yesterday, partner_slug=partner)
-        call_command("train_model", partner=partner, seed=1, verbosity=0, quiet=True)
     emails = [f"bench-owner-{i:03d}@owners.example.com" for i in range(args.owners)]
     free = Business.objects.filter(partner__slug=partner, owner__isnull=True).order_by("external_id")
     for email in emails:

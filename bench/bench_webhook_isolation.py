@@ -35,13 +35,14 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 from harness import (  # noqa: E402
+    demo_world,
     django_setup,
     percentile,
     recreate_database,
@@ -88,22 +89,11 @@ class Endpoint:
 
 def _prepare(args):
     """World, model, partner A's key and endpoint, partner B; returns (key, merchant ids, B)."""
-    from django.conf import settings
-    from django.core.management import call_command
-    from django.utils import timezone
 
     from accounts.models import Business, PartnerBank
     from accounts.services import api_key_create
-    from underwriting.modeling.models import ModelVersion
-    from underwriting.simulator import simulate_marketplace
 
-    call_command("migrate", verbosity=0)
-    slug = settings.DEMO_MERCHANTS_PARTNER
-    if not ModelVersion.objects.filter(is_active=True).exists():
-        print(f"simulating {args.merchants} merchants (history up to yesterday) and training a model ...", flush=True)
-        yesterday = (timezone.now() - timedelta(days=1)).date()
-        simulate_marketplace(merchants=args.merchants, months=24, seed=7, end_date=yesterday, partner_slug=slug)
-        call_command("train_model", partner=slug, seed=1, verbosity=0, quiet=True)
+    slug = demo_world(args.merchants)
     partner_a = PartnerBank.objects.get(slug=slug)
     partner_b, _ = PartnerBank.objects.get_or_create(slug="bench-partner-b", defaults={"name": "Partner B"})
     key = api_key_create(partner=partner_a, name="bench", scopes=["write"]).raw_key

@@ -180,3 +180,25 @@ def cpu_by_component(stack: Stack) -> dict[str, float]:
     return {"web": tree(stack.web.pid), "worker": tree(stack.worker.pid), "postgres": postgres,
             "redis": sum(own for _p, name, own, _r in stats.values() if name == "redis-server"),
             "load generator": t.user + t.system}
+
+
+def demo_world(merchants: int) -> str:
+    """Migrates the bench database and, unless a model is already active (--keep), simulates the demo
+    partner's marketplace (history up to yesterday) and trains a model on it; returns the partner's slug."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from underwriting.modeling.models import ModelVersion
+    from underwriting.simulator import simulate_marketplace
+
+    call_command("migrate", verbosity=0)
+    slug = settings.DEMO_MERCHANTS_PARTNER
+    if not ModelVersion.objects.filter(is_active=True).exists():
+        print(f"simulating {merchants} merchants (history up to yesterday) and training a model ...", flush=True)
+        yesterday = (timezone.now() - timedelta(days=1)).date()
+        simulate_marketplace(merchants=merchants, months=24, seed=7, end_date=yesterday, partner_slug=slug)
+        call_command("train_model", partner=slug, seed=1, verbosity=0, quiet=True)
+    return slug
