@@ -182,6 +182,12 @@ else:
         "unacked_restore_interval": 2,
         "unacked_restore_throttle": 1,
     }
+# Celery's Django fixup closes every database connection before and after each task unless this is
+# set, so each decision paid for a new PostgreSQL backend (a fork, authentication and cold catalog
+# caches: about a third of the database's CPU per application). Past this many tasks it still closes
+# them; between, config/celery.py applies Django's own rule instead (CONN_MAX_AGE, and a connection
+# that failed is dropped), as a web request does.
+CELERY_DB_REUSE_MAX = 1_000_000
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True

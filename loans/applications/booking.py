@@ -75,6 +75,7 @@ def offer_accept(*, application: Application, actor: str, user: User | None = No
         actor=actor,
         user=user,
         reason=f"Offer of {decision.offered_amount} over {decision.term_months} months accepted.",
+        locked=True,
     )
     refresh_from(application, locked)
     loan = _loan_create(application=locked, decision=decision, disbursed_on=clock.today())

@@ -85,6 +85,9 @@ class ApplicationOut(serializers.Serializer):
 
     @extend_schema_field(serializers.UUIDField(allow_null=True))
     def get_loan(self, application) -> str | None:
+        if "loan_id" in self.context:  # the caller read the loan already (application_event_data)
+            loan_id = self.context["loan_id"]
+            return str(loan_id) if loan_id is not None else None
         try:
             return str(application.loan.public_id)
         except ObjectDoesNotExist:
@@ -128,11 +131,18 @@ def loan_data(loan) -> dict:
     return dict(LoanOut(loan).data)
 
 
-def application_event_data(application) -> dict:
+LOAN_UNREAD = object()  # application_event_data's default: read the application's loan, if it has one
+
+
+def application_event_data(application, *, loan=LOAN_UNREAD) -> dict:
     """A webhook event's `data`: the same representations the API returns for GET /applications/{id} and
-    /loans/{id}, so a partner parses one shape whichever way it learns of a change."""
-    try:
-        loan = application.loan
-    except ObjectDoesNotExist:
-        loan = None
-    return {"application": application_data(application), "loan": loan_data(loan) if loan is not None else None}
+    /loans/{id}, so a partner parses one shape whichever way it learns of a change. `loan`: the
+    application's loan (or None) when the caller knows it."""
+    if loan is LOAN_UNREAD:
+        try:
+            loan = application.loan
+        except ObjectDoesNotExist:
+            loan = None
+    loan_id = loan.public_id if loan is not None else None
+    return {"application": dict(ApplicationOut(application, context={"loan_id": loan_id}).data),
+            "loan": loan_data(loan) if loan is not None else None}

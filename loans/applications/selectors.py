@@ -36,6 +36,17 @@ def application_get_for_owner(*, user: User, public_id) -> Application:
     return application_list_for_owner(user=user).get(public_id=uid)
 
 
+def application_status_for_owner(*, user: User, public_id) -> Application:
+    """The owner's application with only what its progress poll shows (status, and the decision's
+    outcome for the heading): the poll runs every quarter second while a decision is awaited, and the
+    decision's snapshot, SHAP values and schedule are not read for it."""
+    uid = as_uuid(public_id)
+    if uid is None or not getattr(user, "is_authenticated", False):
+        raise Application.DoesNotExist
+    return (Application.objects.filter(business__owner=user, public_id=uid)
+            .select_related("decision").only("public_id", "status", "decision__outcome").get())
+
+
 def application_list_for_partner(*, partner: PartnerBank) -> QuerySet[Application]:
     return _applications().filter(partner=partner).order_by("-created_at", "-id")
 

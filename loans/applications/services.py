@@ -35,14 +35,17 @@ from loans.applications.models import (
 from loans.applications.transitions import (
     ACTOR_SWEEPER,
     ACTOR_WORKER,
+    IllegalTransition,
     S,
     application_event_emit,
     application_transition,
     check_offer_open,
+    refresh_from,
 )
 from loans.background import DECIDE_APPLICATION, task_queue
 from underwriting.decisions.models import Decision, DecisionOutcome
 from underwriting.decisions.services import decision_make
+from underwriting.engine.policy import PolicyParams
 from underwriting.money import has_whole_cents, to_cents
 from underwriting.policies.services import policy_active
 
@@ -99,10 +102,13 @@ def _parse_amount(amount) -> Decimal:
     return to_cents(value)
 
 
-def application_validate(*, business: Business, amount, term_months, purpose: str) -> tuple[Decimal, int]:
-    """Checks a request against the product bounds of the active policy; raises ValidationError with
-    one message per field (the web form and the API show them next to the field)."""
-    _, policy = policy_active()
+def application_validate(*, business: Business, amount, term_months, purpose: str,
+                         policy: PolicyParams | None = None) -> tuple[Decimal, int]:
+    """Checks a request against the product bounds of the active policy (`policy`, when the caller read
+    it for this request already); raises ValidationError with one message per field (the web form and
+    the API show them next to the field)."""
+    if policy is None:
+        _, policy = policy_active()
     errors: dict[str, str] = {}
     try:
         value = _parse_amount(amount)
@@ -141,15 +147,18 @@ def application_submit(
     channel: str,
     applicant: User | None = None,
     actor: str,
+    policy: PolicyParams | None = None,
 ) -> Application:
     """Stores an application with its `as_of` (now) and queues its decision once the row is committed.
+    `policy`: the active policy's parameters, when the caller read them for this request already.
 
     Validation runs first, outside the locking transaction: on a fresh database it records the default
     policy version, and that write must not be held open while waiting for a business's lock (two
     submissions would wait on each other)."""
     if channel not in Channel.values:
         raise ValueError(f"unknown channel {channel!r}")
-    value, term = application_validate(business=business, amount=amount, term_months=term_months, purpose=purpose)
+    value, term = application_validate(business=business, amount=amount, term_months=term_months, purpose=purpose,
+                                       policy=policy)
     with transaction.atomic():
         return _application_store(business=business, value=value, term=term, purpose=purpose, channel=channel,
                                   applicant=applicant, actor=actor)
@@ -213,11 +222,14 @@ def application_decide(*, application_id: int) -> Application:
     transaction rolls back and a second one records the pick-up and the failed attempt's count and
     error, so they survive the failure they record.
     """
-    policy_active()  # records the default policy, if none yet, before any lock is taken (see submit)
+    # Read before any lock is taken: on a fresh database this records the default policy (see submit).
+    policy = policy_active()
     try:
         with transaction.atomic():
             application = (
-                Application.objects.select_for_update(of=("self",)).select_related("business").get(pk=application_id)
+                Application.objects.select_for_update(of=("self",))
+                .select_related("business__partner")
+                .get(pk=application_id)
             )
             if application.status == S.SUBMITTED:
                 _pick_up(application)
@@ -234,6 +246,7 @@ def application_decide(*, application_id: int) -> Application:
                 as_of=application.as_of,
                 application_ref=application.public_id,
                 exposure=exposure,
+                policy=policy,
             )
             application = _apply_decision(application, decision)
     except Exception as exc:
@@ -255,12 +268,14 @@ def application_decide(*, application_id: int) -> Application:
 
 
 def _pick_up(application: Application) -> None:
-    """`submitted` -> `deciding`, on the caller's locked instance (updated in place)."""
+    """`submitted` -> `deciding`, on the caller's instance, read under the row lock its transaction
+    holds (updated in place)."""
     application_transition(
         application=application,
         to_status=S.DECIDING,
         actor=ACTOR_WORKER,
         reason="The decision engine picked the application up.",
+        locked=True,
     )
 
 
@@ -276,9 +291,11 @@ def _apply_decision(application: Application, decision: Decision) -> Application
         S.DECLINED: "Declined: " + "; ".join(r.get("label", "") for r in decision.reasons[:4]),
     }[to_status]
     application = application_transition(
-        application=application, to_status=to_status, actor=ACTOR_WORKER, reason=reason, changes=changes
+        application=application, to_status=to_status, actor=ACTOR_WORKER, reason=reason, changes=changes,
+        locked=True,
     )
-    application_event_emit(event_type="application.decided", application=application)
+    # Decided this instant, so no loan yet: the event need not look for one.
+    application_event_emit(event_type="application.decided", application=application, loan=None)
     return application
 
 
@@ -301,14 +318,21 @@ def application_withdraw(
 @transaction.atomic
 def offer_reject(*, application: Application, actor: str, user: User | None = None, reason: str = "") -> Application:
     locked = Application.objects.select_for_update().get(pk=application.pk)
-    check_offer_open(locked, S.REJECTED)
-    return application_transition(
-        application=application,
-        to_status=S.REJECTED,
-        actor=actor,
-        user=user,
-        reason=reason or "The applicant turned the offer down.",
-    )
+    try:
+        check_offer_open(locked, S.REJECTED)
+        application_transition(
+            application=locked,
+            to_status=S.REJECTED,
+            actor=actor,
+            user=user,
+            reason=reason or "The applicant turned the offer down.",
+            locked=True,
+        )
+    except IllegalTransition:
+        refresh_from(application, locked)  # the caller sees why: the status it really has
+        raise
+    refresh_from(application, locked)
+    return locked
 
 
 # ---- housekeeping (Celery beat) ------------------------------------------------------------------

@@ -202,6 +202,7 @@ def apply(request, public_id):
                     channel=Channel.WEB,
                     applicant=request.user,
                     actor=applications_transitions.owner_actor(request.user),
+                    policy=policy,
                 )
             except ValidationError as exc:
                 for field, errors in exc.message_dict.items():
@@ -272,7 +273,10 @@ def application_detail(request, public_id):
 @require_GET
 def application_status(request, public_id):
     """What the progress page polls: the status, and whether the decision exists yet."""
-    application = _application_or_404(request, public_id)
+    try:
+        application = applications_selectors.application_status_for_owner(user=request.user, public_id=public_id)
+    except Application.DoesNotExist:
+        raise Http404("No such application") from None
     return JsonResponse(
         {
             "status": application.status,

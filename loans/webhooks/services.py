@@ -122,7 +122,9 @@ def webhook_event_emit(*, event_type: str, partner_id: int, data: dict, now: dt.
     if event_type not in WebhookEventType.values:
         raise ValueError(f"unknown webhook event type {event_type!r}")
     now = now or clock.now()
-    with transaction.atomic():
+    # No savepoint inside the caller's transaction (every state change emits): a failure here fails the
+    # caller's change with it, which is what "the event exists exactly when the change committed" needs.
+    with transaction.atomic(savepoint=False):
         payload = json.loads(json.dumps(_event_payload(event_type=event_type, data=data, created_at=now),
                                         default=_json_default))
         event = WebhookEvent.objects.create(

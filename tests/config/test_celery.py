@@ -2,9 +2,10 @@
 (docs/reliability.md). The faults themselves are reproduced against real processes in
 tests/loans/applications/test_faults.py; these pin the arithmetic that keeps them safe."""
 
+import pytest
 from django.conf import settings
 
-from config.celery import app
+from config.celery import _close_old_connections, app
 
 
 def _platform_tasks():
@@ -46,3 +47,52 @@ def test_the_broker_is_waited_for_not_given_up_on():
     assert settings.CELERY_VISIBILITY_TIMEOUT == 30
     if not settings.CELERY_BROKER_URL.startswith("filesystem://"):
         assert conf.broker_transport_options["visibility_timeout"] == 30
+
+
+class _Request:
+    is_eager = False
+
+
+class _Task:
+    request = _Request()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_keeps_its_database_connection_between_tasks():
+    # given a worker process's connection, opened by a task, and Celery's own Django fixup as a worker runs it
+    from celery.fixups.django import DjangoWorkerFixup
+    from django.db import connection
+
+    fixup = DjangoWorkerFixup(app)
+    connection.ensure_connection()
+    backend = connection.connection
+
+    # when tasks start and end, with both Celery's handlers and ours
+    for _ in range(3):
+        fixup.on_task_prerun(sender=_Task())
+        _close_old_connections(sender=_Task())
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        fixup.on_task_postrun(sender=_Task())
+        _close_old_connections(sender=_Task())
+
+    # then the same connection serves them all: no new PostgreSQL backend per task
+    assert connection.connection is backend
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_drops_a_connection_past_its_age_as_a_request_does():
+    # given a kept connection past CONN_MAX_AGE
+    from django.db import connection
+
+    connection.ensure_connection()
+    connection.close_at = 0.0
+
+    # when a task ends
+    _close_old_connections(sender=_Task())
+
+    # then it is closed, and the next query opens a new one
+    assert connection.connection is None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    assert connection.connection is not None

@@ -183,12 +183,15 @@ def decision_make(
     as_of: datetime,
     application_ref: UUID | None = None,
     exposure: Exposure | None = None,
+    policy: tuple[PolicyVersion, PolicyParams] | None = None,
 ) -> Decision:
     """Decide a request for `business` as of `as_of` and append the decision to the chain.
 
     `exposure`: what the business and its related parties owe or have on offer now, read by the
     caller under a row lock on those businesses (docs/exposure.md); it goes into the decision's
     context, so the caps it drives replay from the record.
+    `policy`: the active policy version and its parameters as the caller already read them in this
+    decision's transaction (`policy_active()`), or None to read them here.
     Safe to call twice for one application: the second call returns the stored decision.
     Raises NoActiveModel when no model is active (the caller retries later).
     """
@@ -197,7 +200,7 @@ def decision_make(
         if existing is not None:
             return existing
     started = time.perf_counter()
-    policy_version, policy = policy_active()
+    policy_version, policy = policy or policy_active()
     model, model_version_id = _active_model()
     timings: dict[str, float] = {}
 

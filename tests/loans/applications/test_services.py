@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.test import override_settings
 
 from accounts.models import Business
@@ -359,6 +360,59 @@ def test_the_transition_map_refuses_moves_it_does_not_list(approvable):
 
     application.refresh_from_db()
     assert application.status == S.APPROVED
+
+
+def test_a_move_under_the_callers_lock_is_written_in_its_transaction_and_rolls_back_with_it(approvable):
+    # given a submitted application, locked by the caller's transaction
+    business, amount = approvable
+    application = _submit(business, amount)
+
+    # when the caller moves it (locked=True) and then fails
+    with pytest.raises(RuntimeError, match="the caller failed"), transaction.atomic():
+        locked = Application.objects.select_for_update().get(pk=application.pk)
+        moved = applications_transitions.application_transition(
+            application=locked, to_status=S.DECIDING, actor="test", reason="picked up", locked=True)
+        assert moved is locked and locked.status == S.DECIDING
+        assert ApplicationTransition.objects.filter(application=application, to_status=S.DECIDING).count() == 1
+        raise RuntimeError("the caller failed")
+
+    # then nothing of the move is left
+    application.refresh_from_db()
+    assert application.status == S.SUBMITTED
+    assert list(ApplicationTransition.objects.filter(application=application).values_list("to_status", flat=True)) == [
+        S.SUBMITTED]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_move_under_the_callers_lock_is_refused_outside_a_transaction():
+    # given no open transaction (so no row lock can be held)
+    application = Application(pk=1, status=S.SUBMITTED)
+
+    # when a move claims the caller holds the lock, then it is refused before anything is read or written
+    with pytest.raises(RuntimeError, match="needs the caller's transaction"):
+        applications_transitions.application_transition(
+            application=application, to_status=S.DECIDING, actor="test", locked=True)
+    assert application.status == S.SUBMITTED
+    assert not ApplicationTransition.objects.exists()
+
+
+def test_a_move_under_the_callers_lock_still_follows_the_map(approvable):
+    # given a submitted application
+    business, amount = approvable
+    application = _submit(business, amount)
+    updated_at = Application.objects.get(pk=application.pk).updated_at
+
+    # when a move under the caller's lock breaks the map
+    with transaction.atomic():
+        locked = Application.objects.select_for_update().get(pk=application.pk)
+        with pytest.raises(applications_transitions.IllegalTransition):
+            applications_transitions.application_transition(
+                application=locked, to_status=S.APPROVED, actor="test", locked=True)
+
+    # then it is refused and nothing changed
+    application.refresh_from_db()
+    assert (application.status, application.updated_at) == (S.SUBMITTED, updated_at)
+    assert ApplicationTransition.objects.filter(application=application).count() == 1
 
 
 # ---- the loan's money, exactly ---------------------------------------------------------------------

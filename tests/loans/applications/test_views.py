@@ -617,6 +617,28 @@ def test_owners_read_no_jargon_no_internal_ids_and_every_amount_with_its_currenc
     assert f"{loan.disbursed_amount:,.2f} CNY paid out." in timeline
 
 
+def test_the_status_poll_reads_one_row_and_keeps_the_offers_heading_after_it_is_taken(
+        approvable, owner, django_assert_num_queries):
+    # given an owner whose approved offer was accepted
+    business, amount = approvable
+    _owned(None, owner, business)
+    application = applications_services.application_submit(business=business, amount=amount, term_months=12,
+                                              purpose="inventory", channel="web", applicant=owner, actor="owner:x")
+    applications_services.application_decide(application_id=application.pk)
+    applications_booking.offer_accept(application=Application.objects.get(pk=application.pk), actor="owner:x")
+    client = _client(owner)
+    client.get("/applications/")  # the session's first request
+
+    # when the progress page polls
+    with django_assert_num_queries(3):  # the session, the user, the application with its outcome
+        status = client.get(f"/applications/{application.public_id}/status/")
+
+    # then it says what the application is now, under the heading of what was offered
+    assert status["Cache-Control"] == "no-store"
+    assert status.json() == {"status": Application.objects.get(pk=application.pk).status, "pending": False,
+                             "heading": "Approved"}
+
+
 # ---- isolation and CSRF ----------------------------------------------------------------------------
 
 
