@@ -15,6 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import connection
+from django.db.models import BooleanField, ExpressionWrapper, Q
 
 from accounts.models import Business
 from loans.applications.models import Application, ApplicationStatus, Loan, LoanStatus
@@ -48,26 +49,36 @@ class Parties:
 
 
 def related_parties(*, business: Business) -> Parties:
-    same_partner = Business.objects.filter(partner_id=business.partner_id)
-    owner = None
-    if business.owner_id is not None:
-        owner = tuple(sorted(same_partner.filter(owner_id=business.owner_id).values_list("pk", flat=True)))
-    registration = None
-    number = (business.registration_number or "").strip()
-    if number:
-        registration = tuple(sorted(
-            same_partner.filter(registration_number__iexact=number).values_list("pk", flat=True)
-        ))
-    return Parties(business=(business.pk,), owner=owner, registration=registration)
+    return _parties(business, lock=False)
 
 
 def parties_lock(*, business: Business) -> Parties:
     """Locks the rows of the business and its related parties (in primary-key order, so two lockers
     never wait on each other in a cycle) and returns the parties. Call inside a transaction."""
-    parties = related_parties(business=business)
-    list(Business.objects.select_for_update().filter(pk__in=parties.all_ids()).order_by("pk")
-         .values_list("pk", flat=True))
-    return parties
+    return _parties(business, lock=True)
+
+
+def _parties(business: Business, *, lock: bool) -> Parties:
+    """The business and its related parties in one statement (which, locking, also decides the set:
+    no party can join between reading the set and locking it), with a flag per scope for each row."""
+    match, flags = Q(pk=business.pk), {}
+    if business.owner_id is not None:
+        match |= Q(owner_id=business.owner_id)
+        flags["same_owner"] = ExpressionWrapper(Q(owner_id=business.owner_id), output_field=BooleanField())
+    number = (business.registration_number or "").strip()
+    if number:
+        same_number = Q(registration_number__iexact=number)
+        match |= same_number
+        flags["same_registration"] = ExpressionWrapper(same_number, output_field=BooleanField())
+    rows = Business.objects.filter(match, partner_id=business.partner_id)
+    if lock:
+        rows = rows.select_for_update()
+    found = list(rows.annotate(**flags).order_by("pk").values("pk", *flags))
+    return Parties(
+        business=(business.pk,),
+        owner=tuple(r["pk"] for r in found if r["same_owner"]) if "same_owner" in flags else None,
+        registration=tuple(r["pk"] for r in found if r["same_registration"]) if "same_registration" in flags else None,
+    )
 
 
 _LOAN, _OFFER = 1, 2

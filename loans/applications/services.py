@@ -36,6 +36,7 @@ from loans.applications.transitions import (
     ACTOR_SWEEPER,
     ACTOR_WORKER,
     IllegalTransition,
+    Passed,
     S,
     application_event_emit,
     application_transition,
@@ -208,6 +209,9 @@ def _enqueue_decision(application_id: int) -> None:
 # ---- deciding ------------------------------------------------------------------------------------
 
 
+PICK_UP_REASON = "The decision engine picked the application up."
+
+
 class DecisionDeferred(Exception):
     """The decision could not be made now (no active model, engine or database error); the
     application stays in `deciding` and is retried. Never an approval by default."""
@@ -231,8 +235,10 @@ def application_decide(*, application_id: int) -> Application:
                 .select_related("business__partner")
                 .get(pk=application_id)
             )
+            # The pick-up is recorded with the decision's own write (Passed): one UPDATE of the row.
+            picked_up = None
             if application.status == S.SUBMITTED:
-                _pick_up(application)
+                picked_up = Passed(status=S.DECIDING, at=clock.now(), reason=PICK_UP_REASON)
             elif application.status != S.DECIDING:
                 return application
             # Exposure at this instant, under a lock on the business and its related parties, held
@@ -248,7 +254,7 @@ def application_decide(*, application_id: int) -> Application:
                 exposure=exposure,
                 policy=policy,
             )
-            application = _apply_decision(application, decision)
+            application = _apply_decision(application, decision, picked_up=picked_up)
     except Exception as exc:
         now = clock.now()
         error = f"{type(exc).__name__}: {exc}"
@@ -274,12 +280,12 @@ def _pick_up(application: Application) -> None:
         application=application,
         to_status=S.DECIDING,
         actor=ACTOR_WORKER,
-        reason="The decision engine picked the application up.",
+        reason=PICK_UP_REASON,
         locked=True,
     )
 
 
-def _apply_decision(application: Application, decision: Decision) -> Application:
+def _apply_decision(application: Application, decision: Decision, *, picked_up: Passed | None) -> Application:
     to_status = _OUTCOME_STATUS[decision.outcome]
     changes: dict = {"decision": decision, "decided_at": decision.created_at, "last_error": ""}
     if to_status != S.DECLINED:
@@ -292,7 +298,7 @@ def _apply_decision(application: Application, decision: Decision) -> Application
     }[to_status]
     application = application_transition(
         application=application, to_status=to_status, actor=ACTOR_WORKER, reason=reason, changes=changes,
-        locked=True,
+        locked=True, via=picked_up,
     )
     # Decided this instant, so no loan yet: the event need not look for one.
     application_event_emit(event_type="application.decided", application=application, loan=None)

@@ -4,6 +4,7 @@ See docs/adr/0004-application-state-machine.md."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
@@ -73,6 +74,17 @@ def partner_actor(partner: PartnerBank) -> str:
 # ---- the transition service ---------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Passed:
+    """A state a move passed through earlier in the caller's transaction (the decision task's pick-up):
+    checked against the map and recorded with its own time and reason, but the row is written once,
+    with the final state. Nobody can see the row in between: the caller's transaction holds its lock."""
+
+    status: str
+    at: datetime
+    reason: str
+
+
 def application_transition(
     *,
     application: Application,
@@ -82,6 +94,7 @@ def application_transition(
     reason: str = "",
     changes: dict | None = None,
     locked: bool = False,
+    via: Passed | None = None,
 ) -> Application:
     """Move `application` to `to_status`, with `changes` (field: value) saved in the same write.
 
@@ -92,15 +105,17 @@ def application_transition(
     `locked=True` says the caller's open transaction already holds the row lock and `application` was
     read under it (`select_for_update`): the move is checked against that instance and written in the
     caller's transaction, without reading the row a second time or a savepoint. The decision task and
-    the owner's and partner's moves lock first anyway; this saves them a third of their statements."""
+    the owner's and partner's moves lock first anyway; this saves them a third of their statements.
+    `via`: a state passed through on the way (see Passed); both steps must be on the map."""
+    move = {"to_status": to_status, "actor": actor, "user": user, "reason": reason, "changes": changes, "via": via}
     if locked:
         if not transaction.get_connection().in_atomic_block:
             raise RuntimeError("locked=True needs the caller's transaction, holding the row lock")
-        return _move(application, to_status=to_status, actor=actor, user=user, reason=reason, changes=changes)
+        return _move(application, **move)
     with transaction.atomic():
         current = Application.objects.select_for_update().get(pk=application.pk)
         try:
-            _move(current, to_status=to_status, actor=actor, user=user, reason=reason, changes=changes)
+            _move(current, **move)
         except IllegalTransition:
             refresh_from(application, current)  # the caller sees why: the status it really has
             raise
@@ -109,26 +124,28 @@ def application_transition(
 
 
 def _move(application: Application, *, to_status: str, actor: str, user: User | None, reason: str,
-          changes: dict | None) -> Application:
+          changes: dict | None, via: Passed | None) -> Application:
     """The move itself, on an instance read under the row lock: refused (nothing written, the instance
-    untouched) unless TRANSITIONS allows it; otherwise the status and `changes` written (those fields
-    only) with the transition's record."""
-    if to_status not in TRANSITIONS[application.status]:
-        raise IllegalTransition(application, to_status)
-    from_status = application.status
+    untouched) unless TRANSITIONS allows every step; otherwise the status and `changes` written (those
+    fields only) with one record per step."""
+    steps = [(via.status, via.at, via.reason)] if via is not None else []
+    steps.append((to_status, None, reason))
+    status = application.status
+    for step, _at, _reason in steps:
+        if step not in TRANSITIONS[status]:
+            raise IllegalTransition(application, step)
+        status = step
+    now = clock.now()
+    records, status = [], application.status
+    for step, at, why in steps:
+        records.append(ApplicationTransition(application=application, from_status=status, to_status=step,
+                                             at=at or now, actor_user=user, actor=actor[:160], reason=why))
+        status = step
     application.status = to_status
     for name, value in (changes or {}).items():
         setattr(application, name, value)
     application.save(update_fields=["status", "updated_at", *(changes or {})])
-    ApplicationTransition.objects.create(
-        application=application,
-        from_status=from_status,
-        to_status=to_status,
-        at=clock.now(),
-        actor_user=user,
-        actor=actor[:160],
-        reason=reason,
-    )
+    ApplicationTransition.objects.bulk_create(records)
     return application
 
 
