@@ -74,7 +74,27 @@ def _prepare(args) -> list[str]:
             business.owner = user
             business.save(update_fields=["owner", "updated_at"])
     assert User.objects.filter(email__in=emails).count() == len(emails)
+    _settle_leftovers(emails)
     return emails
+
+
+def _settle_leftovers(emails: list[str]) -> None:
+    """With --keep, an earlier run stopped at saturation (or interrupted) may have left an owner with an
+    application still pending or an offer open, and the owner would be refused all through this run:
+    withdraw or turn those down first, through the services an owner's clicks call."""
+    from accounts.models import Business
+    from loans.applications.models import ApplicationStatus as S
+    from loans.applications.selectors import application_in_progress
+    from loans.applications.services import application_withdraw, offer_reject
+
+    for business in Business.objects.filter(owner__email__in=emails):
+        application = application_in_progress(business=business)
+        if application is None:
+            continue
+        if application.status in (S.SUBMITTED, S.DECIDING):
+            application_withdraw(application=application, actor="bench:cleanup")
+        else:
+            offer_reject(application=application, actor="bench:cleanup")
 
 
 
@@ -329,7 +349,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="how long to keep the rate (default 60)")
     parser.add_argument("--keep", action="store_true", help="reuse the bench database, its model and owners")
     parser.add_argument("--merchants", type=int, default=300, help="size of the simulated world (default 300)")
-    parser.add_argument("--owners", type=int, default=100, help="logged-in owners taking turns (default 100)")
+    # Enough owners that each one's turn comes back seconds after its last application settled, at 40/s
+    # too (an owner still waiting for a decision, or holding an offer, is refused a second application).
+    parser.add_argument("--owners", type=int, default=250, help="logged-in owners taking turns (default 250)")
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--web-threads", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=2, help="celery worker processes (default 2)")

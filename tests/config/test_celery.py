@@ -64,6 +64,7 @@ def test_a_worker_keeps_its_database_connection_between_tasks():
     from django.db import connection
 
     fixup = DjangoWorkerFixup(app)
+    connection.close()  # a fresh one: an earlier test may have left this thread's connection broken
     connection.ensure_connection()
     backend = connection.connection
 
