@@ -30,6 +30,25 @@ def recreate_database(url: str) -> None:
         admin.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
 
 
+def vacuum(url: str) -> None:
+    """VACUUM (ANALYZE) of the bench database before a measured run, when the server's autovacuum is off
+    (as on this machine kind's PostgreSQL): a database kept across runs (--keep) otherwise carries
+    every earlier run's dead row versions, which production's autovacuum would have cleared, and the
+    run measures that instead of the code."""
+    import psycopg
+    from dj_database_url import parse
+
+    cfg = parse(url)
+    with psycopg.connect(host=cfg["HOST"] or "127.0.0.1", port=cfg["PORT"] or 5432, user=cfg["USER"] or "postgres",
+                         dbname=cfg["NAME"], autocommit=True) as conn:
+        if conn.execute("SHOW autovacuum").fetchone()[0] == "on":
+            return
+        started = time.monotonic()
+        conn.execute("VACUUM (ANALYZE)")
+        print(f"autovacuum is off on this server: vacuumed the bench database first ({time.monotonic() - started:.1f} s)",
+              flush=True)
+
+
 def percentile(ordered: list[float], q: float) -> float:
     """The q-quantile of an ascending list (nearest rank)."""
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]

@@ -34,8 +34,9 @@
       .then(function (response) { return response.ok ? response.json() : null; })
       .then(function (data) {
         if (data && !data.pending) { showDecision(); return; }
-        // Fast while a decision is expected within a second, then gentler.
-        delay = Date.now() - started < 5000 ? 250 : Math.min(delay * 1.5, 3000);
+        // Fast while a decision is expected (within a second), then gentler: a page that keeps asking
+        // four times a second while the workers are behind only puts them further behind.
+        delay = Date.now() - started < 1000 ? 250 : Math.min(delay * 1.5, 3000);
         window.setTimeout(poll, delay);
       })
       .catch(function () { window.setTimeout(poll, Math.min(delay * 2, 5000)); });

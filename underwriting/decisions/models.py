@@ -92,7 +92,12 @@ class DecisionChainHead(models.Model):
     `export_decision_head` copies it, signed, to storage outside the database (docs/adr/0006)."""
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
-    last_decision = models.ForeignKey(Decision, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # No index: nothing looks the head up by it, and with none of its columns indexed every append's
+    # UPDATE is a heap-only (HOT) update that PostgreSQL prunes in place. With the index, each append
+    # left a dead row version and index entry behind until a vacuum: measured, 19,630 dead versions
+    # (544 kB for one row) after a day of benches with autovacuum off, every append walking them.
+    last_decision = models.ForeignKey(Decision, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                      db_index=False)
     last_sequence = models.PositiveBigIntegerField(default=0)
     last_hmac = models.CharField(max_length=64)
 
