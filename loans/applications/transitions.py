@@ -105,7 +105,7 @@ def application_transition(
     `locked=True` says the caller's open transaction already holds the row lock and `application` was
     read under it (`select_for_update`): the move is checked against that instance and written in the
     caller's transaction, without reading the row a second time or a savepoint. The decision task and
-    the owner's and partner's moves lock first anyway; this saves them a third of their statements.
+    the owner's and partner's moves lock first anyway; this saves each move three statements.
     `via`: a state passed through on the way (see Passed); both steps must be on the map."""
     move = {"to_status": to_status, "actor": actor, "user": user, "reason": reason, "changes": changes, "via": via}
     if locked:
