@@ -35,7 +35,6 @@ _local = threading.local()
 
 def _prepare(args) -> tuple[str, list[str]]:
     """World, model and a key; returns the key and the merchant ids to apply for."""
-
     from accounts.models import Business, PartnerBank
     from accounts.services import api_key_create
 
@@ -44,7 +43,6 @@ def _prepare(args) -> tuple[str, list[str]]:
     key = api_key_create(partner=partner, name="bench", scopes=["write"]).raw_key
     merchants = list(Business.objects.filter(partner=partner).order_by("external_id").values_list("external_id", flat=True))
     return key, merchants
-
 
 
 def _submit(base: str, key: str, merchant: str, due_mono: float) -> dict:

@@ -60,11 +60,8 @@ STANDING = ((20.0, 60.0), (40.0, 300.0))
 SATURATED_SECONDS = 5.0
 
 
-
-
 def _prepare(args) -> list[str]:
     """World, model and owners in the bench database; returns the owners' emails."""
-
     from accounts.models import Business, User
     from accounts.roles import APPLICANT
     from accounts.services import roles_sync, user_create_with_role
@@ -103,9 +100,6 @@ def _settle_leftovers(emails: list[str]) -> None:
             application_withdraw(application=application, actor="bench:cleanup")
         else:
             offer_reject(application=application, actor="bench:cleanup")
-
-
-
 
 
 class Owner:

@@ -89,7 +89,6 @@ class Endpoint:
 
 def _prepare(args):
     """World, model, partner A's key and endpoint, partner B; returns (key, merchant ids, B)."""
-
     from accounts.models import Business, PartnerBank
     from accounts.services import api_key_create
 

@@ -13,21 +13,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def recreate_database(url: str) -> None:
-    """Drops and creates the database named in `url` (a bench's own, never the app's)."""
+def _connect(url: str, *, admin: bool = False):
+    """An autocommit psycopg connection to the database of `url` (`admin`: to the server's `postgres`
+    database instead, to drop or create that one); returns (connection, the database's name)."""
     import psycopg
     from dj_database_url import parse
 
     cfg = parse(url)
-    with psycopg.connect(
-        host=cfg["HOST"] or "127.0.0.1",
-        port=cfg["PORT"] or 5432,
-        user=cfg["USER"] or "postgres",
-        dbname="postgres",
-        autocommit=True,
-    ) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{cfg["NAME"]}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
+    conn = psycopg.connect(host=cfg["HOST"] or "127.0.0.1", port=cfg["PORT"] or 5432, user=cfg["USER"] or "postgres",
+                           dbname="postgres" if admin else cfg["NAME"], autocommit=True)
+    return conn, cfg["NAME"]
+
+
+def recreate_database(url: str) -> None:
+    """Drops and creates the database named in `url` (a bench's own, never the app's)."""
+    admin, name = _connect(url, admin=True)
+    with admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
 
 
 def vacuum(url: str) -> None:
@@ -35,12 +38,8 @@ def vacuum(url: str) -> None:
     (as on this machine kind's PostgreSQL): a database kept across runs (--keep) otherwise carries
     every earlier run's dead row versions, which production's autovacuum would have cleared, and the
     run measures that instead of the code."""
-    import psycopg
-    from dj_database_url import parse
-
-    cfg = parse(url)
-    with psycopg.connect(host=cfg["HOST"] or "127.0.0.1", port=cfg["PORT"] or 5432, user=cfg["USER"] or "postgres",
-                         dbname=cfg["NAME"], autocommit=True) as conn:
+    conn, _name = _connect(url)
+    with conn:
         if conn.execute("SHOW autovacuum").fetchone()[0] == "on":
             return
         started = time.monotonic()

@@ -16,9 +16,9 @@ import pytest
 from config.clock import Pin
 from tests.clock import DEFAULT_AT, real_time, travel_to
 from tests.processes import database_url, stop_process
+from tests.processes import missing as _missing
 
 ROOT = Path(__file__).resolve().parent.parent
-IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 
 
 def pytest_configure(config):
@@ -78,12 +78,6 @@ def _platform_celery_app_stays_current():
     assert current_app._get_current_object() is app, "a test made another Celery app current"
 
 
-def _missing(reason: str):
-    if IN_CI:
-        pytest.fail(f"CI=true and a required service is missing: {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture
 def require_postgres(db):
     from django.db import connection
@@ -115,7 +109,7 @@ def redis_broker():
 
 def _start_worker(*, queue: str, env: dict, log_path: Path) -> tuple[subprocess.Popen, object]:
     """A `celery worker` process consuming only `queue`, once it says it is ready; (process, log)."""
-    log = open(log_path, "w")  # noqa: SIM115 - closed by _stop_worker
+    log = open(log_path, "w")  # noqa: SIM115 - closed by stop_process
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--loglevel=INFO",
          "--without-mingle", "--without-gossip", "-Q", queue, "-n", f"test-{queue}-{os.getpid()}@%h"],
@@ -130,10 +124,6 @@ def _start_worker(*, queue: str, env: dict, log_path: Path) -> tuple[subprocess.
         time.sleep(0.2)
     proc.kill()
     pytest.fail(f"celery worker did not become ready in 60 s; see {log_path}", pytrace=False)
-
-
-def _stop_worker(proc: subprocess.Popen, log) -> None:
-    stop_process(proc, log)
 
 
 @pytest.fixture(scope="session")
@@ -163,11 +153,11 @@ def celery_workers(django_db_setup, django_db_blocker, redis_broker, clock_pin):
     try:
         webhooks = _start_worker(queue=settings.WEBHOOKS_QUEUE, env=env, log_path=logs / "test-webhooks-worker.log")
     except BaseException:
-        _stop_worker(*decisions)
+        stop_process(*decisions)
         raise
     yield SimpleNamespace(decisions=decisions[0], webhooks=webhooks[0])
     for worker in (decisions, webhooks):
-        _stop_worker(*worker)
+        stop_process(*worker)
 
 
 @pytest.fixture(scope="session")

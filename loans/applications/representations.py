@@ -85,13 +85,9 @@ class ApplicationOut(serializers.Serializer):
 
     @extend_schema_field(serializers.UUIDField(allow_null=True))
     def get_loan(self, application) -> str | None:
-        if "loan_id" in self.context:  # the caller read the loan already (application_event_data)
-            loan_id = self.context["loan_id"]
-            return str(loan_id) if loan_id is not None else None
-        try:
-            return str(application.loan.public_id)
-        except ObjectDoesNotExist:
-            return None
+        # The caller may have read the loan already (application_event_data): `loan` in the context.
+        loan = self.context["loan"] if "loan" in self.context else loan_of(application)
+        return str(loan.public_id) if loan is not None else None
 
 
 class InstalmentOut(serializers.Serializer):
@@ -123,26 +119,31 @@ class LoanOut(serializers.Serializer):
     schedule = InstalmentOut(many=True, source="instalments.all")
 
 
-def application_data(application) -> dict:
-    return dict(ApplicationOut(application).data)
+LOAN_UNREAD = object()  # the default below: read the application's loan, if it has one
+
+
+def loan_of(application):
+    """The application's loan, or None before its offer is accepted."""
+    try:
+        return application.loan
+    except ObjectDoesNotExist:
+        return None
+
+
+def application_data(application, *, loan=LOAN_UNREAD) -> dict:
+    """GET /applications/{id}'s representation; `loan`: the application's loan (or None) when the caller
+    knows it, so it is not read again."""
+    return dict(ApplicationOut(application, context={} if loan is LOAN_UNREAD else {"loan": loan}).data)
 
 
 def loan_data(loan) -> dict:
     return dict(LoanOut(loan).data)
 
 
-LOAN_UNREAD = object()  # application_event_data's default: read the application's loan, if it has one
-
-
 def application_event_data(application, *, loan=LOAN_UNREAD) -> dict:
     """A webhook event's `data`: the same representations the API returns for GET /applications/{id} and
-    /loans/{id}, so a partner parses one shape whichever way it learns of a change. `loan`: the
-    application's loan (or None) when the caller knows it."""
+    /loans/{id}, so a partner parses one shape whichever way it learns of a change. `loan`: as above."""
     if loan is LOAN_UNREAD:
-        try:
-            loan = application.loan
-        except ObjectDoesNotExist:
-            loan = None
-    loan_id = loan.public_id if loan is not None else None
-    return {"application": dict(ApplicationOut(application, context={"loan_id": loan_id}).data),
+        loan = loan_of(application)
+    return {"application": application_data(application, loan=loan),
             "loan": loan_data(loan) if loan is not None else None}

@@ -21,6 +21,12 @@ def as_uuid(public_id) -> UUID | None:
         return None
 
 
+def owner_uuid(*, user: User, public_id) -> UUID | None:
+    """The UUID an owner's page asks for, or None (a 404) when it is not one or nobody is logged in."""
+    uid = as_uuid(public_id)
+    return uid if uid is not None and getattr(user, "is_authenticated", False) else None
+
+
 def _applications() -> QuerySet[Application]:
     return Application.objects.select_related("business", "partner", "decision", "applicant")
 
@@ -30,8 +36,8 @@ def application_list_for_owner(*, user: User) -> QuerySet[Application]:
 
 
 def application_get_for_owner(*, user: User, public_id) -> Application:
-    uid = as_uuid(public_id)
-    if uid is None or not getattr(user, "is_authenticated", False):
+    uid = owner_uuid(user=user, public_id=public_id)
+    if uid is None:
         raise Application.DoesNotExist
     return application_list_for_owner(user=user).get(public_id=uid)
 
@@ -40,8 +46,8 @@ def application_status_for_owner(*, user: User, public_id) -> Application:
     """The owner's application with only what its progress poll shows (status, and the decision's
     outcome for the heading): the poll runs every quarter second while a decision is awaited, and the
     decision's snapshot, SHAP values and schedule are not read for it."""
-    uid = as_uuid(public_id)
-    if uid is None or not getattr(user, "is_authenticated", False):
+    uid = owner_uuid(user=user, public_id=public_id)
+    if uid is None:
         raise Application.DoesNotExist
     return (Application.objects.filter(business__owner=user, public_id=uid)
             .select_related("decision").only("public_id", "status", "decision__outcome").get())
@@ -69,8 +75,8 @@ def loan_list_for_owner(*, user: User) -> QuerySet[Loan]:
 
 
 def loan_get_for_owner(*, user: User, public_id) -> Loan:
-    uid = as_uuid(public_id)
-    if uid is None or not getattr(user, "is_authenticated", False):
+    uid = owner_uuid(user=user, public_id=public_id)
+    if uid is None:
         raise Loan.DoesNotExist
     return loan_list_for_owner(user=user).get(public_id=uid)
 

@@ -12,7 +12,7 @@ from accounts.selectors import business_list_for_owner
 from config import clock
 from loans.applications.exposure import OPEN_LOAN_STATUSES, exposure_read, related_parties
 from loans.applications.models import Application, Loan
-from loans.applications.selectors import application_in_progress, as_uuid
+from loans.applications.selectors import application_in_progress, owner_uuid
 from underwriting.decisions.services import NoActiveModel, decision_preview
 from underwriting.history.models import Transaction
 from underwriting.history.selectors import HistorySummary, business_history_summary, history_provenance
@@ -32,8 +32,8 @@ def business_replaceable_by_demo(*, business: Business) -> bool:
 
 
 def business_get_for_owner(*, user: User, public_id) -> Business:
-    uid = as_uuid(public_id)
-    if uid is None or not getattr(user, "is_authenticated", False):
+    uid = owner_uuid(user=user, public_id=public_id)
+    if uid is None:
         raise Business.DoesNotExist
     return Business.objects.select_related("partner").get(owner=user, public_id=uid)
 

@@ -115,17 +115,13 @@ def _serve(env_overrides: dict, clock_pin, workers: int = 2, threads: int = 8):
     return url, proc, log
 
 
-def _stop(proc, log) -> None:
-    stop_process(proc, log)
-
-
 @pytest.fixture(scope="session")
 def api_server(django_db_setup, django_db_blocker, clock_pin):
     """gunicorn serving the app on the test database (2 workers x 8 threads, like a small production
     box). Tests using it need `transactional_db` so the server sees their rows."""
     url, proc, log = _serve({"API_RATE_LIMIT": "100000/minute", "API_AUTH_FAILURE_RATE": "100000/minute"}, clock_pin)
     yield url
-    _stop(proc, log)
+    stop_process(proc, log)
 
 
 @pytest.fixture
@@ -133,7 +129,7 @@ def throttled_server(django_db_setup, clock_pin):
     """The same with a 30/minute limit and 2 single-threaded workers."""
     url, proc, log = _serve({"API_RATE_LIMIT": "30/minute"}, clock_pin, workers=2, threads=1)
     yield url
-    _stop(proc, log)
+    stop_process(proc, log)
 
 
 @pytest.fixture
@@ -142,4 +138,4 @@ def auth_limited_server(django_db_setup, clock_pin):
     url, proc, log = _serve({"API_RATE_LIMIT": "100000/minute", "API_AUTH_FAILURE_RATE": "5/minute"}, clock_pin,
                             workers=2, threads=1)
     yield url
-    _stop(proc, log)
+    stop_process(proc, log)

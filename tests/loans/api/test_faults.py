@@ -14,7 +14,8 @@ import requests
 from accounts.services import api_key_create
 from loans.applications.models import Application
 from tests.conftest import wait_for
-from tests.loans.api.conftest import _serve, _stop
+from tests.loans.api.conftest import _serve
+from tests.processes import stop_process
 
 pytestmark = [pytest.mark.services, pytest.mark.faults]
 
@@ -32,7 +33,7 @@ def one_worker_server(django_db_setup, clock_pin):
     url, proc, log = _serve({"API_RATE_LIMIT": "100000/minute", "CELERY_BROKER_URL": UNCONSUMED_BROKER}, clock_pin,
                             workers=1, threads=4)
     yield url, proc
-    _stop(proc, log)
+    stop_process(proc, log)
     redis.Redis.from_url(UNCONSUMED_BROKER).flushdb()  # the decisions nobody was meant to take
 
 

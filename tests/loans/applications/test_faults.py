@@ -65,7 +65,6 @@ def _send(broker_url: str, sent: list) -> None:
             producer.send_task(name, args=list(args), connection=conn)
 
 
-
 def _status(pk: int) -> str:
     return Application.objects.values_list("status", flat=True).get(pk=pk)
 

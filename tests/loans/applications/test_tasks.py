@@ -21,7 +21,6 @@ pytestmark = [pytest.mark.services]
 S = ApplicationStatus
 
 
-
 def _status(application_id):
     return Application.objects.values_list("status", "attempts").get(pk=application_id)
 
