@@ -739,6 +739,33 @@ def test_bad_merchant_rows(partner, write):
     ]
 
 
+def test_merchant_dates_follow_the_apis_rules(partner, write):
+    # Given a merchants file whose dates the partner API would refuse (the suite's clock: 2026-11-20 UTC)
+    path = write(
+        "merchants.csv",
+        MERCHANTS_HEADER + ",established_on",
+        "M1,Alpha,grocery,east,2026-11-21,2020-01-01",
+        "M2,Beta,grocery,east,2026-11-22,",
+        "M3,Gamma,grocery,east,2024-01-01,2999-01-01",
+        "M4,Delta,grocery,east,2024-01-01,2024-06-01",
+    )
+
+    # When it is imported
+    with pytest.raises(HistoryImportError) as exc_info:
+        history_import(partner=partner, merchants=path)
+
+    # Then a day ahead of today is tolerated, the rest is refused with the API's reasons, nothing is stored
+    assert issues(exc_info) == [
+        ("merchants.csv", 3, "onboarded_on",
+         "2026-11-22 is in the future: onboarded_on may be at most one day after today (UTC)"),
+        ("merchants.csv", 4, "established_on",
+         "2999-01-01 is in the future: established_on may be at most one day after today (UTC)"),
+        ("merchants.csv", 5, "established_on",
+         "2024-06-01 is after onboarded_on (2024-01-01): a business is established on or before it is onboarded"),
+    ]
+    assert not Business.objects.filter(partner=partner).exists()
+
+
 def test_bad_loan_rows(partner, merchant, write):
     path = write(
         "loans.csv",
@@ -1041,7 +1068,7 @@ field_shapes = st.fixed_dictionaries(
 @given(fields=field_shapes)
 def test_the_fast_path_accepts_and_returns_exactly_what_the_reference_parser_does(fields):
     # given one row in any of the shapes the fast path short-cuts or must leave alone
-    kind = kinds_for("CNY")["transactions"]
+    kind = kinds_for("CNY", today=dt.date(2026, 1, 1))["transactions"]
     header = TXN_HEADER.split(",")
     row = [fields.get(name, "t1") for name in header]
     text = io.StringIO()
@@ -1090,7 +1117,7 @@ metric_shapes = st.fixed_dictionaries(
 @settings(max_examples=60, deadline=None)
 @given(fields=metric_shapes)
 def test_the_metrics_fast_path_agrees_with_the_reference_parser(fields):
-    kind = kinds_for("CNY")["metrics"]
+    kind = kinds_for("CNY", today=dt.date(2026, 1, 1))["metrics"]
     header = METRICS_HEADER.split(",")
     row = [fields[name] for name in header]
     text = io.StringIO()

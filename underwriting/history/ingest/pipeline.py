@@ -84,7 +84,7 @@ def run_import(
         with connection.cursor() as cursor:
             if d.postgres:
                 _configure_transaction(cursor, partner)
-            kinds = kinds_for(partner.currency)
+            kinds = kinds_for(partner.currency, today=clock.today())
             create_work_tables(cursor, d, [kinds[k] for k, _ in sources])
             loader = Loader(
                 cursor,

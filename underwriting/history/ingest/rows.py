@@ -11,11 +11,15 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from underwriting.history.ingest import values as v
 from underwriting.history.ingest.csvio import SUSPECT_BYTES
+
+
+# How far past today a merchant's date may be (the API's FUTURE_TOLERANCE).
+FUTURE_GRACE = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -65,9 +69,31 @@ def _check_loan(row: dict) -> list[tuple[str, str]]:
     return []
 
 
-def kinds_for(currency: str) -> dict[str, Kind]:
+def _merchant_dates_check(today: date) -> Callable[[dict], list[tuple[str, str]]]:
+    """The rules the partner API states for a merchant's dates (loans/api/serializers.py), held here too
+    so a merchants file cannot store what the API refuses: neither date more than a day after `today`
+    (UTC; a partner's clock may run ahead of ours), and established on or before onboarded."""
+    latest = (today + FUTURE_GRACE).isoformat()
+
+    def check(row: dict) -> list[tuple[str, str]]:
+        problems = [
+            (name, f"{row[name]} is in the future: {name} may be at most one day after today (UTC)")
+            for name in ("onboarded_on", "established_on") if row[name] is not None and row[name] > latest
+        ]
+        established, onboarded = row["established_on"], row["onboarded_on"]
+        # A date already refused as in the future is not also reported as out of order.
+        if not problems and established is not None and established > onboarded:  # ISO dates compare as text
+            problems.append(("established_on", f"{established} is after onboarded_on ({onboarded}): a business "
+                                               "is established on or before it is onboarded"))
+        return problems
+
+    return check
+
+
+def kinds_for(currency: str, *, today: date) -> dict[str, Kind]:
+    """The four files' rules; `today` (the project clock's UTC day) bounds the merchants' dates."""
     return {
-        "merchants": _merchants_kind(),
+        "merchants": _merchants_kind(today),
         "transactions": _transactions_kind(currency),
         "metrics": _metrics_kind(),
         "loans": _loans_kind(),
@@ -77,7 +103,7 @@ def kinds_for(currency: str) -> dict[str, Kind]:
 _ID_TEXT = v.text_parser(64)
 
 
-def _merchants_kind() -> Kind:
+def _merchants_kind(today: date) -> Kind:
     return Kind(
         "merchants",
         (
@@ -98,6 +124,7 @@ def _merchants_kind() -> Kind:
             ("established_on", "date"),
             ("registration_number", "text"),
         ),
+        check=_merchant_dates_check(today),
     )
 
 
