@@ -17,7 +17,6 @@ from typing import Any
 from underwriting.history.ingest import values as v
 from underwriting.history.ingest.csvio import SUSPECT_BYTES
 
-
 # How far past today a merchant's date may be (the API's FUTURE_TOLERANCE).
 FUTURE_GRACE = timedelta(days=1)
 
