@@ -8,10 +8,11 @@ tests/loans/test_background.py checks that every name here is a registered task.
 from celery import current_app
 
 DECIDE_APPLICATION = "loans.applications.tasks.decide_application"
+DECIDE_WAITING = "loans.applications.tasks.decide_waiting_applications"
 SEND_WEBHOOK_DELIVERIES = "loans.webhooks.tasks.webhook_deliveries_send"
 
 
-def task_queue(task_name: str, *args) -> None:
-    """Sends the task now: callers run it from `transaction.on_commit`, so a worker never sees rows
-    that are not committed yet."""
-    current_app.send_task(task_name, args=args)
+def task_queue(task_name: str, *args, countdown: float | None = None) -> None:
+    """Sends the task now (to run at once, or `countdown` seconds from now): callers run it from
+    `transaction.on_commit`, so a worker never sees rows that are not committed yet."""
+    current_app.send_task(task_name, args=args, countdown=countdown)

@@ -1,6 +1,8 @@
 """Celery tasks of the apply flow: thin wrappers over one service each, safe to run twice.
 
-The decision task is queued on commit of the submission (services.application_submit). acks_late
+A submission queues `decide_waiting_applications` on commit (unless a worker is already at it), which
+decides what is waiting in batches (docs/adr/0009-decisions-in-batches.md); anything a batch cannot
+decide goes to `decide_application`, one task per application, whose guarantees follow. acks_late
 and reject_on_worker_lost mean a worker killed mid-decision leaves the message to be redelivered;
 the unique decision per application (Decision.application_ref, Application.decision) means the
 redelivery finds the first decision instead of making a second. If no model is active or the engine
@@ -19,6 +21,8 @@ from django.db import InterfaceError, OperationalError
 from loans.applications.services import (
     DecisionDeferred,
     application_decide,
+    applications_decide_waiting,
+    applications_hand_out_waiting,
     applications_requeue_stuck,
     offers_expire,
 )
@@ -36,6 +40,26 @@ from loans.applications.services import (
 )
 def decide_application(application_id: int) -> str:
     return application_decide(application_id=application_id).status
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=1,
+    retry_backoff_max=settings.CELERY_RETRY_BACKOFF_MAX,
+    retry_jitter=True,
+    max_retries=16,
+)
+def decide_waiting_applications(self) -> int:
+    """What a submission queues: decide what is waiting, in batches (docs/capacity.md). A message that
+    comes back because its worker died running it hands each waiting application its own task instead,
+    so an application that kills a worker is retried alone and cannot take a batch down again."""
+    if self.request.delivery_info.get("redelivered"):
+        return applications_hand_out_waiting()
+    return applications_decide_waiting()
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)

@@ -14,7 +14,8 @@ def _registered() -> set[str]:
 def test_every_task_a_service_queues_by_name_is_registered():
     names = {value for key, value in vars(background).items() if key.isupper()}
 
-    assert names == {"loans.applications.tasks.decide_application", "loans.webhooks.tasks.webhook_deliveries_send"}
+    assert names == {"loans.applications.tasks.decide_application", "loans.applications.tasks.decide_waiting_applications",
+                     "loans.webhooks.tasks.webhook_deliveries_send"}
     assert names <= _registered()
 
 

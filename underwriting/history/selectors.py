@@ -1,3 +1,4 @@
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -92,8 +93,20 @@ def history_provenance(*, business_id: int, before: date) -> HistoryProvenance:
     """What built the history a decision on `before` reads: the batches with transactions before that
     day. The history is as trustworthy as its least trusted batch; every tripped check of an uploaded
     file counts (once per code)."""
-    sources = list(HistorySource.objects.filter(business_id=business_id, first_day__lt=before)
-                   .values_list("provenance", "transactions", "checks"))
+    return history_provenances(business_ids=[business_id], before=before)[business_id]
+
+
+def history_provenances(*, business_ids: Sequence[int], before: date) -> dict[int, HistoryProvenance]:
+    """history_provenance for several businesses, in one statement: business id -> provenance."""
+    sources: dict[int, list] = {pk: [] for pk in business_ids}
+    rows = (HistorySource.objects.filter(business_id__in=list(sources), first_day__lt=before)
+            .order_by("business_id", "id").values_list("business_id", "provenance", "transactions", "checks"))
+    for business_id, *source in rows:
+        sources[business_id].append(source)
+    return {pk: _provenance(found) for pk, found in sources.items()}
+
+
+def _provenance(sources: list) -> HistoryProvenance:
     if not sources:
         return HistoryProvenance("", None, {})
     batches: dict[str, int] = {}

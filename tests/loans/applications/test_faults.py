@@ -9,9 +9,10 @@ import pytest
 from celery import Celery
 from django.db import connection, transaction
 
+from accounts.models import Business
 from loans.applications import services
 from loans.applications.models import Application, ApplicationStatus
-from loans.background import DECIDE_APPLICATION
+from loans.background import DECIDE_WAITING
 from tests.conftest import wait_for
 from tests.loans.conftest import approvable_in
 from tests.processes import Worker, throwaway_redis
@@ -44,16 +45,18 @@ def workers(tmp_path, clock_pin, broker):
 
 
 def _submit(business, amount, monkeypatch) -> tuple[Application, list]:
-    """Submits as the owner does; the decision message the submission sends on commit is captured, to be
-    sent to this test's own broker (the suite's broker may have the shared test worker on it)."""
+    """Submits as the owner does; the message the submission sends on commit (decide what is waiting) is
+    captured, to be sent to this test's own broker (the suite's broker may have the shared test worker
+    on it, and its draining flag with it: read here as down)."""
     sent: list = []
-    monkeypatch.setattr(services, "task_queue", lambda name, *args: sent.append((name, args)))
+    monkeypatch.setattr(services, "task_queue", lambda name, *args, countdown=None: sent.append((name, args)))
+    monkeypatch.setattr(services, "drainer_active", lambda: False)
     with transaction.atomic():
         application = services.application_submit(
             business=business, amount=amount, term_months=12, purpose="inventory", channel="web",
             actor="owner:test@example.com",
         )
-    assert sent == [(DECIDE_APPLICATION, (application.pk,))]
+    assert sent == [(DECIDE_WAITING, ())]
     return application, sent
 
 
@@ -79,13 +82,13 @@ def _lock_waiters() -> int:
 
 def test_a_decision_whose_worker_was_killed_is_made_by_another_within_seconds(
         committed_world, broker, workers, monkeypatch):
-    # given a worker that has taken a decision's message and is inside the decision (held on the
-    # application's row lock, which this test holds)
+    # given a worker that has taken the message and is inside the decision: it has claimed the
+    # application and waits on its business's row lock (for the exposure), which this test holds
     business, amount = approvable_in(committed_world)
     application, sent = _submit(business, amount, monkeypatch)
     first = workers()
     with transaction.atomic():
-        Application.objects.select_for_update().get(pk=application.pk)
+        Business.objects.select_for_update().get(pk=business.pk)
         _send(broker.url, sent)
         wait_for(lambda: _lock_waiters() >= 1, timeout=30)
 
@@ -94,7 +97,8 @@ def test_a_decision_whose_worker_was_killed_is_made_by_another_within_seconds(
     assert _status(application.pk) in PENDING
 
     # then another worker makes the decision once the message's visibility timeout (30 s) has passed:
-    # seconds, not Redis's default hour (no sweeper runs here: the message itself came back)
+    # seconds, not Redis's default hour (no sweeper runs here: the message itself came back, and as it
+    # came back from a dead worker, the application is decided by a task of its own)
     workers()
     wait_for(lambda: _status(application.pk) not in PENDING, timeout=60, interval=0.5)
     assert Decision.objects.filter(application_ref=application.public_id).count() == 1
