@@ -5,7 +5,7 @@
 Uses its own database (BENCH_API_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/
 lending_bench_api, recreated unless --keep) and Redis database (BENCH_API_BROKER_URL, default
 redis://127.0.0.1:6379/12, flushed). It simulates a demo marketplace (history up to yesterday), trains
-and activates a model, creates a partner API key, then starts gunicorn and a Celery worker (prefork) and
+and activates a model, creates a partner API key, then starts the web server (config/web.py) and a Celery worker (prefork) and
 POSTs `/api/v1/applications?wait=10` (a fresh Idempotency-Key each) at --rate per second for
 --seconds, on a fixed schedule (open loop: latency counts from the moment a request was due, so a
 backlog cannot hide). Latency = due moment to the HTTP answer carrying the decision, measured by the
@@ -128,7 +128,7 @@ def main() -> int:
         if r.get("outcome"):
             outcomes[r["outcome"]] = outcomes.get(r["outcome"], 0) + 1
     print()
-    print(f"offered {args.rate:g}/s for {args.seconds:g} s (open loop); gunicorn {args.web_workers} x "
+    print(f"offered {args.rate:g}/s for {args.seconds:g} s (open loop); web server {args.web_workers} x "
           f"{args.web_threads} threads, celery prefork x {args.concurrency}")
     print(f"requests {len(results)}, decided in the answer {len(decided)}, answered undecided {undecided}, "
           f"errors {len(errors)}{': ' + ', '.join(sorted({e['error'] for e in errors})) if errors else ''}")

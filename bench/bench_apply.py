@@ -6,7 +6,7 @@ Uses a dedicated database (BENCH_DATABASE_URL, default postgres://postgres@127.0
 lending_bench_apply), recreated unless --keep, and its own Redis database (BENCH_BROKER_URL, default
 redis://127.0.0.1:6379/11, flushed). It simulates a small demo marketplace (history up to yesterday),
 trains and activates a model, gives each of --owners business owners a demo merchant, then starts
-the real thing: gunicorn (2 workers) serving the site and a Celery worker (prefork, 2 processes) on
+the real thing: the web server (config/web.py, 2 workers) serving the site and a Celery worker (prefork, 2 processes) on
 Redis. Every owner logs in over HTTP. The load generator then POSTs the application form (the
 amount the form suggests) at --rate per second for --seconds, on a fixed schedule (open loop: a
 request goes out at its time whether or not earlier ones have been answered; latency counts from the
@@ -22,7 +22,7 @@ end-to-end latency), submitted vs decided, and applications with more than one d
 Targets (the standing budget, `--standing` runs both): at 20 applications/s for 60 s p99 < 100 ms; at
 40/s sustained for 5 minutes p99 < 300 ms; at any rate nothing lost and no application decided twice.
 
-Everything (load generator, gunicorn, the worker, PostgreSQL, Redis) shares this machine's cores, so
+Everything (load generator, the web server, the worker, PostgreSQL, Redis) shares this machine's cores, so
 run it when nothing else is: other work shows up as queue wait in the parts line, and the load
 average before the run is printed.
 """
@@ -305,7 +305,7 @@ def _report(args, results: list[dict], sent_for: float, wait_seconds: float) -> 
 
     print()
     print(f"offered {args.rate:g}/s for {args.seconds:g} s (sent over {sent_for:.1f} s, open loop); "
-          f"gunicorn {args.web_workers} workers x {args.web_threads} threads, celery prefork x {args.concurrency}")
+          f"web server {args.web_workers} workers x {args.web_threads} threads, celery prefork x {args.concurrency}")
     print(f"submitted {len(submitted)} (failed {len(failed)}{': ' + ', '.join(sorted({str(f['error']) for f in failed})) if failed else ''}), "
           f"decided {len(e2e)}, not decided {len(submitted) - len(e2e)}, applications with two decisions {doubled.count()}")
     if not e2e:
@@ -381,7 +381,7 @@ def main() -> int:
         print(f"load average before the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
               f"on {os.cpu_count()} CPUs", flush=True)
         owners = [Owner(base, email) for email in emails]
-        # Warm-up: every gunicorn worker and every celery process loads code and the model once.
+        # Warm-up: every web worker and every celery process loads code and the model once.
         warm, _ = _load(owners, rate=10, seconds=args.warmup / 10, threads=8)
         time.sleep(3)
         print(f"warm-up: {sum(1 for r in warm if r['public_id'])} applications; measuring ...", flush=True)

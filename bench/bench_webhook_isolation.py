@@ -7,7 +7,7 @@ lending_bench_webhooks, recreated unless --keep) and Redis database (BENCH_WEBHO
 redis://127.0.0.1:6379/14, flushed). It simulates a small demo marketplace, trains and activates a
 model, gives partner A (the demo partner) an API key and a webhook endpoint on loopback that answers at
 once, and partner B an endpoint on loopback that answers after 12 s (the sender gives up after its 10 s
-timeout and retries with backoff). Then it starts gunicorn, the decisions worker (`-Q celery`, prefork
+timeout and retries with backoff). Then it starts the web server (config/web.py), the decisions worker (`-Q celery`, prefork
 x 2) and the webhooks worker (`-Q webhooks`, one process), as docs/deploy.md runs them; with
 --shared-worker, one worker consuming both queues instead (what a deployment without the second worker
 gets).
@@ -206,6 +206,7 @@ def main() -> int:
                  API_RATE_LIMIT="100000/minute", WEBHOOK_ALLOW_PRIVATE_URLS="true")
     import redis
 
+    from config.web import web_server_command
     from loans.webhooks.services import webhook_endpoint_create, webhook_event_emit
 
     key, merchants, partner_a, partner_b = _prepare(args)
@@ -215,10 +216,8 @@ def main() -> int:
     env = dict(os.environ, PYTHONUNBUFFERED="1", LOG_LEVEL="WARNING")
     logs = ROOT / "var" / "bench"
     logs.mkdir(parents=True, exist_ok=True)
-    web_log = logs / "bench-webhooks-gunicorn.log"
-    procs = [start_process([sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind",
-                            f"127.0.0.1:{args.port}", "--workers", "2", "--threads", "8", "--worker-class", "gthread",
-                            "--error-logfile", "-"], env, web_log)]
+    web_log = logs / "bench-webhooks-web.log"
+    procs = [start_process(web_server_command(port=args.port, workers=2, threads=8), env, web_log)]
     base = f"http://127.0.0.1:{args.port}"
     try:
         wait_http(f"{base}/api/schema/", procs[0], web_log)

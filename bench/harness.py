@@ -1,5 +1,5 @@
-"""Shared pieces of the end-to-end benches: a recreated database, percentiles, and a live stack of a
-gunicorn web server plus a Celery worker started as real processes (logs under var/bench/)."""
+"""Shared pieces of the end-to-end benches: a recreated database, percentiles, and a live stack of the
+web server (config/web.py) plus a Celery worker started as real processes (logs under var/bench/)."""
 
 from __future__ import annotations
 
@@ -65,14 +65,14 @@ def wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60) 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"gunicorn exited with {proc.returncode}; see {log}")
+            raise SystemExit(f"the web server exited with {proc.returncode}; see {log}")
         try:
             if requests.get(url, timeout=5).status_code < 500:
                 return
         except requests.RequestException:
             pass
         time.sleep(0.2)
-    raise SystemExit(f"gunicorn did not answer in {timeout} s; see {log}")
+    raise SystemExit(f"the web server did not answer in {timeout} s; see {log}")
 
 
 def wait_worker(proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
@@ -105,18 +105,16 @@ class Stack:
 
 def start_stack(*, name: str, port: int, web_workers: int, web_threads: int, concurrency: int,
                 ready_path: str) -> Stack:
-    """gunicorn (gthread) on 127.0.0.1:`port` and a prefork Celery worker, with this process's
-    environment (database, broker, keys); returns once both are ready."""
+    """The web server (config/web.py) on 127.0.0.1:`port` and a prefork Celery worker, with this
+    process's environment (database, broker, keys); returns once both are ready."""
     logs = ROOT / "var" / "bench"
     logs.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PYTHONUNBUFFERED="1", LOG_LEVEL="WARNING")
-    web_log, worker_log = logs / f"{name}-gunicorn.log", logs / f"{name}-worker.log"
-    web = start_process(
-        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(web_workers), "--threads", str(web_threads), "--worker-class", "gthread",
-         "--error-logfile", "-"],
-        env, web_log,
-    )
+    web_log, worker_log = logs / f"{name}-web.log", logs / f"{name}-worker.log"
+    sys.path.insert(0, str(ROOT))
+    from config.web import web_server_command
+
+    web = start_process(web_server_command(port=port, workers=web_workers, threads=web_threads), env, web_log)
     worker = start_process(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=prefork",
          f"--concurrency={concurrency}", "--without-mingle", "--without-gossip", "--loglevel=INFO",

@@ -3,7 +3,7 @@
 `DEFAULT_AT` is the instant of every test that does not ask for another. Date-sensitive tests (money,
 due dates, expiry, days past due, the live stack) run once per instant of `PINNED_DATES`, with
 `@pinned_dates`: a month end whose next month is shorter, a leap day, a year end. Processes the tests
-start (gunicorn, the Celery worker) get the same clock through `Pin.env()`.
+start (the web server, the Celery worker) get the same clock through `Pin.env()`.
 """
 
 import time

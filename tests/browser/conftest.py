@@ -1,4 +1,4 @@
-"""Browser tests: real headless Chromium driven by Playwright, against a real gunicorn process and a
+"""Browser tests: real headless Chromium driven by Playwright, against a real web server process and a
 real Celery worker process, both on the test PostgreSQL database and the Redis broker.
 
 Everything the server and the worker must see is committed: the package-scoped `browser_world`
@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from config import clock
+from config.web import web_server_command
 from tests import processes
 from tests.browser.support import AXE_JS, DESKTOP
 from tests.clock import travel_to
@@ -216,7 +217,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="package")
 def server(browser_world, redis_broker, django_db_blocker, clock_pin):
-    """A gunicorn process serving the site (and its static files) on the test database."""
+    """The web server (config/web.py) serving the site (and its static files) on the test database."""
     from django.conf import settings
 
     with django_db_blocker.unblock():
@@ -235,16 +236,15 @@ def server(browser_world, redis_broker, django_db_blocker, clock_pin):
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "w")  # noqa: SIM115 - closed in teardown
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "tests.browser.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", "1", "--threads", "4", "--worker-class", "gthread", "--timeout", "60",
-         "--access-logfile", "-", "--error-logfile", "-"],
+        web_server_command(port=port, workers=1, threads=4, app="tests.browser.wsgi:application", access_log=True,
+                           log_level="info"),
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
         if proc.poll() is not None:
-            pytest.fail(f"gunicorn exited with {proc.returncode}; see {log_path}", pytrace=False)
+            pytest.fail(f"the web server exited with {proc.returncode}; see {log_path}", pytrace=False)
         try:
             with urllib.request.urlopen(f"{url}/login/", timeout=2) as response:
                 if response.status == 200:
@@ -253,7 +253,7 @@ def server(browser_world, redis_broker, django_db_blocker, clock_pin):
             pass
         if time.monotonic() > deadline:
             proc.kill()
-            pytest.fail(f"gunicorn did not answer in 60 s; see {log_path}", pytrace=False)
+            pytest.fail(f"the web server did not answer in 60 s; see {log_path}", pytrace=False)
         time.sleep(0.2)
     yield url
     processes.stop_process(proc, log)

@@ -1,4 +1,4 @@
-"""The site as gunicorn serves it in the browser tests, plus its static files (the CSS matters to the
+"""The site as the web server serves it in the browser tests, plus its static files (the CSS matters to the
 accessibility scan: contrast and layout are checked on the styled page). Production serves static
 files from STATIC_ROOT behind the web server instead.
 

@@ -12,6 +12,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.services import api_key_create
+from config.web import web_server_command
 from tests.conftest import _missing
 from tests.factories import BusinessFactory, PartnerFactory
 from tests.processes import database_url, stop_process
@@ -79,7 +80,7 @@ def _free_port() -> int:
 
 
 def _serve(env_overrides: dict, clock_pin, workers: int = 2, threads: int = 8):
-    """Starts gunicorn on the test database; returns (url, process, log)."""
+    """Starts the web server (config/web.py) on the test database; returns (url, process, log)."""
     from django.conf import settings
     from django.db import connection
 
@@ -93,8 +94,7 @@ def _serve(env_overrides: dict, clock_pin, workers: int = 2, threads: int = 8):
     log_path = Path(settings.VAR_DIR) / f"test-api-server-{port}.log"
     log = open(log_path, "w")  # noqa: SIM115 - closed by _stop
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "--threads", str(threads), "--timeout", "60", "--log-level", "warning"],
+        web_server_command(port=port, workers=workers, threads=threads),
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
@@ -117,7 +117,7 @@ def _serve(env_overrides: dict, clock_pin, workers: int = 2, threads: int = 8):
 
 @pytest.fixture(scope="session")
 def api_server(django_db_setup, django_db_blocker, clock_pin):
-    """gunicorn serving the app on the test database (2 workers x 8 threads, like a small production
+    """The web server serving the app on the test database (2 workers x 8 threads, like a small production
     box). Tests using it need `transactional_db` so the server sees their rows."""
     url, proc, log = _serve({"API_RATE_LIMIT": "100000/minute", "API_AUTH_FAILURE_RATE": "100000/minute"}, clock_pin)
     yield url

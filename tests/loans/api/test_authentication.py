@@ -86,7 +86,7 @@ def test_behind_a_trusted_proxy_the_forwarded_client_address_is_counted(client, 
     assert other.status_code == 401
 
 
-# --- through a real server: two gunicorn workers share the count -------------------------------------
+# --- through a real server: two web workers share the count -------------------------------------------
 def _get(url: str, source: str, key: str, forwarded: str | None = None) -> http.client.HTTPResponse:
     # A new connection from the given loopback address each time (127.0.0.0/8 is all this machine), so
     # both workers take requests and REMOTE_ADDR is really that address.

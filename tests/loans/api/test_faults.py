@@ -1,4 +1,4 @@
-"""Faults, reproduced for real: a gunicorn worker killed mid-request must never make a retry with the same
+"""Faults, reproduced for real: a web server worker killed mid-request must never make a retry with the same
 Idempotency-Key create a second application (Stripe's promise: a retry after any failure never makes a
 second object). Run alone with `pytest -m faults`."""
 
@@ -59,11 +59,11 @@ def test_a_worker_killed_while_the_client_waits_for_the_decision_leaves_one_appl
     client.start()
     wait_for(lambda: Application.objects.filter(business=business).exists(), timeout=20)
 
-    # When the worker serving it is killed (SIGABRT is what gunicorn's own timeout sends)
+    # When the worker serving it is killed (SIGABRT as an abort, SIGKILL as the OOM killer would)
     for pid in _worker_pids(master.pid):
         os.kill(pid, sig)
     client.join(timeout=30)
-    # (SIGKILL drops the connection; on SIGABRT gunicorn's worker may still finish the request it holds.)
+    # (Either drops the connection; the server starts a new worker: --respawn-failed-workers.)
 
     # Then the client's retry with the same key answers with the application the key already made
     retry = wait_for(lambda: _post_or_none(f"{url}/api/v1/applications", body, headers), timeout=30)
@@ -77,7 +77,7 @@ def test_a_worker_killed_while_the_client_waits_for_the_decision_leaves_one_appl
 
 
 def _post_or_none(url, body, headers):
-    """A response once the master has a new worker listening; None while it is restarting it."""
+    """A response once the server has a new worker listening; None while it is restarting it."""
     try:
         return requests.post(url, json=body, headers=headers, timeout=30)
     except requests.ConnectionError:

@@ -1,4 +1,4 @@
-"""No stacked loans under concurrency, against a live server (gunicorn, 2 workers x 8 threads) and a
+"""No stacked loans under concurrency, against a live server (granian, 2 workers x 8 threads) and a
 real Celery worker: simultaneous submissions and acceptances for one business, and for two businesses
 of one company, end within the policy caps (docs/exposure.md)."""
 

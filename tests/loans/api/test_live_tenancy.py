@@ -1,4 +1,4 @@
-"""Against a live server (gunicorn, real HTTP): every route of the schema with another partner's key
+"""Against a live server (granian, real HTTP): every route of the schema with another partner's key
 reads or changes nothing of this partner's, and 100 concurrent POSTs with one Idempotency-Key create
 exactly one application."""
 
@@ -170,7 +170,7 @@ def test_the_rate_limit_is_shared_by_every_server_process(throttled_server, tran
     other = api_key_create(partner=PartnerFactory(slug="calm"), name="calm", scopes=["read"]).raw_key
 
     def get(key):
-        # A new connection each time, so both gunicorn workers take requests.
+        # A new connection each time, so both web workers take requests.
         return requests.get(f"{throttled_server}/api/v1/merchants", headers={"Authorization": f"Bearer {key}",
                                                                           "Connection": "close"}, timeout=30)
 
