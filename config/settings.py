@@ -239,6 +239,7 @@ CELERY_BEAT_SCHEDULE: dict = {
 # How long an application may sit in submitted/deciding before the sweeper re-queues its decision.
 APPLICATION_STUCK_SECONDS = env_int("APPLICATION_STUCK_SECONDS", 60)
 CELERY_IMPORTS = [
+    "underwriting.modeling.worker",  # loads the active model as each worker process starts
     "underwriting.history.tasks",
     "underwriting.monitoring.tasks",
     "loans.applications.tasks",

@@ -47,6 +47,7 @@ from loans.applications.transitions import (
     Passed,
     S,
     application_event_emit,
+    application_events_emit,
     application_transition,
     check_offer_open,
     refresh_from,
@@ -418,9 +419,13 @@ def applications_decide_batch(*, batch_size: int = DRAIN_BATCH) -> int:
                     exposure=exposure_read(parties=parties, now=now, exclude_application_id=application.pk),
                 ))
             decisions = decisions_make(requests=requests, policy=policy)
-            for application, decision in zip(taken, decisions, strict=True):
-                picked_up = Passed(status=S.DECIDING, at=now, reason=PICK_UP_REASON)
-                _apply_decision(application, decision, picked_up=picked_up)
+            moved = [
+                _apply_decision(application, decision, emit=False,
+                                picked_up=Passed(status=S.DECIDING, at=now, reason=PICK_UP_REASON))
+                for application, decision in zip(taken, decisions, strict=True)
+            ]
+            # Decided this instant, so no loans yet.
+            application_events_emit(event_type="application.decided", applications=moved, loan=None)
     except Exception:
         logger.warning("a batch of %s applications failed; each goes to its own task", len(claimed), exc_info=True)
         for pk in claimed:
@@ -441,7 +446,10 @@ def _pick_up(application: Application) -> None:
     )
 
 
-def _apply_decision(application: Application, decision: Decision, *, picked_up: Passed | None) -> Application:
+def _apply_decision(application: Application, decision: Decision, *, picked_up: Passed | None,
+                    emit: bool = True) -> Application:
+    """Moves the application to the state its decision leads to; `emit`: announce it here (a batch
+    announces all of its decisions at once instead)."""
     to_status = _OUTCOME_STATUS[decision.outcome]
     changes: dict = {"decision": decision, "decided_at": decision.created_at, "last_error": ""}
     if to_status != S.DECLINED:
@@ -456,8 +464,9 @@ def _apply_decision(application: Application, decision: Decision, *, picked_up: 
         application=application, to_status=to_status, actor=ACTOR_WORKER, reason=reason, changes=changes,
         locked=True, via=picked_up,
     )
-    # Decided this instant, so no loan yet: the event need not look for one.
-    application_event_emit(event_type="application.decided", application=application, loan=None)
+    if emit:
+        # Decided this instant, so no loan yet: the event need not look for one.
+        application_event_emit(event_type="application.decided", application=application, loan=None)
     return application
 
 

@@ -17,7 +17,7 @@ from loans.applications.models import (
     ApplicationTransition,
 )
 from loans.applications.representations import LOAN_UNREAD, application_event_data
-from loans.webhooks.services import webhook_event_emit
+from loans.webhooks.services import webhook_event_emit, webhook_events_emit
 
 S = ApplicationStatus
 
@@ -161,6 +161,13 @@ def application_event_emit(*, event_type: str, application: Application, now: da
     `loan`: the application's loan, or None, when the caller knows it (saves reading it again)."""
     return webhook_event_emit(event_type=event_type, partner_id=application.partner_id,
                               data=application_event_data(application, loan=loan), now=now)
+
+
+def application_events_emit(*, event_type: str, applications: list[Application], loan=LOAN_UNREAD):
+    """`application_event_emit` for several applications at once (a batch of decisions: `loan=None`)."""
+    return webhook_events_emit(event_type=event_type, items=[
+        (application.partner_id, application_event_data(application, loan=loan)) for application in applications
+    ])
 
 
 def check_offer_open(application: Application, to_status: str) -> None:

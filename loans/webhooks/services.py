@@ -119,29 +119,43 @@ def webhook_event_emit(*, event_type: str, partner_id: int, data: dict, now: dt.
     in the caller's transaction: the event exists exactly when the change committed. `data` is what the
     event announces, built by its domain (loans.applications.representations.application_event_data): the outbox
     knows nothing of applications."""
+    return webhook_events_emit(event_type=event_type, items=[(partner_id, data)], now=now)[0]
+
+
+def webhook_events_emit(
+    *, event_type: str, items: list[tuple[int, dict]], now: dt.datetime | None = None
+) -> list[WebhookEvent]:
+    """`webhook_event_emit` for several events of one type at once, `items` being (partner id, data):
+    the events in one statement, the partners' endpoints read once, the deliveries in one statement."""
     if event_type not in WebhookEventType.values:
         raise ValueError(f"unknown webhook event type {event_type!r}")
     now = now or clock.now()
     # No savepoint inside the caller's transaction (every state change emits): a failure here fails the
     # caller's change with it, which is what "the event exists exactly when the change committed" needs.
     with transaction.atomic(savepoint=False):
-        payload = json.loads(json.dumps(_event_payload(event_type=event_type, data=data, created_at=now),
-                                        default=_json_default))
-        event = WebhookEvent.objects.create(
-            partner_id=partner_id, event_type=event_type, payload=payload, created_at=now
-        )
-        endpoints = WebhookEndpoint.objects.filter(partner_id=partner_id, is_enabled=True)
+        events = WebhookEvent.objects.bulk_create([
+            WebhookEvent(
+                partner_id=partner_id, event_type=event_type, created_at=now,
+                payload=json.loads(json.dumps(_event_payload(event_type=event_type, data=data, created_at=now),
+                                              default=_json_default)),
+            )
+            for partner_id, data in items
+        ])
+        endpoints: dict[int, list[WebhookEndpoint]] = {}
+        for endpoint in WebhookEndpoint.objects.filter(partner_id__in={e.partner_id for e in events}, is_enabled=True):
+            endpoints.setdefault(endpoint.partner_id, []).append(endpoint)
         deliveries = WebhookDelivery.objects.bulk_create(
             [
                 WebhookDelivery(event=event, endpoint=ep, created_at=now, next_attempt_at=now)
-                for ep in endpoints
+                for event in events
+                for ep in endpoints.get(event.partner_id, [])
                 if ep.wants(event_type)
             ]
         )
     if deliveries:
         # Deliver soon rather than at the next beat tick; the beat task still covers a lost message.
         transaction.on_commit(_kick_sender)
-    return event
+    return events
 
 
 def _kick_sender() -> None:

@@ -31,6 +31,7 @@ from underwriting.engine.policy import PolicyParams
 from underwriting.features import LoanRequest, compute_features_with_request_bases, feature_names
 from underwriting.history.loader import as_of_day, load_histories, load_history
 from underwriting.history.selectors import HistoryProvenance, history_provenance, history_provenances
+from underwriting.modeling.models import ModelVersion
 from underwriting.modeling.registry import active_model_and_id, load_model_version
 from underwriting.policies.models import PolicyVersion
 from underwriting.policies.services import policy_active
@@ -295,7 +296,8 @@ def decisions_make(
     histories, provenances = {}, {}
     for day, members in by_day.items():
         loaded = load_histories(business_ids=[requests[i].business.pk for i in members],
-                                as_of=[requests[i].as_of for i in members])
+                                as_of=[requests[i].as_of for i in members],
+                                businesses={requests[i].business.pk: requests[i].business for i in members})
         histories.update(zip(members, loaded, strict=True))
         found = history_provenances(business_ids=[requests[i].business.pk for i in members], before=day)
         provenances.update((i, found[requests[i].business.pk]) for i in members)
@@ -309,6 +311,7 @@ def decisions_make(
     features_ms = _ms(t) / len(todo)
     shared_ms = (time.perf_counter() - started) * 1000.0 / len(todo)
 
+    items: list[dict] = []
     for row, i in enumerate(todo):
         request = requests[i]
         t = time.perf_counter()
@@ -321,12 +324,15 @@ def decisions_make(
             model=model, exposure=request.exposure, provenance=provenances[i],
             currency=request.business.partner.currency, timings=timings)
         timings["total_ms"] = round(shared_ms + (time.perf_counter() - t) * 1000.0, 3)
-        out[i] = _append(
-            business=request.business, result=result, as_of=request.as_of,
-            application_ref=request.application_ref, policy_version=policy_version,
-            model_version_id=model_version_id, names=names, values=_snapshot_values(decided), context=context,
-            timings=timings,
-        )
+        items.append({
+            "business": request.business, "result": result, "as_of": request.as_of,
+            "application_ref": request.application_ref, "policy_version": policy_version,
+            "model_version_id": model_version_id, "names": names, "values": _snapshot_values(decided),
+            "context": context, "timings": timings,
+        })
+    model_version = ModelVersion.objects.filter(pk=model_version_id).first() if model_version_id else None
+    for i, decision in zip(todo, _append_all(items, model_version=model_version), strict=True):
+        out[i] = decision
     return out
 
 
@@ -344,7 +350,36 @@ def _locked_head() -> DecisionChainHead:
 # round trips saved on every decision. A duplicate application_ref then fails the caller's whole
 # transaction instead of being caught here; the task retries and finds the stored decision.
 @transaction.atomic(savepoint=False)
-def _append(
+def _append(**fields) -> Decision:
+    """Appends one decision to the chain (`_decision`'s fields)."""
+    return _append_all([fields])[0]
+
+
+@transaction.atomic(savepoint=False)
+def _append_all(items: list[dict], *, model_version: ModelVersion | None = None) -> list[Decision]:
+    """Appends decisions to the chain in order, under one lock of its head: each signed over its
+    predecessor, all inserted in one statement, the head moved once. `model_version`: the row the
+    decisions cite, when the caller has it (set on each, so reading it back costs nothing)."""
+    head = _locked_head()
+    decisions = []
+    sequence, previous = head.last_sequence, head.last_hmac
+    for fields in items:
+        sequence += 1
+        decision = _decision(sequence=sequence, previous_hmac=previous, **fields)
+        if model_version is not None and decision.model_version_id == model_version.pk:
+            decision.model_version = model_version
+        decision.hmac = chain.sign(key=hmac_key(), content=decision_content(decision), previous=previous)
+        previous = decision.hmac
+        decisions.append(decision)
+    Decision.objects.bulk_create(decisions)
+    head.last_decision = decisions[-1]
+    head.last_sequence = sequence
+    head.last_hmac = previous
+    head.save(update_fields=["last_decision", "last_sequence", "last_hmac"])
+    return decisions
+
+
+def _decision(
     *,
     business: Business,
     result: DecisionResult,
@@ -356,9 +391,10 @@ def _append(
     values: list[float | None],
     context: BusinessContext,
     timings: dict,
+    sequence: int,
+    previous_hmac: str,
 ) -> Decision:
-    head = _locked_head()
-    decision = Decision(
+    return Decision(
         partner_id=business.partner_id,
         business=business,
         application_ref=application_ref,
@@ -391,17 +427,10 @@ def _append(
         reasons=result.reasons,
         timings=timings,
         created_at=clock.now(),
-        sequence=head.last_sequence + 1,
+        sequence=sequence,
         content_version=CONTENT_VERSION,
-        previous_hmac=head.last_hmac,
+        previous_hmac=previous_hmac,
     )
-    decision.hmac = chain.sign(key=hmac_key(), content=decision_content(decision), previous=head.last_hmac)
-    decision.save(force_insert=True)
-    head.last_decision = decision
-    head.last_sequence = decision.sequence
-    head.last_hmac = decision.hmac
-    head.save(update_fields=["last_decision", "last_sequence", "last_hmac"])
-    return decision
 
 
 # ---- replay --------------------------------------------------------------------------------------

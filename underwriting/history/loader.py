@@ -23,7 +23,7 @@ days_past_due is kept only when the record was last updated at or before as_of.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
 
@@ -274,8 +274,10 @@ def load_history(*, business: Business, as_of: datetime | date, lookback_days: i
 
 
 def load_histories(*, business_ids: Sequence[int], as_of: Sequence[datetime | date] | datetime | date,
-                   batch_size: int = 500, progress: bool = False) -> list[MerchantHistory]:
-    """One history per (business_ids[i], as_of[i]), in order; each merchant's rows are read once."""
+                   batch_size: int = 500, progress: bool = False,
+                   businesses: Mapping[int, Business] | None = None) -> list[MerchantHistory]:
+    """One history per (business_ids[i], as_of[i]), in order; each merchant's rows are read once.
+    `businesses`: the merchants' rows by id, when the caller has read them already."""
     ids = [int(b) for b in business_ids]
     as_ofs = [as_of] * len(ids) if isinstance(as_of, (datetime, date)) else list(as_of)
     if len(as_ofs) != len(ids):
@@ -284,7 +286,8 @@ def load_histories(*, business_ids: Sequence[int], as_of: Sequence[datetime | da
     by_business: dict[int, list[int]] = {}
     for i, b in enumerate(ids):
         by_business.setdefault(b, []).append(i)
-    businesses = Business.objects.in_bulk(list(by_business))
+    if businesses is None or not set(by_business) <= businesses.keys():
+        businesses = Business.objects.in_bulk(list(by_business))
     missing = set(by_business) - businesses.keys()
     if missing:
         raise ValueError(f"unknown business ids: {sorted(missing)[:10]}")
