@@ -264,7 +264,8 @@ class DecisionRequest:
 
 
 def decisions_make(
-    *, requests: Sequence[DecisionRequest], policy: tuple[PolicyVersion, PolicyParams] | None = None
+    *, requests: Sequence[DecisionRequest], policy: tuple[PolicyVersion, PolicyParams] | None = None,
+    undecided: bool = False,
 ) -> list[Decision]:
     """`decision_make` for several requests at once, in the caller's transaction; the decisions in the
     requests' order, appended to the chain in that order.
@@ -276,11 +277,14 @@ def decisions_make(
     one matrix (a single merchant's features are mostly numpy's per-call overhead), and the policy and
     model read once. The caller reads each request's exposure first and must not put two requests of
     related parties in one call (the second's exposure would miss the first's offer).
+    `undecided`: the caller knows no request has a decision yet (it holds their applications' row locks
+    in a state that has none), so the stored ones are not looked up; a duplicate would still fail the
+    insert (unique reference) and the caller's transaction with it.
     Raises NoActiveModel when no model is active.
     """
     refs = [r.application_ref for r in requests if r.application_ref is not None]
     existing = ({d.application_ref: d for d in Decision.objects.filter(application_ref__in=refs)}
-                if refs else {})
+                if refs and not undecided else {})
     todo = [i for i, r in enumerate(requests) if r.application_ref not in existing]
     out: list[Decision | None] = [existing.get(r.application_ref) for r in requests]
     if not todo:
