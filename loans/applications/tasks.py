@@ -18,11 +18,10 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
+from loans.applications.batches import applications_decide_waiting, applications_hand_out_waiting
 from loans.applications.services import (
     DecisionDeferred,
     application_decide,
-    applications_decide_waiting,
-    applications_hand_out_waiting,
     applications_requeue_stuck,
     offers_expire,
 )

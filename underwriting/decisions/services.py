@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -29,8 +28,8 @@ from underwriting.engine.evaluation import DecisionResult, evaluate
 from underwriting.engine.exposure import Exposure
 from underwriting.engine.policy import PolicyParams
 from underwriting.features import LoanRequest, compute_features_with_request_bases, feature_names
-from underwriting.history.loader import as_of_day, load_histories, load_history
-from underwriting.history.selectors import HistoryProvenance, history_provenance, history_provenances
+from underwriting.history.loader import as_of_day, load_history
+from underwriting.history.selectors import HistoryProvenance, history_provenance
 from underwriting.modeling.models import ModelVersion
 from underwriting.modeling.registry import active_model_and_id, load_model_version
 from underwriting.policies.models import PolicyVersion
@@ -103,7 +102,7 @@ def decision_content(decision: Decision) -> dict:
     return {name: getattr(decision, name) for name in signed_fields(decision.content_version)}
 
 
-def _snapshot_values(values: np.ndarray) -> list[float | None]:
+def snapshot_values(values: np.ndarray) -> list[float | None]:
     return [None if math.isnan(v) else float(v) for v in values.tolist()]
 
 
@@ -111,11 +110,11 @@ def _snapshot_array(values: list[float | None]) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
 
 
-def _ms(start: float) -> float:
+def ms_since(start: float) -> float:
     return round((time.perf_counter() - start) * 1000.0, 3)
 
 
-def _active_model():
+def active_model_or_raise():
 
     model, model_version_id = active_model_and_id()
     if model is None:
@@ -145,15 +144,15 @@ def decision_evaluate(
     values, bases = compute_features_with_request_bases(
         [history], [LoanRequest(amount=float(amount), term_months=int(term_months))], peers=model.peers)
     if timings is not None:
-        timings["features_ms"] = _ms(t)
-    return _evaluate_row(
+        timings["features_ms"] = ms_since(t)
+    return decision_evaluate_row(
         history=history, values=values[0], bases=bases[0], is_blocked=is_blocked, amount=amount,
         term_months=term_months, as_of=as_of, policy=policy, model=model, exposure=exposure,
         provenance=provenance, currency=currency, timings=timings,
     )
 
 
-def _evaluate_row(
+def decision_evaluate_row(
     *, history, values: np.ndarray, bases: np.ndarray, is_blocked: bool, amount: Decimal, term_months: int,
     as_of: datetime, policy, model, exposure: Exposure | None, provenance: HistoryProvenance | None,
     currency: str, timings: dict | None,
@@ -161,7 +160,7 @@ def _evaluate_row(
     """decision_evaluate past the features: one request's row of features (and its request bases)."""
     context = replace(
         business_context(history=history, is_blocked=is_blocked, exposure=exposure),
-        request_bases=_snapshot_values(bases),
+        request_bases=snapshot_values(bases),
         currency=currency,
         provenance=provenance.provenance if provenance is not None else "",
         history_checks=provenance.checks if provenance is not None else None,
@@ -171,7 +170,7 @@ def _evaluate_row(
     result = evaluate(feature_names=names, feature_values=values, context=context, amount=amount,
                       term_months=term_months, as_of=as_of.date(), policy=policy, model=model)
     if timings is not None:
-        timings["engine_ms"] = _ms(t)
+        timings["engine_ms"] = ms_since(t)
     decided = values if result.feature_values is None else _snapshot_array(result.feature_values)
     return names, decided, context, result
 
@@ -181,7 +180,7 @@ def decision_preview(
 ) -> DecisionResult:
     """What `decision_make` would decide now, storing nothing (the owner's suggested amount)."""
     _, policy = policy_active()
-    model, _ = _active_model()
+    model, _ = active_model_or_raise()
     history = load_history(business=business, as_of=as_of)
     *_, result = decision_evaluate(
         history=history, is_blocked=business.is_blocked, amount=amount, term_months=term_months, as_of=as_of,
@@ -216,18 +215,18 @@ def decision_make(
             return existing
     started = time.perf_counter()
     policy_version, policy = policy or policy_active()
-    model, model_version_id = _active_model()
+    model, model_version_id = active_model_or_raise()
     timings: dict[str, float] = {}
 
     t = time.perf_counter()
     history = load_history(business=business, as_of=as_of)
-    timings["load_ms"] = _ms(t)
+    timings["load_ms"] = ms_since(t)
 
     names, values, context, result = decision_evaluate(
         history=history, is_blocked=business.is_blocked, amount=amount, term_months=term_months, as_of=as_of,
         policy=policy, model=model, exposure=exposure, currency=business.partner.currency,
         provenance=history_provenance(business_id=business.pk, before=as_of_day(as_of)), timings=timings)
-    timings["total_ms"] = _ms(started)
+    timings["total_ms"] = ms_since(started)
 
     try:
         return _append(
@@ -238,7 +237,7 @@ def decision_make(
             policy_version=policy_version,
             model_version_id=model_version_id,
             names=names,
-            values=_snapshot_values(values),
+            values=snapshot_values(values),
             context=context,
             timings=timings,
         )
@@ -249,95 +248,6 @@ def decision_make(
             if existing is not None:
                 return existing
         raise
-
-
-@dataclass(frozen=True)
-class DecisionRequest:
-    """One request of `decisions_make`: what `decision_make` takes, less the policy."""
-
-    business: Business
-    amount: Decimal
-    term_months: int
-    as_of: datetime
-    application_ref: UUID | None = None
-    exposure: Exposure | None = None
-
-
-def decisions_make(
-    *, requests: Sequence[DecisionRequest], policy: tuple[PolicyVersion, PolicyParams] | None = None,
-    undecided: bool = False,
-) -> list[Decision]:
-    """`decision_make` for several requests at once, in the caller's transaction; the decisions in the
-    requests' order, appended to the chain in that order.
-
-    Each decision is the one `decision_make` would store for its request alone: the same history (read
-    for each as_of day as `load_history` reads it), the same features, model, rules and record. What is
-    shared is the work that costs the same for one merchant or many (docs/capacity.md): one statement per
-    history table and one for the provenances per as_of day instead of one per merchant, the features as
-    one matrix (a single merchant's features are mostly numpy's per-call overhead), and the policy and
-    model read once. The caller reads each request's exposure first and must not put two requests of
-    related parties in one call (the second's exposure would miss the first's offer).
-    `undecided`: the caller knows no request has a decision yet (it holds their applications' row locks
-    in a state that has none), so the stored ones are not looked up; a duplicate would still fail the
-    insert (unique reference) and the caller's transaction with it.
-    Raises NoActiveModel when no model is active.
-    """
-    refs = [r.application_ref for r in requests if r.application_ref is not None]
-    existing = ({d.application_ref: d for d in Decision.objects.filter(application_ref__in=refs)}
-                if refs and not undecided else {})
-    todo = [i for i, r in enumerate(requests) if r.application_ref not in existing]
-    out: list[Decision | None] = [existing.get(r.application_ref) for r in requests]
-    if not todo:
-        return out
-    started = time.perf_counter()
-    policy_version, policy = policy or policy_active()
-    model, model_version_id = _active_model()
-
-    t = time.perf_counter()
-    by_day: dict = {}
-    for i in todo:
-        by_day.setdefault(as_of_day(requests[i].as_of), []).append(i)
-    histories, provenances = {}, {}
-    for day, members in by_day.items():
-        loaded = load_histories(business_ids=[requests[i].business.pk for i in members],
-                                as_of=[requests[i].as_of for i in members],
-                                businesses={requests[i].business.pk: requests[i].business for i in members})
-        histories.update(zip(members, loaded, strict=True))
-        found = history_provenances(business_ids=[requests[i].business.pk for i in members], before=day)
-        provenances.update((i, found[requests[i].business.pk]) for i in members)
-    load_ms = _ms(t) / len(todo)
-
-    t = time.perf_counter()
-    values, bases = compute_features_with_request_bases(
-        [histories[i] for i in todo],
-        [LoanRequest(amount=float(requests[i].amount), term_months=int(requests[i].term_months)) for i in todo],
-        peers=model.peers)
-    features_ms = _ms(t) / len(todo)
-    shared_ms = (time.perf_counter() - started) * 1000.0 / len(todo)
-
-    items: list[dict] = []
-    for row, i in enumerate(todo):
-        request = requests[i]
-        t = time.perf_counter()
-        # The batch's shared work counts in equal shares; `batch` says how many shared it.
-        timings: dict[str, float] = {"load_ms": round(load_ms, 3), "features_ms": round(features_ms, 3),
-                                     "batch": len(todo)}
-        names, decided, context, result = _evaluate_row(
-            history=histories[i], values=values[row], bases=bases[row], is_blocked=request.business.is_blocked,
-            amount=request.amount, term_months=request.term_months, as_of=request.as_of, policy=policy,
-            model=model, exposure=request.exposure, provenance=provenances[i],
-            currency=request.business.partner.currency, timings=timings)
-        timings["total_ms"] = round(shared_ms + (time.perf_counter() - t) * 1000.0, 3)
-        items.append({
-            "business": request.business, "result": result, "as_of": request.as_of,
-            "application_ref": request.application_ref, "policy_version": policy_version,
-            "model_version_id": model_version_id, "names": names, "values": _snapshot_values(decided),
-            "context": context, "timings": timings,
-        })
-    model_version = ModelVersion.objects.filter(pk=model_version_id).first() if model_version_id else None
-    for i, decision in zip(todo, _append_all(items, model_version=model_version), strict=True):
-        out[i] = decision
-    return out
 
 
 def _locked_head() -> DecisionChainHead:
@@ -356,11 +266,11 @@ def _locked_head() -> DecisionChainHead:
 @transaction.atomic(savepoint=False)
 def _append(**fields) -> Decision:
     """Appends one decision to the chain (`_decision`'s fields)."""
-    return _append_all([fields])[0]
+    return decisions_append([fields])[0]
 
 
 @transaction.atomic(savepoint=False)
-def _append_all(items: list[dict], *, model_version: ModelVersion | None = None) -> list[Decision]:
+def decisions_append(items: list[dict], *, model_version: ModelVersion | None = None) -> list[Decision]:
     """Appends decisions to the chain in order, under one lock of its head: each signed over its
     predecessor, all inserted in one statement, the head moved once. `model_version`: the row the
     decisions cite, when the caller has it (set on each, so reading it back costs nothing)."""
