@@ -96,7 +96,8 @@ python manage.py setup_demo --logins-only
 echo "Logs: $LOG/ (web, worker, webhooks, beat, prepare). Ctrl-C stops everything."
 echo
 echo "Preparing the demo in the background (the pages say what is still being prepared)..."
-python manage.py prepare_demo --partner demo --merchants "$DEMO_MERCHANTS" --seed 310 2>&1 \
+# -u: each line reaches the terminal (and the log) as it is written, not when a pipe's buffer fills.
+python -u manage.py prepare_demo --partner demo --merchants "$DEMO_MERCHANTS" --seed 310 2>&1 \
   | grep --line-buffered -v -E '^\s*$|[0-9]+%\|' | tee -a "$LOG/prepare.log" &
 jobs_started+=("$(jobs -p %%)")
 

@@ -71,7 +71,12 @@ def test_the_run_command_serves_prepares_supervises_and_stops_everything(tmp_pat
         status = var / "demo-status.json"
         _until(lambda: status.exists() and json.loads(status.read_text())["state"] == "ready", 240,
                f"the demo was not ready ({(tmp_path / 'run.log').read_text()[-2000:]})")
-        printed = (tmp_path / "run.log").read_text()
+        # (the status file is written just before the last lines are printed)
+        def printed_all() -> str:
+            text = (tmp_path / "run.log").read_text()
+            return text if "The demo is ready" in text else ""
+
+        printed = _until(printed_all, 30, "the demo's last lines were not printed")
         assert "AUC / oracle" in printed
         key = (var / "demo-api-key").read_text().strip()
         assert key in printed
