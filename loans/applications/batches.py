@@ -19,7 +19,7 @@ from loans.applications.services import (
     application_decision_enqueue,
 )
 from loans.applications.transitions import Passed, S, application_events_emit
-from loans.background import DECIDE_WAITING, task_queue
+from loans.background import DECIDE_WAITING, task_queue_or_log
 from underwriting.decisions.batching import DecisionRequest, decisions_make
 from underwriting.policies.services import policy_active
 
@@ -114,10 +114,7 @@ def _stop_draining(*, cleared: bool | None = None) -> None:
 
 
 def _enqueue_waiting(countdown: float | None = None) -> None:
-    try:
-        task_queue(DECIDE_WAITING, countdown=countdown)
-    except Exception:
-        logger.exception("could not queue a look for waiting applications; the sweeper will find them")
+    task_queue_or_log(DECIDE_WAITING, countdown=countdown)
 
 
 def applications_decide_batch(*, batch_size: int = DRAIN_BATCH) -> int:
@@ -160,7 +157,7 @@ def applications_decide_batch(*, batch_size: int = DRAIN_BATCH) -> int:
             decisions = decisions_make(requests=requests, policy=policy, undecided=True)
             moved = [
                 application_decision_apply(application, decision, emit=False,
-                                picked_up=Passed(status=S.DECIDING, at=now, reason=PICK_UP_REASON))
+                                           picked_up=Passed(status=S.DECIDING, at=now, reason=PICK_UP_REASON))
                 for application, decision in zip(taken, decisions, strict=True)
             ]
             # Decided this instant, so no loans yet.

@@ -46,9 +46,9 @@ def _client():
     return client
 
 
-def drainer_active() -> bool:
-    """True when a worker is deciding waiting applications and will take a new one before it stops;
-    it is also woken (`drainer_wait`), in the same round trip."""
+def drainer_nudge() -> bool:
+    """Wakes a worker deciding waiting applications (`drainer_wait`); True when one is at it and will
+    take a just-committed application before it stops. Flag and nudge in one round trip."""
     client = _client()
     if client is None:
         return False

@@ -25,7 +25,7 @@ from loans.applications.amounts import (
     AmountSyntaxError,
     amount_from_text,
 )
-from loans.applications.draining import drainer_active
+from loans.applications.draining import drainer_nudge
 from loans.applications.exposure import exposure_read, parties_lock
 from loans.applications.models import (
     Application,
@@ -44,7 +44,7 @@ from loans.applications.transitions import (
     check_offer_open,
     refresh_from,
 )
-from loans.background import DECIDE_APPLICATION, DECIDE_WAITING, task_queue
+from loans.background import DECIDE_APPLICATION, DECIDE_WAITING, task_queue_or_log
 from underwriting.decisions.models import Decision, DecisionOutcome
 from underwriting.decisions.services import decision_make
 from underwriting.engine.policy import PolicyParams
@@ -202,21 +202,13 @@ def _application_store(*, business: Business, value: Decimal, term: int, purpose
 def _enqueue_decision(application_id: int) -> None:
     """After the submission commits: a worker already deciding waiting applications takes this one too
     (loans/applications/draining.py says why none is missed); otherwise one is asked to start."""
-    if drainer_active():
-        return
-    try:
-        task_queue(DECIDE_WAITING)
-    except Exception:
-        # The application is committed; if the broker is down the sweeper re-queues it later.
-        logger.exception("could not queue the decision of application %s; the sweeper will retry", application_id)
+    if not drainer_nudge():
+        task_queue_or_log(DECIDE_WAITING)
 
 
 def application_decision_enqueue(application_id: int) -> None:
     """Queues the one-application decision task (`application_decide`) for this application now."""
-    try:
-        task_queue(DECIDE_APPLICATION, application_id)
-    except Exception:
-        logger.exception("could not queue the decision of application %s; the sweeper will retry", application_id)
+    task_queue_or_log(DECIDE_APPLICATION, application_id)
 
 
 # ---- deciding ------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from django.db.models.functions import RowNumber
 
 from accounts.models import PartnerBank
 from config import clock
-from loans.background import SEND_WEBHOOK_DELIVERIES, task_queue
+from loans.background import SEND_WEBHOOK_DELIVERIES, task_queue_or_log
 from loans.webhooks.models import (
     DeliveryStatus,
     WebhookAttempt,
@@ -159,10 +159,8 @@ def webhook_events_emit(
 
 
 def _kick_sender() -> None:
-    try:
-        task_queue(SEND_WEBHOOK_DELIVERIES)
-    except Exception:  # the broker being down must not fail the request; beat will send it
-        logger.warning("could not queue webhook sender; beat will pick the delivery up", exc_info=True)
+    # The broker being down must not fail the request; beat sends the delivery anyway.
+    task_queue_or_log(SEND_WEBHOOK_DELIVERIES)
 
 
 def _json_default(value):

@@ -115,7 +115,6 @@ def ms_since(start: float) -> float:
 
 
 def active_model_or_raise():
-
     model, model_version_id = active_model_and_id()
     if model is None:
         raise NoActiveModel("No model is active; train one with `manage.py train_model`.")
@@ -229,18 +228,11 @@ def decision_make(
     timings["total_ms"] = ms_since(started)
 
     try:
-        return _append(
-            business=business,
-            result=result,
-            as_of=as_of,
-            application_ref=application_ref,
-            policy_version=policy_version,
-            model_version_id=model_version_id,
-            names=names,
-            values=snapshot_values(values),
-            context=context,
-            timings=timings,
-        )
+        return decisions_append([{
+            "business": business, "result": result, "as_of": as_of, "application_ref": application_ref,
+            "policy_version": policy_version, "model_version_id": model_version_id, "names": names,
+            "values": snapshot_values(values), "context": context, "timings": timings,
+        }])[0]
     except IntegrityError:
         # A concurrent worker decided the same application first; its decision stands.
         if application_ref is not None:
@@ -263,12 +255,6 @@ def _locked_head() -> DecisionChainHead:
 # No savepoint inside the caller's transaction (the decision task's, holding the exposure lock): two
 # round trips saved on every decision. A duplicate application_ref then fails the caller's whole
 # transaction instead of being caught here; the task retries and finds the stored decision.
-@transaction.atomic(savepoint=False)
-def _append(**fields) -> Decision:
-    """Appends one decision to the chain (`_decision`'s fields)."""
-    return decisions_append([fields])[0]
-
-
 @transaction.atomic(savepoint=False)
 def decisions_append(items: list[dict], *, model_version: ModelVersion | None = None) -> list[Decision]:
     """Appends decisions to the chain in order, under one lock of its head: each signed over its

@@ -7,6 +7,7 @@ import pytest
 from django.db import transaction
 
 from accounts.models import Business
+from loans import background
 from loans.applications import batches
 from loans.applications import services as applications_services
 from loans.applications.models import Application, ApplicationStatus, ApplicationTransition
@@ -54,9 +55,7 @@ class _Undo(Exception):
 def queued(monkeypatch):
     """The tasks the services queue (name, args, countdown), recorded instead of sent."""
     sent = []
-    record = lambda name, *args, countdown=None: sent.append((name, args, countdown))  # noqa: E731
-    monkeypatch.setattr(applications_services, "task_queue", record)
-    monkeypatch.setattr(batches, "task_queue", record)
+    monkeypatch.setattr(background, "task_queue", lambda name, *args, countdown=None: sent.append((name, args, countdown)))
     return sent
 
 
@@ -147,7 +146,7 @@ def test_the_worker_decides_everything_waiting_then_stops_and_submissions_ask_fo
     # when the worker runs, two at a time, then all three are decided and it stops with the flag down
     assert batches.applications_decide_waiting(batch_size=2, linger_seconds=0) == 3
     assert all(Application.objects.get(pk=a.pk).status != S.SUBMITTED for a in applications)
-    assert not draining.drainer_active()
+    assert not draining.drainer_nudge()
     # (a full batch asked another worker to share the backlog)
     assert queued == [("loans.applications.tasks.decide_waiting_applications", (), None)]
 
@@ -176,5 +175,5 @@ def test_a_message_back_from_a_dead_worker_hands_each_waiting_application_its_ow
     # when the message comes back, then each application gets its own task, and the flag is down
     assert batches.applications_hand_out_waiting() == 2
     assert queued == [("loans.applications.tasks.decide_application", (a.pk,), None) for a in applications]
-    assert not draining.drainer_active()
+    assert not draining.drainer_nudge()
     assert Decision.objects.count() == 0

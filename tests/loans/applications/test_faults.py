@@ -10,6 +10,7 @@ from celery import Celery
 from django.db import connection, transaction
 
 from accounts.models import Business
+from loans import background
 from loans.applications import services
 from loans.applications.models import Application, ApplicationStatus
 from loans.background import DECIDE_WAITING
@@ -49,8 +50,8 @@ def _submit(business, amount, monkeypatch) -> tuple[Application, list]:
     captured, to be sent to this test's own broker (the suite's broker may have the shared test worker
     on it, and its draining flag with it: read here as down)."""
     sent: list = []
-    monkeypatch.setattr(services, "task_queue", lambda name, *args, countdown=None: sent.append((name, args)))
-    monkeypatch.setattr(services, "drainer_active", lambda: False)
+    monkeypatch.setattr(background, "task_queue", lambda name, *args, countdown=None: sent.append((name, args)))
+    monkeypatch.setattr(services, "drainer_nudge", lambda: False)
     with transaction.atomic():
         application = services.application_submit(
             business=business, amount=amount, term_months=12, purpose="inventory", channel="web",
