@@ -26,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from harness import demo_world, django_setup, percentile, recreate_database, start_stack  # noqa: E402
+from harness import demo_world, django_setup, ensure_database, percentile, recreate_database, start_stack  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/lending_bench_api"
 DEFAULT_BROKER = "redis://127.0.0.1:6379/12"
@@ -100,7 +100,9 @@ def main() -> int:
 
     url = os.environ.get("BENCH_API_DATABASE_URL", DEFAULT_URL)
     broker = os.environ.get("BENCH_API_BROKER_URL", DEFAULT_BROKER)
-    if not args.keep:
+    if args.keep:
+        ensure_database(url)
+    else:
         recreate_database(url)
     django_setup(database_url=url, broker_url=broker, ALLOWED_HOSTS="127.0.0.1,localhost",
                  API_RATE_LIMIT="100000/minute")

@@ -46,6 +46,7 @@ from harness import (  # noqa: E402
     cpu_by_component,
     demo_world,
     django_setup,
+    ensure_database,
     percentile,
     recreate_database,
     start_stack,
@@ -366,7 +367,9 @@ def main() -> int:
 
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
     broker = os.environ.get("BENCH_BROKER_URL", DEFAULT_BROKER)
-    if not args.keep:
+    if args.keep:
+        ensure_database(url)
+    else:
         recreate_database(url)
     django_setup(database_url=url, broker_url=broker, ALLOWED_HOSTS="127.0.0.1,localhost")
     import redis

@@ -26,7 +26,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from harness import django_setup, recreate_database  # noqa: E402
+from harness import django_setup, ensure_database, recreate_database  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/lending_bench_decision"
 END = date(2026, 10, 31)
@@ -125,7 +125,9 @@ def main() -> int:
     args = parser.parse_args()
 
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
-    if not args.keep:
+    if args.keep:
+        ensure_database(url)
+    else:
         recreate_database(url)
     django_setup(database_url=url)
     from django.core.management import call_command

@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from harness import (  # noqa: E402
     demo_world,
     django_setup,
+    ensure_database,
     percentile,
     recreate_database,
     start_process,
@@ -200,7 +201,9 @@ def main() -> int:
 
     url = os.environ.get("BENCH_WEBHOOK_DATABASE_URL", DEFAULT_URL)
     broker = os.environ.get("BENCH_WEBHOOK_BROKER_URL", DEFAULT_BROKER)
-    if not args.keep:
+    if args.keep:
+        ensure_database(url)
+    else:
         recreate_database(url)
     django_setup(database_url=url, broker_url=broker, ALLOWED_HOSTS="127.0.0.1,localhost",
                  API_RATE_LIMIT="100000/minute", WEBHOOK_ALLOW_PRIVATE_URLS="true")

@@ -33,6 +33,14 @@ def recreate_database(url: str) -> None:
         admin.execute(f'CREATE DATABASE "{name}"')
 
 
+def ensure_database(url: str) -> None:
+    """Creates the database named in `url` when it does not exist yet (--keep on a new machine)."""
+    admin, name = _connect(url, admin=True)
+    with admin:
+        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            admin.execute(f'CREATE DATABASE "{name}"')
+
+
 def vacuum(url: str) -> None:
     """VACUUM (ANALYZE) of the bench database before a measured run, when the server's autovacuum is off
     (as on this machine kind's PostgreSQL): a database kept across runs (--keep) otherwise carries
