@@ -395,10 +395,12 @@ def write_report(model: TrainedModel, directory: Path, *, version: str, created_
 <p>Trained {escape(created_at.strftime("%Y-%m-%d %H:%M UTC"))} on the finished loans of
 {escape(model.partner or "every partner")} (data up to {escape(str(model.data_end))}); seed {model.seed};
 {model.booster.num_trees()} trees; calibration: {escape(model.calibration["method"])}.</p>
-<p class="note">Out-of-time split by origination date ({escape(w["rule"])} rule): train before
-{escape(w["calibration_start"])}, calibration until {escape(w["validation_start"])}, validation from then on.
-Calibration and validation use loans whose outcome window (term + 90 days) has closed; the most recent
-finished loans ("unused") are a censored sample and are left out. Not training rows: {escape(str(excluded))}.</p>
+<p class="note">Settings chosen by time-ordered cross-validation ({w.get("folds", "?")} blocks of
+{escape(w["rule"])} loans by origination date): each fold model learnt from the blocks before the one it
+was scored on. "Calibration" is every out-of-fold loan (from {escape(w["calibration_start"])}; Platt
+scaling is fitted on them), "validation" the last block (from {escape(w["validation_start"])}, out of time);
+the final model then learnt from every one of them ("train", in sample). The most recent finished loans,
+whose outcome window (term + 90 days) is still open, are a censored sample and are left out ("unused"). Not training rows: {escape(str(excluded))}.</p>
 <h2>Headline figures</h2>
 {_headline_table(m)}
 <h2>Training window</h2>

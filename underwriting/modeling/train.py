@@ -1,33 +1,30 @@
-"""Out-of-time split, LightGBM with monotone constraints, calibration: a TrainingSet in, a TrainedModel out.
+"""Time-ordered cross-validation, LightGBM with monotone constraints, out-of-fold calibration: a
+TrainingSet in, a TrainedModel out (docs/adr/0011-training-that-fits-the-book.md).
 
 Plain numpy and LightGBM, no Django: `train_model` is deterministic for (data, seed, params), which
 the tests check on the model string and every metric.
 
-Split (by origination day; `split_by_date`):
+1. The pool is every matured row (outcome window closed by the end of the data; see dataset.py), or
+   every finished row when too few have matured (rule "finished"). Finished rows whose window is still
+   open are a biased sample (early defaults and early repayments only) and are left out: the censored
+   tail (docs/adr/0003).
+2. `selection.time_folds` cuts the pool by origination day into up to five blocks of whole days;
+   `selection.trial` trains each candidate setting (`selection.candidates`: tree sizes, leaves that
+   hold more loans as the book grows) on blocks 0..k-1 and scores it on block k, with early stopping.
+   The setting and round count with the lowest validation log loss over all folds win.
+3. Calibration: Platt scaling fitted on the winner's out-of-fold margins (every block but the first),
+   each from a fold model that had not seen that loan or anything after it.
+4. The final booster is refit on every pool row with the winning setting, so the most recent loans
+   shape the trees too. The report's "validation" figures are the out-of-fold PDs of the last block
+   (out of time), "calibration" those of every out-of-fold row, "train" the final model in sample.
 
-1. The evaluation pool is the matured rows (outcome window closed by the end of the data; see
-   dataset.py). If it is too small to hold both classes in each slice, the pool is every row and the
-   split records rule "finished".
-2. Sort the pool by origination day. `cal_start` is the day of the pool row at position
-   floor(0.70 n), `val_start` the day at floor(0.85 n). Cutting on days, not row positions, keeps
-   every loan of one day in one slice.
-3. train = every row (matured or not) originated before `cal_start`; calibration = pool rows with
-   cal_start <= day < val_start; validation = pool rows originated on or after `val_start`. Finished
-   but unmatured rows originated on or after `cal_start` are not used: they are the censored tail.
-4. Early stopping watches the latest ~15% of the train rows (same day rule): train-fit is the rest.
-   After the best round count is found, the model is refit on all train rows with that many rounds,
-   so the most recent training loans still shape the trees. Neither calibration nor validation loans
-   are ever seen by the booster.
-
-Calibration: Platt scaling on the raw margin (PD = sigmoid(a x margin + b)) fitted on the calibration
-slice by Newton's method. It is strictly increasing (ranking, hence AUC, untouched), smooth (no
-steps that tie different applicants at one PD) and two plain numbers in JSON. Isotonic is available
-(`calibration="isotonic"`) for comparison.
+Platt scaling is PD = sigmoid(a x margin + b): strictly increasing (ranking, hence AUC, untouched),
+smooth (no steps that tie different applicants at one PD) and two plain numbers in JSON. Isotonic is
+available (`calibration="isotonic"`) for comparison.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from datetime import date
@@ -38,11 +35,17 @@ from underwriting.features import PeerBenchmarks
 from underwriting.modeling.dataset import TrainingSet, day_to_date
 from underwriting.modeling.metrics import evaluate
 from underwriting.modeling.reference import reference_distributions, typical_values
-
-TRAIN_SHARE = 0.70
-CALIBRATION_SHARE = 0.15
-EARLY_STOP_SHARE = 0.15
-MIN_POOL_ROWS = 200
+from underwriting.modeling.selection import (
+    MAX_ROUNDS,
+    PATIENCE,
+    REFIT_ROUNDS_FACTOR,
+    Folds,
+    SelectionError,
+    Trial,
+    oof_margins,
+    time_folds,
+    trial,
+)
 
 # Sized for the decision budget (TreeSHAP ~2.5 ms per row at depth 6 and 500 trees): at most 400
 # trees of at most 31 leaves and depth 6.
@@ -64,8 +67,6 @@ DEFAULT_PARAMS: dict = {
     "num_threads": 2,
     "verbose": -1,
 }
-MAX_ROUNDS = 400
-EARLY_STOPPING_ROUNDS = 50
 UNCONSTRAINED_FAMILIES = frozenset({"anomaly"})  # their sign depends on context (fraud vs. growth)
 SHAP_SAMPLE = 2000
 
@@ -79,19 +80,27 @@ class TrainingError(ValueError):
 
 @dataclass(frozen=True)
 class Split:
-    rule: str  # "matured" or "finished": which rows the calibration and validation slices come from
-    cal_start: int  # day number
-    val_start: int
-    train: np.ndarray  # row indices
-    fit: np.ndarray  # train rows the booster fits while the round count is searched
-    early_stop: np.ndarray  # train rows early stopping watches
-    calibration: np.ndarray
-    validation: np.ndarray
-    unused: np.ndarray  # finished, unmatured rows after the training window
+    """Which rows played which part, for the manifest and the report (see the module docstring)."""
+
+    rule: str  # "matured" or "finished": which rows the model learns from
+    cal_start: int  # day number: the first out-of-fold row (the second block)
+    val_start: int  # the last block's first day
+    train: np.ndarray  # row indices the final model learns from (the pool)
+    fit: np.ndarray  # the same rows: kept for the manifest's layout
+    early_stop: np.ndarray  # empty: rounds come from the folds
+    calibration: np.ndarray  # out-of-fold rows (every block but the first): Platt is fitted on them
+    validation: np.ndarray  # the last block: its out-of-fold PDs are the out-of-time figures
+    unused: np.ndarray  # finished rows with the outcome window still open (the censored tail)
+    folds: int = 0
+
+    @classmethod
+    def of(cls, folds: Folds) -> Split:
+        return cls(folds.rule, folds.starts[1], folds.starts[-1], folds.pool, folds.pool, folds.pool[:0],
+                   np.sort(folds.oof), folds.last, folds.unused, len(folds.blocks))
 
     def window(self, originated_on: np.ndarray) -> dict:
         """Per slice: rows and first/last origination date (ISO), for the manifest."""
-        out = {"rule": self.rule, "calibration_start": day_to_date(self.cal_start).isoformat(),
+        out = {"rule": self.rule, "folds": self.folds, "calibration_start": day_to_date(self.cal_start).isoformat(),
                "validation_start": day_to_date(self.val_start).isoformat()}
         for name in ("train", "fit", "early_stop", "calibration", "validation", "unused"):
             idx = getattr(self, name)
@@ -105,51 +114,11 @@ class Split:
 
     def describe(self, originated_on: np.ndarray) -> str:
         w = self.window(originated_on)
-        parts = [f"{name} {w[name]['rows']:,} ({w[name]['first']} .. {w[name]['last']})"
-                 for name in ("train", "calibration", "validation") if w[name]["rows"]]
-        return f"split ({self.rule}): " + "; ".join(parts) + f"; unused {w['unused']['rows']:,}"
-
-
-def _cut_day(sorted_days: np.ndarray, share: float) -> int:
-    return int(sorted_days[min(math.floor(share * sorted_days.size), sorted_days.size - 1)])
-
-
-def _both_classes(y: np.ndarray) -> bool:
-    return y.size > 0 and 0 < int(y.sum()) < y.size
-
-
-def split_by_date(originated_on: np.ndarray, y: np.ndarray, matured: np.ndarray | None = None, *,
-                  train_share: float = TRAIN_SHARE, calibration_share: float = CALIBRATION_SHARE,
-                  early_stop_share: float = EARLY_STOP_SHARE) -> Split:
-    """The out-of-time split described in the module docstring."""
-    days = np.asarray(originated_on, dtype=np.int64)
-    y = np.asarray(y)
-    n = days.size
-    matured = np.ones(n, dtype=bool) if matured is None else np.asarray(matured, dtype=bool)
-    for rule, pool in (("matured", matured), ("finished", np.ones(n, dtype=bool))):
-        pool_days = np.sort(days[pool], kind="stable")
-        if pool_days.size < 3:
-            continue
-        cal_start = _cut_day(pool_days, train_share)
-        val_start = _cut_day(pool_days, train_share + calibration_share)
-        train = np.flatnonzero(days < cal_start)
-        calibration = np.flatnonzero(pool & (days >= cal_start) & (days < val_start))
-        validation = np.flatnonzero(pool & (days >= val_start))
-        if rule == "matured" and (pool_days.size < MIN_POOL_ROWS or not (
-                _both_classes(y[calibration]) and _both_classes(y[validation]))):
-            continue
-        if not (train.size and calibration.size and validation.size):
-            continue
-        unused = np.flatnonzero(~pool & (days >= cal_start))
-        train_days = np.sort(days[train], kind="stable")
-        es_start = _cut_day(train_days, 1 - early_stop_share)
-        early_stop = train[days[train] >= es_start]
-        fit = train[days[train] < es_start]
-        if not fit.size or not _both_classes(y[early_stop]):
-            fit, early_stop = train, train[:0]  # too little to watch: fixed round count
-        return Split(rule, cal_start, val_start, train, fit, early_stop, calibration, validation, unused)
-    raise TrainingError(f"{n} loans cannot be split by origination date into train, calibration and validation "
-                        "(too few loans or too few origination days)")
+        parts = [f"{label} {w[name]['rows']:,} ({w[name]['first']} .. {w[name]['last']})"
+                 for name, label in (("train", "trained on"), ("calibration", "out of fold"),
+                                     ("validation", "last fold")) if w[name]["rows"]]
+        return (f"time-ordered cross-validation, {self.folds} blocks ({self.rule} rows): " + "; ".join(parts)
+                + f"; censored tail left out {w['unused']['rows']:,}")
 
 
 # ---- calibration --------------------------------------------------------------------------------------
@@ -285,42 +254,56 @@ def _peer_normed(ts: TrainingSet, split: Split) -> tuple[np.ndarray, dict | None
     if ts.peer_bases is None or ts.sectors is None:
         return ts.X, None
 
-    # Sector norms from the train slice only: calibration and validation rows are then compared
-    # with norms that did not see them, as a live applicant is.
+    # The final model's sector norms, from every row it learns from (each fold had its own, fitted on
+    # its training blocks only, so out-of-fold rows were compared with norms that had not seen them).
     fitted = PeerBenchmarks.fit_values(ts.sectors[split.train], ts.peer_bases[split.train])
     return fitted.apply(ts.X, ts.sectors, ts.peer_bases), fitted.to_dict()
 
 
-def _fit_booster(lgb_params: dict, X: np.ndarray, y: np.ndarray, names: list[str], split: Split, *,
-                 max_rounds: int, patience: int, progress: bool) -> tuple[str, int, bool]:
-    """Searches the round count with early stopping on the fit/early-stop rows, then refits on every
-    train row with that many rounds. Returns (model string, rounds, whether it stopped early)."""
-    import lightgbm as lgb
+def _peer_matrices(ts: TrainingSet, folds: Folds) -> list[np.ndarray]:
+    """Per fold, X with the peer columns from sector norms fitted on that fold's training blocks only."""
+    if ts.peer_bases is None or ts.sectors is None:
+        return [ts.X] * (len(folds.blocks) - 1)
+    out = []
+    for k in range(1, len(folds.blocks)):
+        fit = np.concatenate(folds.blocks[:k])
+        norms = PeerBenchmarks.fit_values(ts.sectors[fit], ts.peer_bases[fit])
+        out.append(norms.apply(ts.X, ts.sectors, ts.peer_bases))
+    return out
 
-    def dataset(idx, reference=None):
-        return lgb.Dataset(X[idx], label=y[idx], feature_name=names, reference=reference, free_raw_data=True,
-                           params={"max_bin": lgb_params["max_bin"], "verbose": -1})
 
-    bar = _progress_bar(progress, max_rounds, "boosting (round search)")
-    best_rounds = max_rounds
-    stopped_early = False
-    if split.early_stop.size:
-        fit_rows = dataset(split.fit)
-        watch = dataset(split.early_stop, reference=fit_rows)
-        progress_callbacks = [_progress_callback(bar)] if bar is not None else []
-        booster = lgb.train(lgb_params, fit_rows, num_boost_round=max_rounds, valid_sets=[watch],
-                            valid_names=["early_stop"],
-                            callbacks=[*progress_callbacks, lgb.early_stopping(patience, verbose=False)])
-        best_rounds = max(int(booster.best_iteration or booster.current_iteration()), 1)
-        stopped_early = best_rounds < max_rounds
+def _select(lgb_params: dict, ts: TrainingSet, folds: Folds, *, max_rounds: int, patience: int,
+            progress: bool) -> tuple[Trial, list[Trial], list[np.ndarray]]:
+    """Every candidate setting on every fold; the winner (lowest out-of-fold log loss) first."""
+    from underwriting.modeling.selection import candidates
+
+    X_by_fold = _peer_matrices(ts, folds)
+    y = ts.y.astype(np.float64)
+    tried = []
+    settings = candidates(folds.pool.size, lgb_params)
+    bar = _progress_bar(progress, len(settings), "choosing settings (time-ordered folds)")
+    for params in settings:
+        tried.append(trial(params, X_by_fold, y, folds, ts.feature_names, max_rounds=max_rounds, patience=patience))
+        if bar is not None:
+            bar.update(1)
     if bar is not None:
         bar.close()
-    bar = _progress_bar(progress, best_rounds, "boosting (final fit)")
-    booster = lgb.train(lgb_params, dataset(split.train), num_boost_round=best_rounds,
+    best = min(tried, key=lambda t: t.logloss)
+    return best, tried, X_by_fold
+
+
+def _refit(chosen: Trial, X: np.ndarray, y: np.ndarray, names: list[str], rows: np.ndarray, progress: bool) -> str:
+    import lightgbm as lgb
+
+    rounds = max(1, round(chosen.rounds * REFIT_ROUNDS_FACTOR))
+    bar = _progress_bar(progress, rounds, "boosting (final fit on every row)")
+    data = lgb.Dataset(X[rows], label=y[rows], feature_name=names, free_raw_data=True,
+                       params={"max_bin": chosen.params["max_bin"], "verbose": -1})
+    booster = lgb.train(chosen.params, data, num_boost_round=rounds,
                         callbacks=[_progress_callback(bar)] if bar is not None else [])
     if bar is not None:
         bar.close()
-    return booster.model_to_string(), best_rounds, stopped_early
+    return booster.model_to_string()
 
 
 def _calibrate(method: str, margin: np.ndarray, y: np.ndarray) -> dict:
@@ -372,47 +355,58 @@ def _row_counts(ts: TrainingSet, window: dict) -> dict:
             "excluded": dict(ts.excluded)}
 
 
+def _cv_record(chosen: Trial, tried: list[Trial], folds: Folds, max_rounds: int, patience: int) -> dict:
+    keys = ("num_leaves", "max_depth", "min_data_in_leaf", "lambda_l2")
+    return {"folds": len(folds.blocks), "rule": folds.rule, "max_rounds": max_rounds, "early_stopping_rounds": patience,
+            "chosen": tried.index(chosen),
+            "candidates": [{**{k: t.params[k] for k in keys}, "rounds": t.rounds, "logloss": t.logloss} for t in tried]}
+
+
 def train_model(training_set: TrainingSet, *, seed: int, params: dict | None = None, progress: bool = False,
                 calibration: str = "platt") -> TrainedModel:
-    """Split out of time, fit LightGBM (early stopping, monotone constraints), calibrate, evaluate.
+    """Choose settings by time-ordered cross-validation, calibrate out of fold, refit on every row.
 
-    `params` overrides DEFAULT_PARAMS; the keys `num_boost_round` (default 400) and
-    `early_stopping_rounds` (default 50) set the boosting schedule.
+    `params` overrides DEFAULT_PARAMS in every candidate setting; the keys `num_boost_round` (the most
+    rounds a fold may grow, default 400) and `early_stopping_rounds` (default 60) set the schedule.
     """
     import lightgbm as lgb
-
 
     t0 = time.perf_counter()
     ts = training_set
     overrides = dict(params or {})
     max_rounds = int(overrides.pop("num_boost_round", MAX_ROUNDS))
-    patience = int(overrides.pop("early_stopping_rounds", EARLY_STOPPING_ROUNDS))
+    patience = int(overrides.pop("early_stopping_rounds", PATIENCE))
     monotone = monotone_signs(ts.specs)
     lgb_params = {**DEFAULT_PARAMS, **overrides, "seed": int(seed), "monotone_constraints": monotone}
     names = ts.feature_names
     if len(set(names)) != len(names):
         raise TrainingError("feature names must be unique")
-
-    split = split_by_date(ts.originated_on, ts.y, ts.matured)
+    try:
+        folds = time_folds(ts.originated_on, ts.y, ts.matured)
+    except SelectionError as exc:
+        raise TrainingError(str(exc)) from None
+    split = Split.of(folds)
+    chosen, tried, X_by_fold = _select(lgb_params, ts, folds, max_rounds=max_rounds, patience=patience,
+                                       progress=progress)
+    oof = oof_margins(chosen, X_by_fold, folds, ts.n_rows)
+    calib = _calibrate(calibration, oof[split.calibration], ts.y[split.calibration])
     X, peers = _peer_normed(ts, split)
-    model_string, best_rounds, stopped_early = _fit_booster(
-        lgb_params, X, ts.y.astype(np.float64), names, split, max_rounds=max_rounds, patience=patience,
-        progress=progress)
+    y = ts.y.astype(np.float64)
+    model_string = _refit(chosen, X, y, names, split.train, progress)
     # Serve from the string, exactly as a loaded artifact will, so training metrics and serving agree.
     booster = lgb.Booster(model_str=model_string)
-
-    margin = {name: booster.predict(X[getattr(split, name)], raw_score=True)
-              for name in ("train", "calibration", "validation")}
-    calib = _calibrate(calibration, margin["calibration"], ts.y[split.calibration])
+    margin = {"train": booster.predict(X[split.train], raw_score=True), "calibration": oof[split.calibration],
+              "validation": oof[split.validation]}
     metrics = _evaluate_slices(ts, split, margin, calib)
-    sample = _shap_sample(booster, X, margin["validation"], split, ts.specs, seed)
+    final_val_margin = booster.predict(X[split.validation], raw_score=True)
+    sample = _shap_sample(booster, X, final_val_margin, split, ts.specs, seed)
     metrics["shap"] = {"sample": int(sample.rows.size), "additivity_max_error": sample.additivity_max_error,
                        "trees": int(booster.num_trees())}
-    # Drift reference: what the booster learnt from (train slice, sector norms applied), binned once.
+    # Drift reference: what the booster learnt from (every pool row, sector norms applied), binned once.
     reference = reference_distributions(X=X[split.train], feature_names=names,
                                         pd=apply_calibration(calib, margin["train"]), slice_name="train")
-    recorded = {**lgb_params, "num_boost_round": best_rounds, "max_rounds": max_rounds,
-                "early_stopping_rounds": patience, "stopped_early": stopped_early}
+    recorded = {**chosen.params, "num_boost_round": int(booster.num_trees()), "max_rounds": max_rounds,
+                "early_stopping_rounds": patience, "cv": _cv_record(chosen, tried, folds, max_rounds, patience)}
     window = split.window(ts.originated_on)
     return TrainedModel(
         booster=booster, model_string=model_string, specs=list(ts.specs), monotone=monotone, params=recorded,

@@ -21,7 +21,8 @@ from underwriting.engine.evaluation import evaluate
 from underwriting.engine.outcomes import KnockOut, Outcome
 from underwriting.engine.product import annuity_instalment
 from underwriting.features import LoanRequest, compute_features, feature_names
-from underwriting.features.history import IN, KIND
+from underwriting.features.flows import REVENUE_KINDS
+from underwriting.features.history import IN
 from underwriting.history.loader import load_history
 from underwriting.modeling.models import ModelVersion
 from underwriting.modeling.registry import clear_active_model_cache, model_version_register
@@ -315,10 +316,12 @@ def test_verify_decisions_names_a_record_altered_in_sql(world, capsys):
 
 
 def _scaled(history, factor: float):
-    """The same merchant with every sale scaled by `factor` (rollups of sales and of the customers
-    who paid them), everything else unchanged."""
+    """The same merchant with every business inflow scaled by `factor` (sales, transfers and deposits
+    in, and the counterparties who paid them), everything else unchanged. All of them, not sales alone:
+    scaling only the sales would also make the largest payers a larger share of income, which is more
+    concentration, a risk of its own."""
     daily = history.daily
-    sale = (daily.direction == IN) & (daily.kind == KIND["sale"])
+    sale = (daily.direction == IN) & np.isin(daily.kind, REVENUE_KINDS)
     scaled_daily = dataclasses.replace(
         daily,
         total=np.where(sale, daily.total * factor, daily.total),

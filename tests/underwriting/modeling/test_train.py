@@ -6,6 +6,7 @@ and the end-to-end test use real LoanRecords and rollups in the test database.
 """
 
 import datetime as dt
+import itertools
 import json
 from dataclasses import dataclass
 from decimal import Decimal
@@ -25,12 +26,13 @@ from underwriting.modeling.artifact import ArtifactError, load_artifact, write_a
 from underwriting.modeling.dataset import TrainingSet, build_training_set, label_for, outcome_window_end
 from underwriting.modeling.metrics import calibration_deciles, calibration_error, evaluate, ks
 from underwriting.modeling.models import ModelActivation, ModelVersion
+from underwriting.modeling.selection import SelectionError, candidates, time_folds
 from underwriting.modeling.train import (
+    Split,
     apply_calibration,
     fit_isotonic,
     fit_platt,
     monotone_signs,
-    split_by_date,
     train_model,
 )
 
@@ -129,33 +131,61 @@ def test_training_set_rows_labels_and_exclusions():
 # --- split ------------------------------------------------------------------------------------------
 
 
-def test_split_is_out_of_time_and_never_cuts_a_day():
+def test_folds_are_time_ordered_whole_days_of_matured_rows():
+    # given 5,000 loans over 600 days whose last ~150 days still have open outcome windows
     rng = np.random.default_rng(1)
     days = np.sort(rng.integers(20000, 20600, 5000))
     y = (rng.random(5000) < 0.1).astype(int)
-    matured = days < 20450  # the last ~150 days: windows still open
-    s = split_by_date(days, y, matured)
-    assert s.rule == "matured"
-    assert days[s.train].max() < s.cal_start <= days[s.calibration].min()
-    assert days[s.calibration].max() < s.val_start <= days[s.validation].min()
-    assert matured[s.calibration].all() and matured[s.validation].all()
-    assert set(days[s.train]).isdisjoint(days[s.calibration]) and set(days[s.calibration]).isdisjoint(days[s.validation])
-    pool = matured.sum()
-    assert abs(s.train[matured[s.train]].size / pool - 0.70) < 0.02
-    assert abs(s.validation.size / pool - 0.15) < 0.02
-    # The censored tail (finished, window open, after the training window) is set aside, not validated on.
-    assert (~matured[s.unused]).all() and (days[s.unused] >= s.cal_start).all()
-    assert s.train.size + s.calibration.size + s.validation.size + s.unused.size == days.size
-    # Early stopping watches the latest train rows; the booster fits the earlier ones.
-    assert days[s.fit].max() < days[s.early_stop].min()
-    assert np.array_equal(np.sort(np.concatenate([s.fit, s.early_stop])), s.train)
+    matured = days < 20450
+    # when the book is cut into folds
+    f = time_folds(days, y, matured)
+    # then there are five blocks of matured rows, each of whole days, each after the one before
+    assert f.rule == "matured" and len(f.blocks) == 5
+    for before, after in itertools.pairwise(f.blocks):
+        assert days[before].max() < days[after].min()
+    assert all(matured[b].all() for b in f.blocks)
+    assert np.array_equal(np.sort(np.concatenate(f.blocks)), f.pool)
+    assert all(abs(b.size / f.pool.size - 0.2) < 0.02 for b in f.blocks)
+    # and the censored tail (finished, window still open) is left out of everything
+    assert np.array_equal(f.unused, np.flatnonzero(~matured))
+    # and the split the manifest records says the same
+    s = Split.of(f)
+    assert s.val_start == days[f.last].min() and s.cal_start == days[f.blocks[1]].min()
+    assert np.array_equal(s.train, f.pool) and f.blocks[0].size + s.calibration.size == f.pool.size
 
 
-def test_split_falls_back_to_finished_rows_when_too_few_matured():
+def test_folds_fall_back_to_finished_rows_when_too_few_matured():
     days = np.arange(20000, 20400)
     y = np.tile([0, 0, 0, 1], 100)
-    s = split_by_date(days, y, np.zeros(400, dtype=bool))
-    assert s.rule == "finished" and s.validation.size and s.calibration.size
+    f = time_folds(days, y, np.zeros(400, dtype=bool))
+    assert f.rule == "finished" and f.pool.size == 400 and len(f.blocks) == 5
+
+
+def test_a_book_whose_defaults_cannot_fill_the_folds_is_refused_with_a_reason():
+    days = np.arange(20000, 20400)
+    y = np.zeros(400, dtype=int)
+    y[:3] = 1  # every default in the first days: no later block holds one
+    with pytest.raises(SelectionError, match="cannot be cut"):
+        time_folds(days, y)
+
+
+def test_settings_are_chosen_out_of_fold_and_the_final_model_learns_from_every_row(trained):
+    cv = trained.params["cv"]
+    # then every candidate was scored on the same folds, and the lowest out-of-fold log loss won
+    losses = [c["logloss"] for c in cv["candidates"]]
+    assert cv["chosen"] == int(np.argmin(losses)) and len(losses) == 3
+    assert trained.params["num_leaves"] == cv["candidates"][cv["chosen"]]["num_leaves"]
+    # and the final model was fitted on every pool row (not 70% of them)
+    assert trained.row_counts["train_rows"] == synthetic().n_rows
+    # and the validation figures are those of the last block, scored by a model that never saw it
+    assert trained.metrics["validation"]["n"] == trained.split.validation.size
+    assert trained.split.validation.size < trained.split.calibration.size < trained.split.train.size
+
+
+def test_leaves_hold_more_loans_as_the_book_grows():
+    small, large = candidates(1_000, {}), candidates(100_000, {})
+    assert [c["num_leaves"] for c in small] == [7, 15, 31]
+    assert all(b["min_data_in_leaf"] > a["min_data_in_leaf"] for a, b in zip(small, large, strict=True))
 
 
 # --- the training core ------------------------------------------------------------------------------
