@@ -47,9 +47,10 @@ the day changes no feature (`tests/underwriting/history/test_loader.py`).
 * Windows end the day before `as_of`; the panel looks back at most {PANEL_DAYS} days. A window the
   history does not cover (a young merchant, a source without balances or counterparties) gives an
   explicit missing value (NaN), never a zero that lies. Rates use the days there are (at least 30).
-* **Sales** are card/app sales (kind `sale`). For a source without a `sale` kind (a bank statement:
-  `transfer`, `card_payment`, `cash_deposit`, `other`) the sales series is every business inflow, so
-  trend, volatility and spike features still exist; refund and chargeback rates are then missing.
+* **Sales** are card/app sales: kind `sale`, or on a bank statement the card settlements coming in
+  (`card_payment` in), which are the card takings net of the day's refunds. For a source with neither
+  (`transfer`, `cash_deposit`, `other` only) the sales series is every business inflow, so trend,
+  volatility and spike features still exist; refund and chargeback rates are then missing.
 * **Business inflows** (revenue) are inflows of kinds sale, transfer, cash_deposit, card_payment,
   payout and other (never loan disbursements, interest or refunds received). **Expenses** are fees,
   suppliers, payroll, rent, tax, card payments, interest and other (plus transfers out for sources

@@ -11,6 +11,8 @@ from underwriting.features.history import IN, KIND, OUT
 REVENUE_KINDS = np.array([KIND[k] for k in ("sale", "transfer", "cash_deposit", "card_payment", "payout", "other")])
 EXPENSE_KINDS = np.array([KIND[k] for k in ("fee", "supplier_payment", "payroll", "rent", "tax", "card_payment",
                                             "interest", "other")])
+# Card takings: a marketplace's sales, or a bank statement's card settlements coming in from the acquirer.
+SALE_KINDS = np.array([KIND[k] for k in ("sale", "card_payment")])
 CLASSIFIED_EXPENSE_KINDS = np.array([KIND[k] for k in ("supplier_payment", "payroll", "rent", "tax")])
 NOT_EXPENSE_KINDS = np.array([KIND[k] for k in ("refund", "chargeback", "loan_repayment")])
 
@@ -30,8 +32,11 @@ class Flows:
 
     def _panels(self, chunk: Chunk) -> None:
         kind, outflow = chunk.dkind, self.outflow
-        is_sale = self.inflow & (kind == KIND["sale"])
+        is_sale = self.inflow & np.isin(kind, SALE_KINDS)
         self.has_sale = np.bincount(chunk.dm[is_sale], minlength=chunk.n) > 0
+        # Sales one by one (kind sale), so refunds and chargebacks are rows of their own; a bank
+        # statement's settlements are already net of them, and their rates would be zeros that lie.
+        self.itemised_sales = np.bincount(chunk.dm[self.inflow & (kind == KIND["sale"])], minlength=chunk.n) > 0
         # A source that classifies some expenses (rent, payroll...) names them; otherwise every
         # outflow that is not a refund, chargeback or loan repayment is an expense.
         classifies = np.bincount(chunk.dm[outflow & np.isin(kind, CLASSIFIED_EXPENSE_KINDS)], minlength=chunk.n) > 0

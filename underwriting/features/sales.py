@@ -49,10 +49,22 @@ def _sales_change(chunk: Chunk, flows: Flows, f) -> None:
     f["sales_change_180d"] = _rate_change(win(cum, 180), 180.0, win(cum, 180, 180), np.clip(hist - 180, 0, 180),
                                           120)
     f["sales_change_yoy_90d"] = np.where(hist >= 455, div(sales90, win(cum, 90, 365)) - 1.0, np.nan)
+    f["season_ahead_last_year"] = _season_ahead(chunk, cum, hist)
     f["sales_90d_vs_12m"] = np.where(hist >= 180, div(sales90 / 90.0, win(cum, 365) / chunk.avail(365)) - 1.0,
                                      np.nan)
     f["sales_dip_vs_last_year"] = np.where(
         hist >= 730, div(div(sales30, win(cum, 30, 365)), div(win(cum, 365), win(cum, 365, 365))) - 1.0, np.nan)
+
+
+def _season_ahead(chunk: Chunk, cum: np.ndarray, hist: np.ndarray) -> np.ndarray:
+    """Last year's daily sales over the months the loan will run against last year's 90 days before
+    them: what the season did a year ago after this point. A seasonal business borrowing at its peak
+    repays in the lull; one borrowing before its season repays from it."""
+    span = np.clip(30 * chunk.term.astype(np.int64), 30, 365)
+    start = END - 365
+    ahead = np.take_along_axis(cum, (start + span)[:, None], axis=1)[:, 0] - cum[:, start]
+    before = chunk.win(cum, 90, 365)
+    return np.where(hist >= 455, div(ahead / span, before / 90.0) - 1.0, np.nan)
 
 
 def _weekly(chunk: Chunk, flows: Flows, f) -> None:
@@ -124,11 +136,11 @@ def _weekday_pattern(chunk: Chunk, flows: Flows, f) -> None:
 
 
 def _refunds(chunk: Chunk, flows: Flows, f) -> None:
-    """Refunds and chargebacks: rates against card sales (NaN for sources without a sale kind)."""
+    """Refunds and chargebacks: rates against card sales (NaN for sources without itemised sales)."""
     hist, win = flows.history_days, chunk.win
     cum_sales, cum_refunds, cum_cb_count = flows.cum_card_sales, flows.cum_refunds, flows.cum_chargeback_count
     sales90, sales180, sales365 = win(cum_sales, 90), win(cum_sales, 180), win(cum_sales, 365)
-    ok = flows.has_sale & flows.ok30
+    ok = flows.itemised_sales & flows.ok30
     f["refund_rate_90d"] = np.where(ok, div(win(cum_refunds, 90), sales90), np.nan)
     f["refund_rate_365d"] = np.where(ok, div(win(cum_refunds, 365), sales365), np.nan)
     older_rate = div(win(cum_refunds, 275, 90), win(cum_sales, 275, 90))

@@ -51,6 +51,10 @@ FEATURES: list[FeatureSpec] = [
     _F("sales_change_yoy_90d", "Sales of the last 90 days against the same 90 days a year earlier", "growth", 0,
        "change", "Sales {change} in the last 90 days against the same 90 days a year earlier",
        "Sales {change} in the last 90 days against the same 90 days a year earlier", reads=-1),
+    _F("season_ahead_last_year", "Last year's daily sales over the months the loan would run, against last year's "
+       "90 days before them", "growth", -1, "change",
+       "A year ago, sales over the months this loan would run {change} against the quarter before",
+       "A year ago, sales over the months this loan would run {change} against the quarter before"),
     _F("sales_trend_26w", "Fitted weekly sales trend over the last 26 weeks, per year, relative to the average",
        "growth", 0, "change", "The sales trend of the last six months is {v} a year",
        "The sales trend of the last six months is {v} a year", reads=-1),
@@ -206,6 +210,10 @@ FEATURES: list[FeatureSpec] = [
        "inflows, last 180 days", "concentration", 1, "fraction",
        "One customer (payment processors aside) provided {v} of income over the last six months",
        "No single customer (payment processors aside) provided more than {v} of income over the last six months"),
+    _F("top_customer_trend_90d", "The largest paying counterparty's (180 days) payments over the last 90 days against "
+       "the 90 days before", "concentration", -1, "change",
+       "The largest customer's payments {change} over the last 90 days against the 90 days before",
+       "The largest customer's payments {change} over the last 90 days against the 90 days before"),
     _F("paying_counterparties_180d", "Distinct counterparties that paid the business in the last 180 days (among each "
        "day's 8 largest payers)",
        "concentration", -1, "count", "Only {v} payer{s} paid the business in the last six months",
