@@ -2,7 +2,9 @@
 or a policy change on its own history, and how the platform is judged on data no one tuned to).
 
 Every loan is decided by the same engine as a live application: features from the history known
-before its origination day, knock-out rules, PD, score, limit, price and reasons. Nothing is stored.
+before its origination day, knock-out rules, PD, score, limit, price and reasons. Every loan gets a PD,
+a knocked-out one too (the rule decides its outcome; the PD is the model's at the amount asked for), so
+the backtest's AUC covers the whole book. Nothing is stored.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from pathlib import Path
 
 from accounts.models import Business, PartnerBank
 from underwriting.engine.context import business_context
-from underwriting.engine.evaluation import evaluate
+from underwriting.engine.evaluation import evaluate, model_matrix
+from underwriting.engine.pricing import score_for
 from underwriting.features import LoanRequest, compute_features, feature_names
 from underwriting.features.history import add_months
 from underwriting.history.loader import load_histories
@@ -127,10 +130,16 @@ def backtest_rows(
             policy=policy,
             model=model,
         )
+        pd, score = result.pd, result.score
+        if pd is None:
+            # A knock-out decides without the model, but a backtest owes every loan its PD (the rule still
+            # decides the outcome): the model's PD at the amount and term the loan was asked for.
+            pd = float(model.pd(model_matrix(model, names, values))[0])
+            score = score_for(pd, policy)
         yield {
             "loan_id": loan.loan_id,
-            "pd": "" if result.pd is None else f"{result.pd:.6f}",
-            "score": "" if result.score is None else result.score,
+            "pd": f"{pd:.6f}",
+            "score": score,
             "outcome": loan.outcome,
             "decision": result.outcome,
             "offered_amount": "" if result.offered_amount is None else str(result.offered_amount),
