@@ -101,6 +101,6 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, seed: int):
     signed_log = FunctionTransformer(lambda Z: np.sign(Z) * np.log1p(np.abs(Z)))
     model = make_pipeline(signed_log, SimpleImputer(strategy="median", add_indicator=True,
                                                     keep_empty_features=True),
-                          StandardScaler(), LogisticRegressionCV(Cs=10, cv=5, scoring="roc_auc", max_iter=2000))
+                          StandardScaler(), LogisticRegressionCV(Cs=8, cv=3, scoring="roc_auc", max_iter=2000))
     model.fit(X, y)
     return lambda Z: model.predict_proba(Z)[:, 1]
