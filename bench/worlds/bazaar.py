@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.worlds.toolkit import IN, OUT, Book, K, Repayments, Rows, World, default_timing, sigmoid
+from bench.worlds.toolkit import IN, OUT, Book, K, Lender, Repayments, Rows, World
 
 SECTORS = {
     # name: (share, weekly pattern Mon..Sun, season amplitude, season peak day-of-year, ticket, cogs range)
@@ -79,7 +79,7 @@ class _Street:
         self.sales_90 = np.zeros((90, n))  # ring: the lender's view of recent takings
         self.exit_day = np.full(n, 1 << 30)
         self.decline_from = np.full(n, 1 << 30)
-        self.loan = Repayments(n)
+        self.lender = Lender(Repayments(n), 600_000, MONTHLY_RATE)
         self.ext = Repayments(n)
         self.last_loan_end = np.full(n, -(1 << 30))
         self.loans_repaid = np.zeros(n)
@@ -189,12 +189,13 @@ def _costs(rng, st: _Street, rows: Rows, d: int, act: np.ndarray) -> None:
 
 
 def _loans_due(st: _Street, rows: Rows, d: int) -> None:
-    for loans, cp in ((st.loan, 600_000), (st.ext, 610_000)):
-        idx, inst = loans.due(d)
-        rows.add(d, idx, OUT, K.LOAN_REPAYMENT, inst, counterparty=cp)
-        st.balance[idx] -= inst
-    ended = np.flatnonzero(~st.loan.active & (st.last_loan_end < st.loan.end) & (st.loan.end <= d))
-    st.last_loan_end[ended] = st.loan.end[ended]
+    st.lender.collect(d, rows, st.balance)
+    idx, inst = st.ext.due(d)
+    rows.add(d, idx, OUT, K.LOAN_REPAYMENT, inst, counterparty=610_000)
+    st.balance[idx] -= inst
+    own = st.lender.loans
+    ended = np.flatnonzero(~own.active & (st.last_loan_end < own.end) & (own.end <= d))
+    st.last_loan_end[ended] = own.end[ended]
     st.loans_repaid[ended] += 1
 
 
@@ -206,7 +207,7 @@ def _lend(rng, st: _Street, rows: Rows, book: Book, d: int, act: np.ndarray) -> 
     st.balance[take] += ext_amt
     st.ext.open(d, take, ext_amt, rng.choice([6, 12], take.size), 0.02)
     # the world's own lender: applications
-    ok = (~st.loan.active[act]) & (d - st.onboarded[act] >= 90) & (d - st.last_loan_end[act] >= 20)
+    ok = (~st.lender.loans.active[act]) & (d - st.onboarded[act] >= 90) & (d - st.last_loan_end[act] >= 20)
     fraud_ask = st.fraud[act] & (d == st.fraud_start[act] + 42)
     ask = act[ok & ((rng.random(act.size) < 1 / 45) | fraud_ask)]
     if not ask.size:
@@ -215,16 +216,8 @@ def _lend(rng, st: _Street, rows: Rows, book: Book, d: int, act: np.ndarray) -> 
     term = rng.choice([3, 6, 9, 12], ask.size, p=[0.2, 0.4, 0.2, 0.2])
     amount = np.round(seen * rng.uniform(0.4, 1.6, ask.size) * np.where(st.fraud[ask], 2.0, 1.0), -2)
     amount = np.maximum(amount, 1000.0)
-    logit, cause, parts = _pd_logit(st, d, ask, amount, term)
-    pd_ = sigmoid(logit)
-    y = (rng.random(ask.size) < pd_).astype(np.int8)
-    default_day, stop = default_timing(rng, d, term, y)
-    stop = np.where(st.fraud[ask] & (y == 1), d + 1, stop)
-    default_day = np.where(st.fraud[ask] & (y == 1), d + 91, default_day)
-    book.add(d, ask, amount, term, pd_, y, default_day, cause, parts)
-    rows.add(d, ask, IN, K.LOAN_DISBURSEMENT, amount, counterparty=600_000)
-    st.balance[ask] += amount
-    st.loan.open(d, ask, amount, term, MONTHLY_RATE, stop=stop)
+    y, stop = st.lender.lend(rng, d, ask, amount, term, _pd_logit(st, d, ask, amount, term), book=book, rows=rows,
+                             balance=st.balance, gone_at_once=st.fraud[ask])
     bad = ask[y == 1]
     st.decline_from[bad] = np.minimum(st.decline_from[bad], d + (stop[y == 1] - d) // 2)
     st.exit_day[bad] = stop[y == 1] + 45

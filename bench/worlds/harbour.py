@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.worlds.toolkit import IN, OUT, Book, K, Repayments, Rows, World, default_timing, sigmoid
+from bench.worlds.toolkit import IN, OUT, Book, K, Lender, Repayments, Rows, World
 
 SECTORS = ("food_wholesale", "building_supplies", "textiles", "electronics_parts", "logistics")
 REGIONS = ("port", "inland", "river", "border")
@@ -58,7 +58,7 @@ class _Traders:
         self.health = rng.normal(0, 0.1, n)
         self.drift = rng.normal(0, 0.0007, n)
         self.exit_day = np.full(n, 1 << 30)
-        self.loan = Repayments(n)
+        self.lender = Lender(Repayments(n), 40_000_000, MONTHLY_RATE)
         self.last_loan_end = np.full(n, -(1 << 30))
         self.cp_base = np.arange(n, dtype=np.int64) * 32
 
@@ -155,24 +155,16 @@ def _pay_costs(rng, tr: _Traders, rows: Rows, d: int, act: np.ndarray, ordered: 
 
 
 def _lend(rng, tr: _Traders, rows: Rows, book: Book, d: int, act: np.ndarray) -> None:
-    idx, inst = tr.loan.due(d)
-    rows.add(d, idx, OUT, K.LOAN_REPAYMENT, inst, counterparty=40_000_000)
-    tr.balance[idx] -= inst
-    ok = (~tr.loan.active[act]) & (d - tr.onboarded[act] >= 120) & (d - tr.last_loan_end[act] >= 30)
+    tr.lender.collect(d, rows, tr.balance)
+    ok = (~tr.lender.loans.active[act]) & (d - tr.onboarded[act] >= 120) & (d - tr.last_loan_end[act] >= 30)
     ask = act[ok & (rng.random(act.size) < 1 / 50)]
     if not ask.size:
         return
     seen = tr.orders_90[:, ask].sum(axis=0) / 3.0
     term = rng.choice([3, 6, 12], ask.size, p=[0.3, 0.4, 0.3])
     amount = np.maximum(np.round(seen * rng.uniform(0.3, 1.2, ask.size), -2), 2000.0)
-    logit, cause, parts = _pd_logit(tr, d, ask, amount, term)
-    pd_ = sigmoid(logit)
-    y = (rng.random(ask.size) < pd_).astype(np.int8)
-    default_day, stop = default_timing(rng, d, term, y)
-    book.add(d, ask, amount, term, pd_, y, default_day, cause, parts)
-    rows.add(d, ask, IN, K.LOAN_DISBURSEMENT, amount, counterparty=40_000_000)
-    tr.balance[ask] += amount
-    tr.loan.open(d, ask, amount, term, MONTHLY_RATE, stop=stop)
+    y, stop = tr.lender.lend(rng, d, ask, amount, term, _pd_logit(tr, d, ask, amount, term), book=book, rows=rows,
+                             balance=tr.balance)
     tr.last_loan_end[ask] = d + 30 * term
     bad = ask[y == 1]
     tr.exit_day[bad] = stop[y == 1] + 30

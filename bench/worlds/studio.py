@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.worlds.toolkit import IN, OUT, Book, K, Repayments, Rows, World, default_timing, sigmoid
+from bench.worlds.toolkit import IN, OUT, Book, K, Lender, Repayments, Rows, World
 
 SECTORS = ("agency", "software", "education", "wellness", "consulting")
 REGIONS = ("metro", "suburb", "town")
@@ -49,7 +49,7 @@ class _Firms:
         self.revenue_90 = np.zeros((90, n))
         self.burn_90 = np.zeros((90, n))
         self.exit_day = np.full(n, 1 << 30)
-        self.loan = Repayments(n)
+        self.lender = Lender(Repayments(n), 5_000_000, MONTHLY_RATE)
         self.last_loan_end = np.full(n, -(1 << 30))
 
 
@@ -127,24 +127,16 @@ def _month(rng, f: _Firms, rows: Rows, d: int, act: np.ndarray) -> None:
 
 
 def _loans(rng, f: _Firms, rows: Rows, book: Book, d: int, act: np.ndarray) -> None:
-    idx, inst = f.loan.due(d)
-    rows.add(d, idx, OUT, K.LOAN_REPAYMENT, inst, counterparty=5_000_000)
-    f.balance[idx] -= inst
-    ok = (~f.loan.active[act]) & (d - f.onboarded[act] >= 120) & (d - f.last_loan_end[act] >= 20)
+    f.lender.collect(d, rows, f.balance)
+    ok = (~f.lender.loans.active[act]) & (d - f.onboarded[act] >= 120) & (d - f.last_loan_end[act] >= 20)
     ask = act[ok & (rng.random(act.size) < 1 / 40)]
     if not ask.size:
         return
     seen = f.revenue_90[:, ask].sum(axis=0) / 3
     term = rng.choice([3, 6, 12], ask.size, p=[0.25, 0.45, 0.3])
     amount = np.maximum(np.round(seen * rng.uniform(0.5, 2.0, ask.size), -2), 1000.0)
-    logit, cause, parts = _pd_logit(f, d, ask, amount, term)
-    pd_ = sigmoid(logit)
-    y = (rng.random(ask.size) < pd_).astype(np.int8)
-    default_day, stop = default_timing(rng, d, term, y)
-    book.add(d, ask, amount, term, pd_, y, default_day, cause, parts)
-    rows.add(d, ask, IN, K.LOAN_DISBURSEMENT, amount, counterparty=5_000_000)
-    f.balance[ask] += amount
-    f.loan.open(d, ask, amount, term, MONTHLY_RATE, stop=stop)
+    y, stop = f.lender.lend(rng, d, ask, amount, term, _pd_logit(f, d, ask, amount, term), book=book, rows=rows,
+                            balance=f.balance)
     f.last_loan_end[ask] = d + 30 * term
     bad = ask[y == 1]
     f.exit_day[bad] = stop[y == 1] + 30

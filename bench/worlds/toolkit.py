@@ -153,6 +153,40 @@ def default_timing(rng: np.random.Generator, day: int, term: np.ndarray, y: np.n
 
 
 @dataclass
+class Lender:
+    """The world's own lender: one loan per merchant at a time, paid monthly from the merchant's account."""
+
+    loans: Repayments
+    counterparty: int
+    monthly_rate: float
+
+    def collect(self, day: int, rows: Rows, balance: np.ndarray) -> None:
+        idx, instalment = self.loans.due(day)
+        rows.add(day, idx, OUT, K.LOAN_REPAYMENT, instalment, counterparty=self.counterparty)
+        balance[idx] -= instalment
+
+    def lend(self, rng: np.random.Generator, day: int, ask: np.ndarray, amount: np.ndarray, term: np.ndarray,
+             scored: tuple, *, book: Book, rows: Rows, balance: np.ndarray,
+             gone_at_once: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Books the loans `ask` asked for, given the world's (logit, cause, parts): the outcome is drawn
+        from the true PD once, here. Returns (defaulted, last day paid). `gone_at_once` marks borrowers
+        who, if they default, never pay an instalment (bust-out fraud)."""
+        logit, cause, parts = scored
+        pd_ = sigmoid(logit)
+        y = (rng.random(ask.size) < pd_).astype(np.int8)
+        default_day, stop = default_timing(rng, day, term, y)
+        if gone_at_once is not None:
+            at_once = gone_at_once & (y == 1)
+            stop = np.where(at_once, day + 1, stop)
+            default_day = np.where(at_once, day + 91, default_day)
+        book.add(day, ask, amount, term, pd_, y, default_day, cause, parts)
+        rows.add(day, ask, IN, K.LOAN_DISBURSEMENT, amount, counterparty=self.counterparty)
+        balance[ask] += amount
+        self.loans.open(day, ask, amount, term, self.monthly_rate, stop=stop)
+        return y, stop
+
+
+@dataclass
 class World:
     """A generated world: its rows, its lender's book and what it knows of each merchant."""
 
