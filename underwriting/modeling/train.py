@@ -292,10 +292,13 @@ def _select(lgb_params: dict, ts: TrainingSet, folds: Folds, *, max_rounds: int,
     return best, tried, X_by_fold
 
 
-def _refit(chosen: Trial, X: np.ndarray, y: np.ndarray, names: list[str], rows: np.ndarray, progress: bool) -> str:
+def _refit(chosen: Trial, X: np.ndarray, y: np.ndarray, names: list[str], rows: np.ndarray, max_rounds: int,
+           progress: bool) -> str:
     import lightgbm as lgb
 
-    rounds = max(1, round(chosen.rounds * REFIT_ROUNDS_FACTOR))
+    # A few more trees than the folds chose (more rows support them), never more than the decision
+    # budget allows.
+    rounds = max(1, min(max_rounds, round(chosen.rounds * REFIT_ROUNDS_FACTOR)))
     bar = _progress_bar(progress, rounds, "boosting (final fit on every row)")
     data = lgb.Dataset(X[rows], label=y[rows], feature_name=names, free_raw_data=True,
                        params={"max_bin": chosen.params["max_bin"], "verbose": -1})
@@ -392,7 +395,7 @@ def train_model(training_set: TrainingSet, *, seed: int, params: dict | None = N
     calib = _calibrate(calibration, oof[split.calibration], ts.y[split.calibration])
     X, peers = _peer_normed(ts, split)
     y = ts.y.astype(np.float64)
-    model_string = _refit(chosen, X, y, names, split.train, progress)
+    model_string = _refit(chosen, X, y, names, split.train, max_rounds, progress)
     # Serve from the string, exactly as a loaded artifact will, so training metrics and serving agree.
     booster = lgb.Booster(model_str=model_string)
     margin = {"train": booster.predict(X[split.train], raw_score=True), "calibration": oof[split.calibration],

@@ -182,6 +182,15 @@ def test_settings_are_chosen_out_of_fold_and_the_final_model_learns_from_every_r
     assert trained.split.validation.size < trained.split.calibration.size < trained.split.train.size
 
 
+def test_the_refit_never_grows_more_trees_than_the_decision_budget():
+    # given settings whose folds use every round they may grow
+    model = train_model(synthetic(n=3000), seed=1, params={"num_boost_round": 30, "early_stopping_rounds": 30,
+                                                           "learning_rate": 0.01})
+    # then the final model has at most that many trees, not 15% more
+    assert model.params["cv"]["candidates"][model.params["cv"]["chosen"]]["rounds"] == 30
+    assert model.booster.num_trees() == 30
+
+
 def test_leaves_hold_more_loans_as_the_book_grows():
     small, large = candidates(1_000, {}), candidates(100_000, {})
     assert [c["num_leaves"] for c in small] == [7, 15, 31]
