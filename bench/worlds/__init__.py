@@ -16,7 +16,7 @@ which is the point-in-time rule the platform's training-set builder follows (doc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 import numpy as np
 
@@ -39,6 +39,7 @@ class WorldData:
     y: np.ndarray  # 1 = defaulted within term + 90 days
     true_pd: np.ndarray
     outcome_day: np.ndarray  # day number the outcome is known: the default, or the last instalment
+    hidden: np.ndarray | None = None  # the part of each loan's true logit no data shows (None: not known)
 
     @property
     def loans(self) -> int:
@@ -71,7 +72,7 @@ def _from_generated(world) -> WorldData:
     orig = DAY0 + ln["orig_day"]
     known = np.where(ln["y"] == 1, DAY0 + ln["default_day"], orig + 30 * ln["term"])
     return WorldData(world.name, hs, ln["merchant"], orig, ln["amount"], ln["term"], ln["y"].astype(np.int8),
-                     ln["true_pd"], known)
+                     ln["true_pd"], known, hidden=ln["part_hidden"])
 
 
 def _marketplace(merchants: int, days: int, seed: int) -> WorldData:
@@ -107,7 +108,3 @@ def generate(name: str, *, merchants: int, days: int = 720, seed: int = 0) -> Wo
     else:
         raise ValueError(f"unknown world {name!r} (one of {', '.join(WORLDS)})")
     return _from_generated(module.generate(merchants=merchants, days=days, seed=seed))
-
-
-def as_date(day: int) -> date:
-    return date(1970, 1, 1) + timedelta(days=int(day))

@@ -85,7 +85,7 @@ class _Street:
         self.loans_repaid = np.zeros(n)
 
 
-def _pd_logit(st: _Street, d: int, idx: np.ndarray, amount: np.ndarray, term: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _pd_logit(st: _Street, d: int, idx: np.ndarray, amount: np.ndarray, term: np.ndarray) -> tuple[np.ndarray, dict]:
     takings = 30 * st.mu[idx] * np.exp(st.health[idx])
     fixed = st.rent[idx] + 2.17 * st.wages[idx]
     liquidity = np.log(0.05 + np.maximum(st.balance[idx], 0) / fixed)
@@ -106,10 +106,7 @@ def _pd_logit(st: _Street, d: int, idx: np.ndarray, amount: np.ndarray, term: np
         "record": -0.12 * np.minimum(st.loans_repaid[idx], 3),
         "hidden": -0.3 * st.resilience[idx],
     }
-    logit = INTERCEPT + sum(parts.values())
-    keys = np.array(list(parts))
-    cause = keys[np.argmax(np.column_stack([parts[k] for k in keys]), axis=1)]
-    return logit, cause, parts
+    return INTERCEPT + sum(parts.values()), parts
 
 
 def _takings(rng, st: _Street, d: int, act: np.ndarray) -> np.ndarray:

@@ -120,9 +120,7 @@ def _pd_logit(tr: _Traders, d: int, idx: np.ndarray, amount: np.ndarray, term: n
         "burden": 5.0 * instalment / month,
         "hidden": -0.3 * tr.management[idx],
     }
-    logit = INTERCEPT + sum(parts.values())
-    keys = np.array(list(parts))
-    return logit, keys[np.argmax(np.column_stack([parts[k] for k in keys]), axis=1)], parts
+    return INTERCEPT + sum(parts.values()), parts
 
 
 def _pay_costs(rng, tr: _Traders, rows: Rows, d: int, act: np.ndarray, ordered: np.ndarray) -> None:

@@ -67,9 +67,7 @@ def _pd_logit(f: _Firms, d: int, idx: np.ndarray, amount: np.ndarray, term: np.n
         "funding": 0.5 * f.funded[idx],
         "hidden": -0.3 * f.team[idx],
     }
-    logit = INTERCEPT + sum(parts.values())
-    keys = np.array(list(parts))
-    return logit, keys[np.argmax(np.column_stack([parts[k] for k in keys]), axis=1)], parts
+    return INTERCEPT + sum(parts.values()), parts
 
 
 def _day(rng, f: _Firms, rows: Rows, book: Book, d: int) -> None:

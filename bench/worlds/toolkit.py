@@ -81,11 +81,9 @@ class Book:
     true_pd: list = field(default_factory=list)
     y: list = field(default_factory=list)
     default_day: list = field(default_factory=list)  # world day of default (90 days past due), or -1
-    cause: list = field(default_factory=list)  # diagnostics only: the world's main driver of this loan's PD
-    hidden: list = field(default_factory=list)  # the logit's part no data shows (what no model can reach)
-    parts: dict = field(default_factory=dict)  # diagnostics: each driver's part of the logit, by name
+    parts: dict = field(default_factory=dict)  # each driver's part of the true logit, by name ("hidden": no data shows it)
 
-    def add(self, day: int, merchants, amount, term, pd_, y, default_day, cause, parts: dict) -> None:
+    def add(self, day: int, merchants, amount, term, pd_, y, default_day, parts: dict) -> None:
         n = len(merchants)
         self.merchant.extend(np.asarray(merchants).tolist())
         self.orig_day.extend([day] * n)
@@ -94,8 +92,6 @@ class Book:
         self.true_pd.extend(np.asarray(pd_).tolist())
         self.y.extend(np.asarray(y).tolist())
         self.default_day.extend(np.asarray(default_day).tolist())
-        self.cause.extend(np.broadcast_to(np.asarray(cause), (n,)).tolist())
-        self.hidden.extend(np.broadcast_to(np.asarray(parts["hidden"], np.float64), (n,)).tolist())
         for key, values in parts.items():
             self.parts.setdefault(key, []).extend(np.broadcast_to(np.asarray(values, np.float64), (n,)).tolist())
 
@@ -103,8 +99,7 @@ class Book:
         return {"merchant": np.array(self.merchant, np.int64), "orig_day": np.array(self.orig_day, np.int64),
                 "amount": np.array(self.amount, np.float64), "term": np.array(self.term, np.int64),
                 "true_pd": np.array(self.true_pd, np.float64), "y": np.array(self.y, np.int8),
-                "default_day": np.array(self.default_day, np.int64), "cause": np.array(self.cause, dtype=object),
-                "hidden": np.array(self.hidden, np.float64),
+                "default_day": np.array(self.default_day, np.int64),
                 **{f"part_{k}": np.array(v, np.float64) for k, v in self.parts.items()}}
 
 
@@ -168,10 +163,10 @@ class Lender:
     def lend(self, rng: np.random.Generator, day: int, ask: np.ndarray, amount: np.ndarray, term: np.ndarray,
              scored: tuple, *, book: Book, rows: Rows, balance: np.ndarray,
              gone_at_once: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Books the loans `ask` asked for, given the world's (logit, cause, parts): the outcome is drawn
+        """Books the loans `ask` asked for, given the world's (logit, parts): the outcome is drawn
         from the true PD once, here. Returns (defaulted, last day paid). `gone_at_once` marks borrowers
         who, if they default, never pay an instalment (bust-out fraud)."""
-        logit, cause, parts = scored
+        logit, parts = scored
         pd_ = sigmoid(logit)
         y = (rng.random(ask.size) < pd_).astype(np.int8)
         default_day, stop = default_timing(rng, day, term, y)
@@ -179,7 +174,7 @@ class Lender:
             at_once = gone_at_once & (y == 1)
             stop = np.where(at_once, day + 1, stop)
             default_day = np.where(at_once, day + 91, default_day)
-        book.add(day, ask, amount, term, pd_, y, default_day, cause, parts)
+        book.add(day, ask, amount, term, pd_, y, default_day, parts)
         rows.add(day, ask, IN, K.LOAN_DISBURSEMENT, amount, counterparty=self.counterparty)
         balance[ask] += amount
         self.loans.open(day, ask, amount, term, self.monthly_rate, stop=stop)
@@ -200,7 +195,6 @@ class World:
     region: np.ndarray
     established: np.ndarray  # world day (may be negative: before the data starts)
     onboarded: np.ndarray  # world day of the first row
-    notes: dict = field(default_factory=dict)  # calibration figures the world's tests check
 
     @property
     def n(self) -> int:
@@ -211,9 +205,9 @@ def _cuts(sorted_merchant: np.ndarray, n: int) -> np.ndarray:
     return np.searchsorted(sorted_merchant, np.arange(n + 1))
 
 
-def _by_merchant(a: dict, keys: tuple[str, ...]) -> tuple[dict, np.ndarray]:
+def _by_merchant(a: dict, keys: tuple[str, ...]) -> dict:
     order = np.lexsort((a["day"], a["merchant"]))
-    return {k: a[k][order] for k in keys}, order
+    return {k: a[k][order] for k in keys}
 
 
 def histories(world: World, as_of_day: int) -> list[MerchantHistory]:
@@ -224,7 +218,7 @@ def histories(world: World, as_of_day: int) -> list[MerchantHistory]:
     r = world.rows
     live = r["day"] < as_of_day
     r = {k: v[live] for k, v in r.items()}
-    d, _ = _by_merchant(r, ("merchant", "day", "direction", "kind", "count", "total", "max", "counterparty"))
+    d = _by_merchant(r, ("merchant", "day", "direction", "kind", "count", "total", "max", "counterparty"))
     dc = _cuts(d["merchant"], n)
     has_cp = d["counterparty"] != NO_CP
     c = {k: v[has_cp] for k, v in d.items()}
@@ -232,12 +226,12 @@ def histories(world: World, as_of_day: int) -> list[MerchantHistory]:
     b = bc = None
     if world.balances is not None:
         live = world.balances["day"] < as_of_day
-        b, _ = _by_merchant({k: v[live] for k, v in world.balances.items()}, ("merchant", "day", "min", "close"))
+        b = _by_merchant({k: v[live] for k, v in world.balances.items()}, ("merchant", "day", "min", "close"))
         bc = _cuts(b["merchant"], n)
     m = mc = None
     if world.metrics is not None:
         live = world.metrics["day"] < as_of_day
-        m, _ = _by_merchant({k: v[live] for k, v in world.metrics.items()}, ("merchant", "day", "metric", "value"))
+        m = _by_merchant({k: v[live] for k, v in world.metrics.items()}, ("merchant", "day", "metric", "value"))
         mc = _cuts(m["merchant"], n)
     ln = world.loans
     keep = ln["orig_day"] < as_of_day

@@ -76,21 +76,19 @@ def _processors(chunk: Chunk, flows: Flows, groups: _Groups) -> np.ndarray:
 
 
 def _customers(flows: Flows, groups: _Groups, processor: np.ndarray, ok: np.ndarray, f) -> None:
-    in180 = groups.incoming(180)
-    top = np.zeros(groups.n)
-    np.maximum.at(top, groups.merchant, np.where(processor, 0.0, in180))
+    in180, in90 = groups.incoming(180), groups.incoming(90)
+    # Each merchant's largest customer over 180 days (payment processors aside).
+    is_top = (_rank_within_merchant(groups, -np.where(processor, -1.0, in180)) == 0) & ~processor & (in180 > 0)
+    top = groups.per_merchant(np.where(is_top, in180, 0.0))
     f["top_customer_share_180d"] = np.where(ok, np.minimum(div(top, flows.revenue_180d), 1.0), np.nan)
-    # The largest customer's last 90 days against its 90 days before: a customer drifting away orders
-    # less for months before it stops (NaN when it did not pay in the earlier 90 days).
-    in90_all = groups.incoming(90)
-    rank = _rank_within_merchant(groups, -np.where(processor, -1.0, in180))
-    is_top = (rank == 0) & ~processor & (in180 > 0)
-    recent = groups.per_merchant(np.where(is_top, in90_all, 0.0))
-    earlier = groups.per_merchant(np.where(is_top, in180 - in90_all, 0.0))
+    # Its last 90 days against its 90 days before: a customer drifting away orders less for months
+    # before it stops (NaN when it did not pay in the earlier 90 days).
+    recent = groups.per_merchant(np.where(is_top, in90, 0.0))
+    earlier = top - recent
     f["top_customer_trend_90d"] = np.where(ok & (flows.history_days >= 180) & (earlier > 0),
                                            np.minimum(div(recent, earlier) - 1.0, 5.0), np.nan)
     f["paying_counterparties_180d"] = np.where(ok, groups.per_merchant((in180 > 0).astype(float)), np.nan)
-    in90 = np.where(processor, groups.incoming(90), 0.0)
+    in90 = np.where(processor, in90, 0.0)
     f["processor_share_90d"] = np.where(ok, np.minimum(div(groups.per_merchant(in90), flows.revenue_90d), 1.0),
                                         np.nan)
 

@@ -395,7 +395,7 @@ def write_report(model: TrainedModel, directory: Path, *, version: str, created_
 <p>Trained {escape(created_at.strftime("%Y-%m-%d %H:%M UTC"))} on the finished loans of
 {escape(model.partner or "every partner")} (data up to {escape(str(model.data_end))}); seed {model.seed};
 {model.booster.num_trees()} trees; calibration: {escape(model.calibration["method"])}.</p>
-<p class="note">Settings chosen by time-ordered cross-validation ({w.get("folds", "?")} blocks of
+<p class="note">Settings chosen by time-ordered cross-validation ({w["folds"]} blocks of
 {escape(w["rule"])} loans by origination date): each fold model learnt from the blocks before the one it
 was scored on. "Calibration" is every out-of-fold loan (from {escape(w["calibration_start"])}; Platt
 scaling is fitted on them), "validation" the last block (from {escape(w["validation_start"])}, out of time);

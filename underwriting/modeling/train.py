@@ -42,6 +42,7 @@ from underwriting.modeling.selection import (
     Folds,
     SelectionError,
     Trial,
+    candidates,
     oof_margins,
     time_folds,
     trial,
@@ -274,9 +275,8 @@ def _peer_matrices(ts: TrainingSet, folds: Folds) -> list[np.ndarray]:
 
 def _select(lgb_params: dict, ts: TrainingSet, folds: Folds, *, max_rounds: int, patience: int,
             progress: bool) -> tuple[Trial, list[Trial], list[np.ndarray]]:
-    """Every candidate setting on every fold; the winner (lowest out-of-fold log loss) first."""
-    from underwriting.modeling.selection import candidates
-
+    """Every candidate setting on every fold: (the winner, lowest out-of-fold log loss; every trial; the
+    folds' matrices)."""
     X_by_fold = _peer_matrices(ts, folds)
     y = ts.y.astype(np.float64)
     tried = []
@@ -358,10 +358,9 @@ def _row_counts(ts: TrainingSet, window: dict) -> dict:
             "excluded": dict(ts.excluded)}
 
 
-def _cv_record(chosen: Trial, tried: list[Trial], folds: Folds, max_rounds: int, patience: int) -> dict:
+def _cv_record(chosen: Trial, tried: list[Trial], folds: Folds) -> dict:
     keys = ("num_leaves", "max_depth", "min_data_in_leaf", "lambda_l2")
-    return {"folds": len(folds.blocks), "rule": folds.rule, "max_rounds": max_rounds, "early_stopping_rounds": patience,
-            "chosen": tried.index(chosen),
+    return {"folds": len(folds.blocks), "chosen": tried.index(chosen),
             "candidates": [{**{k: t.params[k] for k in keys}, "rounds": t.rounds, "logloss": t.logloss} for t in tried]}
 
 
@@ -401,7 +400,9 @@ def train_model(training_set: TrainingSet, *, seed: int, params: dict | None = N
     margin = {"train": booster.predict(X[split.train], raw_score=True), "calibration": oof[split.calibration],
               "validation": oof[split.validation]}
     metrics = _evaluate_slices(ts, split, margin, calib)
-    final_val_margin = booster.predict(X[split.validation], raw_score=True)
+    # The final model's margins on the last block, for the SHAP additivity check: the pool and each block
+    # keep row order, so they are a slice of the train margins already computed.
+    final_val_margin = margin["train"][np.searchsorted(split.train, split.validation)]
     sample = _shap_sample(booster, X, final_val_margin, split, ts.specs, seed)
     metrics["shap"] = {"sample": int(sample.rows.size), "additivity_max_error": sample.additivity_max_error,
                        "trees": int(booster.num_trees())}
@@ -409,7 +410,7 @@ def train_model(training_set: TrainingSet, *, seed: int, params: dict | None = N
     reference = reference_distributions(X=X[split.train], feature_names=names,
                                         pd=apply_calibration(calib, margin["train"]), slice_name="train")
     recorded = {**chosen.params, "num_boost_round": int(booster.num_trees()), "max_rounds": max_rounds,
-                "early_stopping_rounds": patience, "cv": _cv_record(chosen, tried, folds, max_rounds, patience)}
+                "early_stopping_rounds": patience, "cv": _cv_record(chosen, tried, folds)}
     window = split.window(ts.originated_on)
     return TrainedModel(
         booster=booster, model_string=model_string, specs=list(ts.specs), monotone=monotone, params=recorded,
