@@ -23,9 +23,12 @@ from config import clock
 from loans.applications.booking import platform_loan_id
 from loans.applications.models import Loan
 from underwriting.charts import bar_chart_svg, line_chart_svg
+from underwriting.engine.pricing import score_for
 from underwriting.history.models import LoanRecord, LoanRecordSource, LoanRecordStatus
+from underwriting.modeling.models import ModelVersion
 from underwriting.monitoring.selectors import dashboard_summary, vintage_default_rates
 from underwriting.monitoring.services import summaries_backlog, summaries_catch_up
+from underwriting.policies.services import policy_active
 
 RANGES = {"7d": 7, "30d": 30, "90d": 90, "365d": 365}
 DEFAULT_RANGE = "30d"
@@ -79,6 +82,25 @@ def calibration_by_band() -> list[dict]:
         b = bands[band]
         rows.append({**b, "predicted": b["pd_sum"] / b["loans"], "observed": b["defaults"] / b["loans"]})
     return rows
+
+
+def appetite_curve() -> dict | None:
+    """The active model's trade-off between approving more and defaulting more (out of fold,
+    underwriting/engine/appetite.py), each row's cut-off as a score, the row the active policy's
+    `max_pd` sits in marked, and how the active policy was set (its derivation, if any)."""
+    model = ModelVersion.objects.filter(is_active=True).only("version", "metrics").first()
+    record = ((model.metrics or {}).get("appetite") or {}) if model else {}
+    if not record.get("curve"):
+        return None
+    row, policy = policy_active()
+    cut = float(policy.max_pd)
+    rows = [{**r, "score": score_for(min(r["max_pd"], 1.0), policy), "within": r["max_pd"] <= cut}
+            for r in record["curve"]]
+    inside = [r for r in rows if r["within"]]
+    if inside:
+        inside[-1]["current"] = True
+    return {"model": model.version, "loans": record["loans"], "defaults": record["defaults"], "rows": rows,
+            "max_pd": cut, "policy_version": row.version, "derivation": row.derivation, "note": row.note}
 
 
 def _charts(summary: dict, vintages: list[dict], bands: list[dict]) -> dict:
@@ -146,6 +168,7 @@ def dashboard(request):
                   ("all", "All loans")],
         "vintages": vintages,
         "bands": bands,
+        "appetite": appetite_curve(),
         "charts": _charts(summary, vintages, bands),
         "backlog": summaries_backlog(),
     }

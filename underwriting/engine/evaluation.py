@@ -23,6 +23,7 @@ from underwriting.engine.outcomes import Outcome
 from underwriting.engine.policy import PolicyParams
 from underwriting.engine.pricing import (
     affordable_principal,
+    instalment_allowance,
     price_breakdown,
     score_band,
     score_for,
@@ -220,7 +221,9 @@ class _Request:
         multiple, exposure, product maximum) and affordability priced at the lowest rate the policy
         charges (a higher rate only lowers it)."""
         policy, context = self.policy, self.context
-        share = policy.max_instalment_share * context.avg_monthly_net_inflow
+        share, _ = instalment_allowance(params=policy, avg_monthly_net_inflow=context.avg_monthly_net_inflow,
+                                        monthly_revenue=context.monthly_revenue,
+                                        monthly_debt_service=context.monthly_debt_service)
         affordable = affordable_principal(instalment=share, apr=policy.min_apr, term_months=self.term)
         return min(policy.revenue_multiple * context.monthly_revenue, policy.exposure_cap - context.existing_exposure,
                    self.product_max, affordable)
@@ -236,6 +239,7 @@ class _Request:
             requested=amount, term_months=self.term, avg_monthly_net_inflow=context.avg_monthly_net_inflow,
             monthly_revenue=context.monthly_revenue, existing_exposure=context.existing_exposure, pd=pd,
             apr=price.apr, params=policy, product_max=self.product_max,
+            monthly_debt_service=context.monthly_debt_service,
         )
         return _Assessment(amount, row, x, pd, margin, price, limit, None if limit.fits else limit.binding)
 
@@ -411,6 +415,8 @@ def _failure_reason(asked: _Assessment, offered: Decimal | None, context: Busine
 _LIMIT_TEXT = {
     "affordability": "Repayments are limited to {share}% of your average monthly net inflow of {net} a month: "
     "at most {instalment} a month.",
+    "affordability_revenue": "All loan repayments together are limited to {debt_share}% of your average monthly "
+    "sales of {revenue}; after your running loans' {debt} a month, at most {instalment} a month is left for this one.",
     "revenue_multiple": "The amount is limited to {multiple} times your average monthly sales of {revenue} a month.",
     "exposure": "What you already owe or have on offer with us and other lenders ({exposure}) counts towards the "
     "most we lend to one business, one owner or one company ({cap}).",
@@ -420,6 +426,9 @@ _LIMIT_TEXT = {
     "lend at most {product_max} on it.",
     # Affordability with nothing to share: the money going out has matched or exceeded the money
     # coming in, so no instalment fits (a share of a negative number would read as nonsense).
+    "affordability_debt": "Your running loan repayments ({debt} a month) already take more than the {debt_share}% "
+    "of your average monthly sales of {revenue} that all repayments together may take, and over the last six months "
+    "more money went out of the business than came in, so there is no room for another repayment.",
     "affordability_none": "Over the last six months, after your running loan repayments, more money went out "
     "of the business than came in (on average {net} a month), so there is no room for a repayment.",
 }
@@ -427,8 +436,13 @@ _LIMIT_TEXT = {
 
 def _limit_reason(limit, context: BusinessContext, policy: PolicyParams) -> dict:
     key = limit.binding
-    if key == "affordability" and context.avg_monthly_net_inflow <= 0:
-        key = "affordability_none"
+    _, basis = instalment_allowance(params=policy, avg_monthly_net_inflow=context.avg_monthly_net_inflow,
+                                    monthly_revenue=context.monthly_revenue,
+                                    monthly_debt_service=context.monthly_debt_service)
+    if key == "affordability" and basis == "revenue":
+        key = "affordability_revenue"
+    elif key == "affordability" and context.avg_monthly_net_inflow <= 0:
+        key = "affordability_debt" if policy.max_debt_service_share > 0 else "affordability_none"
     product_max = Decimal(limit.caps.get("product_max") or policy.max_amount)
     if key == "product_max" and product_max < policy.max_amount:
         key = "provenance_max"
@@ -441,6 +455,8 @@ def _limit_reason(limit, context: BusinessContext, policy: PolicyParams) -> dict
         "contribution": None,
         "text": _LIMIT_TEXT.get(key, "The amount is limited by policy.").format(
             share=(policy.max_instalment_share * 100).normalize(),
+            debt_share=(policy.max_debt_service_share * 100).normalize(),
+            debt=money_text(context.monthly_debt_service, cur),
             net=money_text(context.avg_monthly_net_inflow, cur),
             instalment=money_text(limit.affordable_instalment, cur),
             multiple=policy.revenue_multiple.normalize(),

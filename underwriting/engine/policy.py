@@ -85,6 +85,9 @@ class PolicyParams:
     origination_fee_rate: Decimal = Decimal("0.00")
     # Limit sizing.
     max_instalment_share: Decimal = Decimal("0.35")
+    # All debt service (running loans and this one) as a share of monthly revenue: a second proof of
+    # capacity besides free cash flow (pricing.instalment_allowance); 0 = not used.
+    max_debt_service_share: Decimal = Decimal("0")
     revenue_multiple: Decimal = Decimal("1.5")
     # Exposure (docs/exposure.md): both apply to the business, to all businesses of its owner and to
     # all businesses of its company registration number, within its partner.
@@ -128,6 +131,7 @@ class PolicyParams:
         "rate_step": (Decimal(0), Decimal("0.05"), False),
         "origination_fee_rate": (Decimal(0), Decimal("0.10"), True),
         "max_instalment_share": (Decimal(0), Decimal(1), False),
+        "max_debt_service_share": (Decimal(0), Decimal(1), True),
         "revenue_multiple": (Decimal(0), Decimal(24), False),
         "exposure_cap": (CENT, None, True),
         "max_open_loans": (1, 100, True),

@@ -236,6 +236,23 @@ def affordable_principal(*, instalment: Decimal, apr: Decimal, term_months: int)
         return instalment * (1 - (1 + r) ** -term_months) / r
 
 
+def instalment_allowance(
+    *, params: PolicyParams, avg_monthly_net_inflow: Decimal | None, monthly_revenue: Decimal | None,
+    monthly_debt_service: Decimal | None,
+) -> tuple[Decimal, str]:
+    """The most this loan's instalment may be, and on what it rests: "net_inflow" (max_instalment_share
+    of the average monthly net inflow after running debt service: free cash flow) or "revenue"
+    (max_debt_service_share of monthly revenue, less the running debt service: a holdback on sales, the
+    way sales-based lenders size). Either proves capacity, so the larger counts; the model's PD at the
+    amount judges the risk of it. A debt-service share of 0 (the default, and every policy version
+    recorded before the parameter existed) leaves free cash flow the only basis."""
+    cash_flow = params.max_instalment_share * (avg_monthly_net_inflow or ZERO)
+    revenue = params.max_debt_service_share * (monthly_revenue or ZERO) - (monthly_debt_service or ZERO)
+    if params.max_debt_service_share > 0 and revenue > max(cash_flow, ZERO):
+        return revenue, "revenue"
+    return cash_flow, "net_inflow"
+
+
 def size_limit(
     *,
     requested: Decimal,
@@ -247,11 +264,12 @@ def size_limit(
     apr: Decimal,
     params: PolicyParams,
     product_max: Decimal | None = None,
+    monthly_debt_service: Decimal | None = None,
 ) -> LimitResult:
     """The largest amount the policy allows and whether the request fits under it.
 
-    Caps: affordability (the principal whose instalment at `apr` is max_instalment_share x average
-    monthly net inflow), revenue_multiple (revenue_multiple x monthly revenue), exposure
+    Caps: affordability (the principal whose instalment at `apr` is the `instalment_allowance`),
+    revenue_multiple (revenue_multiple x monthly revenue), exposure
     (exposure_cap minus what the business already owes), risk (the amount whose expected loss
     PD x LGD x amount equals max_expected_loss: a cap that shrinks as PD rises) and product_max.
     Unknown inflow or revenue (None) gives that cap 0.00: no evidence of capacity, no loan.
@@ -259,7 +277,8 @@ def size_limit(
     """
     if requested <= 0:
         raise ValueError(f"requested must be positive, got {requested}")
-    share_target = params.max_instalment_share * (avg_monthly_net_inflow or ZERO)
+    share_target, _ = instalment_allowance(params=params, avg_monthly_net_inflow=avg_monthly_net_inflow,
+                                           monthly_revenue=monthly_revenue, monthly_debt_service=monthly_debt_service)
     pd_d = max(_decimal(pd), PD_FLOOR)
     with localcontext() as ctx:
         ctx.prec = 40

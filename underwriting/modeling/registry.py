@@ -92,7 +92,7 @@ def model_version_register(*, artifact: LoadedModel | Path | str, trained_by=Non
         checksum=loaded.checksum,
         trained_by=trained_by,
         training_window=m.get("training_window", {}),
-        metrics={**summary, "validation_deciles": val.get("deciles", []),
+        metrics={**summary, "validation_deciles": val.get("deciles", []), "appetite": m["metrics"].get("appetite", {}),
                  "validation_score_bands": val.get("score_bands", [])},
         report_path=_stored_path(report) if report.exists() else "",
         feature_names=loaded.feature_names,

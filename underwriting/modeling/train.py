@@ -31,6 +31,7 @@ from datetime import date
 
 import numpy as np
 
+from underwriting.engine.appetite import MEASURES, appetite_record
 from underwriting.features import PeerBenchmarks
 from underwriting.modeling.dataset import TrainingSet, day_to_date
 from underwriting.modeling.metrics import evaluate
@@ -352,6 +353,13 @@ def _shap_sample(booster, X: np.ndarray, validation_margin: np.ndarray, split: S
     return _ShapSample(sample, contrib, importance, additivity)
 
 
+def _appetite(ts: TrainingSet, rows: np.ndarray, pd: np.ndarray) -> dict:
+    """The trade-off curve of the rows scored out of fold (engine/appetite.py)."""
+    names = ts.feature_names
+    columns = {m[1]: ts.X[rows, names.index(m[1])] for m in MEASURES if m[1] in names}
+    return appetite_record(pd, ts.y[rows], columns)
+
+
 def _row_counts(ts: TrainingSet, window: dict) -> dict:
     return {"rows": ts.n_rows, "defaults": int(ts.y.sum()), "matured": int(ts.matured.sum()),
             **{f"{k}_rows": window[k]["rows"] for k in ("train", "calibration", "validation", "unused")},
@@ -400,6 +408,7 @@ def train_model(training_set: TrainingSet, *, seed: int, params: dict | None = N
     margin = {"train": booster.predict(X[split.train], raw_score=True), "calibration": oof[split.calibration],
               "validation": oof[split.validation]}
     metrics = _evaluate_slices(ts, split, margin, calib)
+    metrics["appetite"] = _appetite(ts, split.calibration, apply_calibration(calib, oof[split.calibration]))
     # The final model's margins on the last block, for the SHAP additivity check: the pool and each block
     # keep row order, so they are a slice of the train margins already computed.
     final_val_margin = margin["train"][np.searchsorted(split.train, split.validation)]

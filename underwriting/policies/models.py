@@ -18,6 +18,10 @@ class PolicyVersion(models.Model):
     version = models.PositiveIntegerField(unique=True)
     params = models.JSONField(help_text="PolicyParams.to_dict(): every parameter, Decimals as strings.")
     note = models.TextField(help_text="Why this version exists.")
+    derivation = models.JSONField(
+        default=dict, blank=True,
+        help_text="When derived from a risk appetite: the target bad rate, the model version and the "
+                  "validation figures the cut-off and caps were read from (docs/pricing.md). Empty when set by hand.")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import ROUND_CEILING, Decimal
 from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, connection, transaction
 
 from config import clock
+from underwriting.engine.appetite import Appetite, AppetiteError, derive_appetite
 from underwriting.engine.policy import PolicyError, PolicyParams
 from underwriting.policies.models import PolicyVersion
 
@@ -19,6 +21,7 @@ __all__ = [
     "policy_active",
     "policy_version_activate",
     "policy_version_create",
+    "policy_version_from_appetite",
     "policy_version_get",
 ]
 
@@ -50,7 +53,7 @@ def _next_version_number() -> int:
 
 @transaction.atomic
 def policy_version_create(
-    *, params: dict, note: str, created_by: User | None = None, activate: bool = True
+    *, params: dict, note: str, created_by: User | None = None, activate: bool = True, derivation: dict | None = None
 ) -> PolicyVersion:
     """Records a new policy version (number = highest + 1) and, by default, makes it the active one.
 
@@ -69,6 +72,7 @@ def policy_version_create(
         version=_next_version_number(),
         params=policy.to_dict(),
         note=note.strip(),
+        derivation=derivation or {},
         created_by=created_by,
         is_active=activate,
         activated_at=now if activate else None,
@@ -118,3 +122,43 @@ def policy_active() -> tuple[PolicyVersion, PolicyParams]:
         except IntegrityError:
             row = PolicyVersion.objects.get(is_active=True)
     return row, row.policy
+
+
+def _appetite_changes(appetite: Appetite) -> dict:
+    """The parameters an appetite sets: the cut-off always, a sizing cap only where the book showed one."""
+    # Up to the next 0.01 point, so the chosen row's own cut-off is inside the policy's.
+    changes = {"max_pd": Decimal(repr(appetite.max_pd)).quantize(Decimal("0.0001"), rounding=ROUND_CEILING)}
+    for name in ("max_instalment_share", "revenue_multiple", "max_debt_service_share"):
+        value = getattr(appetite, name)
+        if value is not None:
+            changes[name] = Decimal(str(round(value, 2)))
+    return changes
+
+
+def appetite_preview(*, target_bad_rate: Decimal, record: dict, base: PolicyParams) -> tuple[Appetite, PolicyParams]:
+    """What `policy_version_from_appetite` would record, storing nothing (the command's --dry-run)."""
+    try:
+        appetite = derive_appetite(record, float(target_bad_rate))
+    except AppetiteError as exc:
+        raise PolicyError([f"target_bad_rate: {exc}"]) from None
+    return appetite, base.replace(**_appetite_changes(appetite))
+
+
+@transaction.atomic
+def policy_version_from_appetite(
+    *, target_bad_rate: Decimal, record: dict, model_version: str, note: str = "",
+    created_by: User | None = None, activate: bool = True,
+) -> PolicyVersion:
+    """A new policy version whose approval cut-off (`max_pd`) and sizing caps (`max_instalment_share`,
+    `revenue_multiple`) are read from a model's out-of-fold validation (`record`: the model's
+    metrics["appetite"], engine/appetite.py) for `target_bad_rate`; every other parameter is the active
+    version's. The version's `derivation` keeps the target, the model and the figures behind it."""
+    _, base = policy_active()
+    appetite, policy = appetite_preview(target_bad_rate=target_bad_rate, record=record, base=base)
+    said = (f"Risk appetite {float(target_bad_rate):.2%} bad rate on model {model_version}: approve up to PD "
+            f"{appetite.max_pd:.2%} ({appetite.approval_rate:.0%} of its validation loans approved, "
+            f"{appetite.bad_rate:.2%} of them defaulted)")
+    derivation = {**appetite.as_dict(), "target_bad_rate": str(target_bad_rate), "model_version": model_version,
+                  "validation_loans": record.get("loans")}
+    return policy_version_create(params=policy.to_dict(), note=f"{said}. {note}".strip(), created_by=created_by,
+                                 activate=activate, derivation=derivation)

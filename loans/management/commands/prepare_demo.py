@@ -8,7 +8,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Business
 from accounts.selectors import api_key_authenticate, partner_get_by_slug
@@ -17,6 +17,9 @@ from config import clock
 from loans.demo_status import STEPS, demo_status_write
 from underwriting.decisions.models import Decision
 from underwriting.modeling.models import ModelVersion
+from underwriting.policies.services import policy_active
+
+DEMO_TARGET_BAD_RATE = "0.05"  # MYbank-like microlending runs a few percent; 5% leaves room for a young book
 
 
 class Command(BaseCommand):
@@ -44,6 +47,14 @@ class Command(BaseCommand):
         if not ModelVersion.objects.filter(is_active=True).exists():
             demo_status_write(state="preparing", step="train")
             call_command("train_model", partner=partner, seed=seed, quiet=True, stdout=self.stdout)
+        if not policy_active()[0].derivation:
+            # The demo's policy comes from its risk appetite, as a risk operator's would
+            # (docs/pricing.md): the cut-off and caps that kept the model's validation book within it.
+            try:
+                call_command("set_risk_appetite", target_bad_rate=DEMO_TARGET_BAD_RATE,
+                             note="The demo's risk appetite.", stdout=self.stdout)
+            except CommandError as exc:
+                self.stdout.write(f"The demo keeps the built-in policy: {exc}")
         quality = _model_quality()
         if quality:
             self.stdout.write(quality)

@@ -13,6 +13,8 @@ from accounts.models import Business, User
 from loans.demo_status import demo_status_read, demo_status_write
 from underwriting.decisions.models import Decision
 from underwriting.modeling.models import ModelVersion
+from underwriting.policies.models import PolicyVersion
+from underwriting.policies.services import policy_active
 
 
 def test_the_demo_is_prepared_step_by_step_and_a_second_run_changes_nothing(transactional_db, tmp_path):
@@ -31,6 +33,11 @@ def test_the_demo_is_prepared_step_by_step_and_a_second_run_changes_nothing(tran
         assert ModelVersion.objects.filter(is_active=True).count() == 1
         assert Business.objects.filter(owner__email="owner@demo.example.com").exists()
         assert Decision.objects.count() == 60
+        # and the demo's policy was derived from its risk appetite on that model's validation
+        policy_row, _ = policy_active()
+        assert policy_row.derivation["target_bad_rate"] == "0.05"
+        assert policy_row.derivation["model_version"] == ModelVersion.objects.get(is_active=True).version
+        assert "Risk appetite 5.00% bad rate" in text and "<- chosen" in text
         assert "validation AUC" in text and "AUC / oracle" in text
         key = (Path(tmp_path) / "demo-api-key").read_text().strip()
         assert key in text and key.startswith("p310_")
@@ -43,6 +50,7 @@ def test_the_demo_is_prepared_step_by_step_and_a_second_run_changes_nothing(tran
         call_command("prepare_demo", merchants=300, seed=5, stdout=again)
         assert Business.objects.filter(partner__slug="demo").count() == 300
         assert ModelVersion.objects.count() == 1 and Decision.objects.count() == 60
+        assert PolicyVersion.objects.count() == 2
         assert key in again.getvalue()
         assert User.objects.filter(email="owner@demo.example.com").count() == 1
 

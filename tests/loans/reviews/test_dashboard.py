@@ -14,8 +14,10 @@ from loans.applications.services import application_decide, application_submit
 from loans.reviews.dashboard import calibration_by_band
 from tests.audit_fixtures import decide
 from underwriting.history.models import LoanRecord, LoanRecordSource, LoanRecordStatus
+from underwriting.modeling.models import ModelVersion
 from underwriting.monitoring.models import DecisionDailySummary, DecisionSummaryWatermark
 from underwriting.monitoring.services import summaries_catch_up
+from underwriting.policies.services import policy_version_from_appetite
 
 pytestmark = pytest.mark.usefixtures("require_postgres")
 URL = "/risk/dashboard/"
@@ -155,3 +157,22 @@ def test_an_applicant_cannot_make_the_dashboard_count(client, audit_world, audit
 
     assert client.post(URL).status_code == 403
     assert not DecisionSummaryWatermark.objects.exists()
+
+
+def test_the_risk_appetite_panel_shows_what_each_cut_off_costs_and_marks_the_policy(client, audit_world, audit_users):
+    # given the active model's out-of-fold curve and a policy derived from a 6% appetite on it
+    model = ModelVersion.objects.get(is_active=True)
+    record = model.metrics["appetite"]
+    row = policy_version_from_appetite(target_bad_rate=Decimal("0.06"), record=record, model_version=model.version)
+    client.force_login(audit_users[RISK_OPERATOR])
+
+    # when the risk operator opens the dashboard
+    html = client.get(URL).content.decode()
+
+    # then every approval rate is a row, and the one the policy's cut-off sits in is marked
+    assert 'id="panel-appetite"' in html and f"Model {model.version}, scored out of fold on {record['loans']} loans" in html
+    assert html.count("<tr", html.index('id="appetite-table"'), html.index("</table>", html.index('id="appetite-table"'))) == 21
+    chosen = row.derivation["approval_rate"]
+    assert f'<tr class="selected"><td class="num">{100 * chosen:.0f}%</td>' in html
+    assert "the active policy&#x27;s cut-off" in html or "the active policy's cut-off" in html
+    assert f"Policy version {row.version} approves up to PD" in html and "derived from a target bad rate of 0.06" in html

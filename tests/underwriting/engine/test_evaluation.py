@@ -186,3 +186,31 @@ def test_an_affordability_limit_without_positive_net_inflow_says_so_plainly():
     assert reason["text"] == ("Over the last six months, after your running loan repayments, more money went out of "
                               "the business than came in (on average -3,000.00 CNY a month), so there is no room for a "
                               "repayment.")
+
+
+def test_an_affordability_limit_on_sales_says_how_much_of_them_repayments_may_take():
+    from types import SimpleNamespace
+
+    from underwriting.engine.evaluation import _limit_reason
+
+    # given a policy letting all repayments take 15% of sales and a merchant whose cash flow is negative
+    context = dataclasses.replace(business_context(history=_history(daily_costs=1100.0), is_blocked=False),
+                                  currency="CNY", monthly_revenue=Decimal("40000.00"),
+                                  monthly_debt_service=Decimal("1500.00"))
+    policy = PolicyParams(max_debt_service_share=Decimal("0.15"))
+    limit = SimpleNamespace(binding="affordability", affordable_instalment=Decimal("4500.00"), caps={})
+
+    # when the limit is explained
+    reason = _limit_reason(limit, context, policy)
+
+    # then it names the sales basis, the running loans' share and what is left
+    assert reason["text"] == ("All loan repayments together are limited to 15% of your average monthly sales of "
+                              "40,000.00 CNY; after your running loans' 1,500.00 CNY a month, at most 4,500.00 CNY a "
+                              "month is left for this one.")
+
+    # and with running loans above that share nothing is left, and it says why
+    heavy = dataclasses.replace(context, monthly_debt_service=Decimal("7000.00"))
+    none = _limit_reason(SimpleNamespace(binding="affordability", affordable_instalment=Decimal("0"), caps={}),
+                         heavy, policy)
+    assert none["text"].startswith("Your running loan repayments (7,000.00 CNY a month) already take more than the "
+                                   "15% of your average monthly sales of 40,000.00 CNY")

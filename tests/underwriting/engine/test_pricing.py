@@ -10,6 +10,7 @@ from underwriting.engine.policy import PolicyParams
 from underwriting.engine.pricing import (
     CAP_NAMES,
     affordable_principal,
+    instalment_allowance,
     price_breakdown,
     required_apr,
     score_band,
@@ -150,6 +151,41 @@ def test_affordability_binds():
     assert annuity_instalment(D("38200.00"), D("0.18"), 12) > D("3500.00")
     assert (result.fits, result.outcome, result.offer_amount) == (False, "counter_offer", D("38100.00"))
     assert result.affordable_instalment == D("3500.00")
+
+
+def test_a_debt_service_share_of_sales_proves_capacity_when_it_allows_more_than_free_cash_flow():
+    # given a policy letting all repayments take 15% of sales, and a merchant selling 40,000.00 a month,
+    # paying 1,500.00 a month on a running loan, whose free cash flow is only 2,000.00 a month
+    policy = POLICY.replace(max_debt_service_share=D("0.15"))
+
+    # when the limit is sized
+    result = sized(params=policy, avg_monthly_net_inflow=D("2000.00"), monthly_revenue=D("40000.00"),
+                   monthly_debt_service=D("1500.00"))
+
+    # then this loan may take 0.15 x 40,000.00 - 1,500.00 = 4,500.00 a month (not 0.35 x 2,000.00 = 700.00):
+    # 4,500 / 0.09167999 = 49,083.77 -> 49,000.00 on the step
+    assert instalment_allowance(params=policy, avg_monthly_net_inflow=D("2000.00"), monthly_revenue=D("40000.00"),
+                                monthly_debt_service=D("1500.00")) == (D("4500.0000"), "revenue")
+    assert (result.binding, result.caps["affordability"], result.max_amount) == ("affordability", D("49083.77"),
+                                                                                 D("49000.00"))
+    assert result.affordable_instalment == D("4500.00")
+    assert annuity_instalment(D("49000.00"), D("0.18"), 12) <= D("4500.00") < annuity_instalment(D("49100.00"), D("0.18"), 12)
+
+
+def test_free_cash_flow_counts_when_it_allows_more_and_a_zero_share_is_the_old_rule():
+    policy = POLICY.replace(max_debt_service_share=D("0.15"))
+    # 0.35 x 10,000.00 = 3,500.00 beats 0.15 x 20,000.00 - 0.00 = 3,000.00
+    assert instalment_allowance(params=policy, avg_monthly_net_inflow=D("10000.00"), monthly_revenue=D("20000.00"),
+                                monthly_debt_service=D("0.00")) == (D("3500.0000"), "net_inflow")
+    # the default share 0 (and every version recorded before it existed): free cash flow only, even negative
+    assert instalment_allowance(params=POLICY, avg_monthly_net_inflow=D("-50.00"), monthly_revenue=D("90000.00"),
+                                monthly_debt_service=D("0.00")) == (D("-17.5000"), "net_inflow")
+    assert sized(avg_monthly_net_inflow=D("10000.00"), monthly_debt_service=D("1500.00")).caps["affordability"] == \
+        D("38176.26")
+    # running debt above the share leaves nothing on either basis
+    broke = sized(params=policy, avg_monthly_net_inflow=D("-10.00"), monthly_revenue=D("10000.00"),
+                  monthly_debt_service=D("2000.00"))
+    assert (broke.caps["affordability"], broke.outcome) == (D("0.00"), "decline")
 
 
 def test_revenue_multiple_binds():

@@ -428,3 +428,14 @@ def test_train_model_refuses_to_promote_under_someone_who_is_not_a_risk_operator
             call_command("train_model", quiet=True, by=email)
 
     assert not ModelVersion.objects.exists() and not ModelActivation.objects.exists()
+
+
+def test_the_risk_appetite_curve_is_read_from_the_loans_scored_out_of_fold(trained):
+    # then the trade-off curve covers exactly the out-of-fold rows, the lowest PDs approved first
+    record = trained.metrics["appetite"]
+    oof = trained.split.calibration
+    assert record["source"] == "out-of-fold" and record["loans"] == oof.size
+    assert record["defaults"] == int(synthetic().y[oof].sum())
+    curve = record["curve"]
+    assert [r["loans"] for r in curve][-1] == oof.size and curve[-1]["approval_rate"] == 1.0
+    assert all(a["max_pd"] <= b["max_pd"] for a, b in itertools.pairwise(curve))
