@@ -59,6 +59,7 @@ class Chunk:
         self.dkind = concat([x.kind for x in rows], np.int8)
         self.dcount = concat([x.count for x in rows], np.float64)
         self.dtotal = concat([x.total for x in rows], np.float64)
+        self.dmax = concat([x.max for x in rows], np.float64)  # the row's largest single amount
         self.dcol = self.dday - self.panel_start[self.dm]
         dates = self.dday.astype("datetime64[D]")
         month = dates.astype("datetime64[M]").astype("datetime64[D]")

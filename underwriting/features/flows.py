@@ -40,6 +40,7 @@ class Flows:
         # A source that classifies some expenses (rent, payroll...) names them; otherwise every
         # outflow that is not a refund, chargeback or loan repayment is an expense.
         classifies = np.bincount(chunk.dm[outflow & np.isin(kind, CLASSIFIED_EXPENSE_KINDS)], minlength=chunk.n) > 0
+        self.classifies = classifies
         self.revenue_rows = self.inflow & np.isin(kind, REVENUE_KINDS)
         self.revenue = chunk.panel(self.revenue_rows)
         self.card_sales = chunk.panel(is_sale)

@@ -1,5 +1,6 @@
 """Rent, payroll, tax and supplier payments: regularity, months paid, days late after the usual day
-of the month, and fixed costs against revenue."""
+of the month, and fixed costs against revenue. A source that classifies no expense (a bank statement)
+has its recurring transfers read as rent (monthly) and payroll (fortnightly): recurring.py."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from underwriting.features.arrays import div, group_stats
 from underwriting.features.chunk import Chunk
 from underwriting.features.flows import Flows
 from underwriting.features.history import KIND
+from underwriting.features.recurring import Recurring, find_recurring
 
 LATE_DAYS = 4  # a monthly obligation paid this many days after its usual day of the month is late
 DUE_DAY_KINDS = ("rent", "payroll", "tax")  # monthly obligations with a usual day of the month
@@ -22,8 +24,12 @@ def obligation_features(chunk: Chunk, flows: Flows, f: dict[str, np.ndarray]) ->
     seen = {}
     lateness = _Lateness(n)
     deviations = []  # per rent and payroll: (merchant, |interval - the merchant's median interval|)
+    recurring = find_recurring(chunk, flows.outflow, flows.classifies)
+    inferred = {"rent": recurring.monthly, "payroll": recurring.fortnightly}
     for name in ("rent", "payroll", "tax", "supplier_payment"):
         rows = flows.outflow & (chunk.dkind == KIND[name])
+        if name in inferred:
+            rows = rows | inferred[name]
         seen[name] = np.bincount(chunk.dm[rows], minlength=n) > 0
         year_rows = np.flatnonzero(rows & (age <= 365))
         merchant, gap = _intervals(chunk, year_rows)
@@ -43,7 +49,7 @@ def obligation_features(chunk: Chunk, flows: Flows, f: dict[str, np.ndarray]) ->
     count, mad, _ = group_stats(merchant, np.concatenate([d for _, d in deviations]), n)
     f["obligation_timing_irregularity_12m"] = np.where(count >= 3, mad, np.nan)
     lateness.features(f)
-    _cost_shares(chunk, flows, f, age <= 90, seen)
+    _cost_shares(chunk, flows, f, age <= 90, seen, recurring)
 
 
 def _intervals(chunk: Chunk, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -116,12 +122,17 @@ class _Lateness:
         f["max_payment_delay_12m"] = np.where(self.paid >= 3, self.max_delay, np.nan)
 
 
-def _cost_shares(chunk: Chunk, flows: Flows, f, recent90: np.ndarray, seen: dict[str, np.ndarray]) -> None:
+def _cost_shares(chunk: Chunk, flows: Flows, f, recent90: np.ndarray, seen: dict[str, np.ndarray],
+                 recurring: Recurring) -> None:
     n, outflow, kind = chunk.n, flows.outflow, chunk.dkind
     fixed_rows = outflow & recent90 & np.isin(kind, [KIND["rent"], KIND["payroll"]])
-    fixed = np.bincount(chunk.dm[fixed_rows], weights=chunk.dtotal[fixed_rows], minlength=n)
+    fixed = np.bincount(chunk.dm[fixed_rows], weights=chunk.dtotal[fixed_rows], minlength=n).astype(np.float64)
+    # inferred payments count at their own amount, not the day's whole row
+    found = recent90 & (recurring.monthly | recurring.fortnightly)
+    fixed += np.bincount(chunk.dm[found], weights=recurring.amount[found], minlength=n)
     supplier_rows = outflow & recent90 & (kind == KIND["supplier_payment"])
     supplier = np.bincount(chunk.dm[supplier_rows], weights=chunk.dtotal[supplier_rows], minlength=n)
-    classified = (seen["rent"] | seen["payroll"] | seen["supplier_payment"] | seen["tax"]) & flows.ok30
-    f["fixed_costs_to_revenue_90d"] = np.where(classified, div(fixed, flows.revenue_90d), np.nan)
+    classified = flows.classifies & flows.ok30
+    inferred = (seen["rent"] | seen["payroll"]) & flows.ok30
+    f["fixed_costs_to_revenue_90d"] = np.where(classified | inferred, div(fixed, flows.revenue_90d), np.nan)
     f["supplier_payments_to_revenue_90d"] = np.where(classified, div(supplier, flows.revenue_90d), np.nan)

@@ -39,8 +39,10 @@ import numpy as np
 from config import clock
 from underwriting.features import PeerBenchmarks
 from underwriting.modeling import report
+from underwriting.modeling.blend import Blend, blended_contributions, blended_margin
 from underwriting.modeling.libraries import library_versions
 from underwriting.modeling.reference import typical_values
+from underwriting.modeling.scorecard import Scorecard
 from underwriting.modeling.storage import fsync_dir, sha256_file, write_synced
 from underwriting.modeling.train import TrainedModel, apply_calibration
 
@@ -103,6 +105,8 @@ def build_manifest(model: TrainedModel, *, version: str, created_at: datetime, f
         "seed": model.seed,
         "features": features,
         "calibration": model.calibration,
+        "blend": model.blend.to_dict(),
+        "scorecard": model.scorecard.to_dict() if model.scorecard is not None else None,
         "peers": model.peers,
         "lightgbm_params": model.params,
         "training_window": {**model.training_window,
@@ -201,6 +205,9 @@ class LoadedModel:
             PeerBenchmarks.from_dict(manifest["peers"]) if manifest.get("peers") else None)
         self.booster = booster
         self.n_features = len(self.specs)
+        # The scorecard challenger and the blend weights (ADR 0014); an artifact without them is trees alone.
+        self.blend = Blend.from_dict(manifest.get("blend"))
+        self.scorecard = Scorecard.from_dict(manifest["scorecard"]) if manifest.get("scorecard") else None
 
         # Each feature's median on the training rows (NaN where unknown), in feature order: the typical
         # value a decision's reasons compare the applicant's own number with.
@@ -218,8 +225,9 @@ class LoadedModel:
         return X
 
     def raw_margin(self, X) -> np.ndarray:
-        """The booster's log-odds before calibration (what SHAP values add up to)."""
-        return self.booster.predict(self._matrix(X), raw_score=True)
+        """The log-odds before calibration (what SHAP values add up to): the booster's, blended with the
+        scorecard's where training chose to."""
+        return blended_margin(self.booster, self.scorecard, self.blend, self._matrix(X))
 
     def pd(self, X) -> np.ndarray:
         """Calibrated probability of default."""
@@ -229,8 +237,9 @@ class LoadedModel:
         return apply_calibration(self.calibration, margin)
 
     def contributions(self, X) -> np.ndarray:
-        """TreeSHAP values on the raw margin, (n, F + 1): the last column is the base value."""
-        return self.booster.predict(self._matrix(X), pred_contrib=True)
+        """SHAP values on the raw margin, (n, F + 1): the last column is the base value (TreeSHAP, plus
+        the scorecard's exact values when blended)."""
+        return blended_contributions(self.booster, self.scorecard, self.blend, self._matrix(X))
 
 
 def verify_artifact(path: Path | str, *, expected_checksum: str | None = None) -> tuple[dict, str]:

@@ -33,9 +33,18 @@ import numpy as np
 
 from underwriting.engine.appetite import MEASURES, appetite_record
 from underwriting.features import PeerBenchmarks
+from underwriting.modeling.blend import (
+    TREES_ONLY,
+    Blend,
+    blended_contributions,
+    blended_margin,
+    choose_blend,
+    oof_scorecard_margins,
+)
 from underwriting.modeling.dataset import TrainingSet, day_to_date
 from underwriting.modeling.metrics import evaluate
 from underwriting.modeling.reference import reference_distributions, typical_values
+from underwriting.modeling.scorecard import Scorecard, fit_scorecard
 from underwriting.modeling.selection import (
     MAX_ROUNDS,
     PATIENCE,
@@ -133,23 +142,30 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def fit_platt(margin: np.ndarray, y: np.ndarray, *, iterations: int = 100) -> dict:
-    """Logistic regression of y on (margin, 1) by Newton's method: deterministic, two numbers."""
+    """Logistic regression of y on (margin, 1) by Newton's method: deterministic, two numbers.
+
+    Solved on the standardised margin, starting from the book's own odds, where Newton's steps are
+    well scaled whatever the margin's level and spread (a blended margin far from 0 with a small
+    spread made the plain iteration diverge), then mapped back to the raw margin."""
     m = np.asarray(margin, dtype=np.float64)
     t = np.asarray(y, dtype=np.float64)
-    a, b = 1.0, 0.0
+    centre, spread = float(m.mean()), float(m.std()) or 1.0
+    z = (m - centre) / spread
+    rate = min(max(float(t.mean()), 1e-6), 1 - 1e-6)
+    a, b = 1.0, float(np.log(rate / (1 - rate)))
     for _ in range(iterations):
-        p = _sigmoid(a * m + b)
+        p = _sigmoid(a * z + b)
         w = p * (1 - p)
-        g = np.array([np.dot(p - t, m), np.sum(p - t)])
-        h = np.array([[np.dot(w, m * m) + 1e-9, np.dot(w, m)], [np.dot(w, m), np.sum(w) + 1e-9]])
+        g = np.array([np.dot(p - t, z), np.sum(p - t)])
+        h = np.array([[np.dot(w, z * z) + 1e-9, np.dot(w, z)], [np.dot(w, z), np.sum(w) + 1e-9]])
         step = np.linalg.solve(h, g)
         a, b = a - float(step[0]), b - float(step[1])
         if abs(step[0]) < 1e-12 and abs(step[1]) < 1e-12:
             break
-    if not a > 0:
+    if not (a > 0 and np.isfinite(a) and np.isfinite(b)):
         raise TrainingError(f"calibration slope {a:.4g} is not positive: the model does not rank the "
                             "calibration loans at all")
-    return {"method": "platt", "a": a, "b": b}
+    return {"method": "platt", "a": a / spread, "b": b - a * centre / spread}
 
 
 def fit_isotonic(margin: np.ndarray, y: np.ndarray) -> dict:
@@ -200,6 +216,9 @@ class TrainedModel:
     # feature values as the booster saw them (sector norms applied), (n, F).
     shap_values: np.ndarray | None = field(default=None, repr=False)
     shap_data: np.ndarray | None = field(default=None, repr=False)
+    # The scorecard challenger and the blend that won out of fold (blend.py; trees alone: no card).
+    scorecard: Scorecard | None = None
+    blend: Blend = TREES_ONLY
 
     @property
     def feature_names(self) -> list[str]:
@@ -212,7 +231,7 @@ class TrainedModel:
         return typical_values(self.reference, self.feature_names)
 
     def raw_margin(self, X: np.ndarray) -> np.ndarray:
-        return self.booster.predict(np.asarray(X, dtype=np.float64), raw_score=True)
+        return blended_margin(self.booster, self.scorecard, self.blend, X)
 
     def pd(self, X: np.ndarray) -> np.ndarray:
         return apply_calibration(self.calibration, self.raw_margin(X))
@@ -221,7 +240,7 @@ class TrainedModel:
         return apply_calibration(self.calibration, margin)
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
-        return self.booster.predict(np.asarray(X, dtype=np.float64), pred_contrib=True)
+        return blended_contributions(self.booster, self.scorecard, self.blend, X)
 
 
 def monotone_signs(specs: list) -> list[int]:
@@ -338,12 +357,12 @@ class _ShapSample:
     additivity_max_error: float
 
 
-def _shap_sample(booster, X: np.ndarray, validation_margin: np.ndarray, split: Split, specs: list,
+def _shap_sample(contributions, X: np.ndarray, validation_margin: np.ndarray, split: Split, specs: list,
                  seed: int) -> _ShapSample:
     rng = np.random.default_rng(seed)
     val = split.validation
     sample = np.sort(rng.choice(val, size=min(SHAP_SAMPLE, val.size), replace=False))
-    contrib = booster.predict(X[sample], pred_contrib=True)
+    contrib = contributions(X[sample])
     additivity = float(np.max(np.abs(contrib.sum(axis=1) - validation_margin[np.searchsorted(val, sample)])))
     mean_abs = np.abs(contrib[:, :-1]).mean(axis=0)
     order = np.argsort(-mean_abs, kind="stable")
@@ -351,6 +370,18 @@ def _shap_sample(booster, X: np.ndarray, validation_margin: np.ndarray, split: S
                    "description": getattr(specs[i], "description", ""), "mean_abs_shap": float(mean_abs[i])}
                   for i in order]
     return _ShapSample(sample, contrib, importance, additivity)
+
+
+def _challenge(tree_oof: np.ndarray, X_by_fold: list[np.ndarray], ts: TrainingSet, folds: Folds,
+               monotone: list[int], seed: int) -> tuple[Blend, np.ndarray]:
+    """The scorecard challenger on the same folds, and the blend that wins out of fold (blend.py); the
+    winner's out-of-fold margins. Trees alone keep their margins as they are."""
+    card_oof = oof_scorecard_margins(X_by_fold, ts.y.astype(np.float64), folds.blocks, monotone, seed=seed)
+    rows = folds.oof
+    blend = choose_blend(tree_oof[rows], card_oof[rows], ts.y[rows])
+    if blend.chosen == "trees":
+        return blend, tree_oof
+    return blend, blend.trees * tree_oof + blend.scorecard * card_oof
 
 
 def _appetite(ts: TrainingSet, rows: np.ndarray, pd: np.ndarray) -> dict:
@@ -398,33 +429,36 @@ def train_model(training_set: TrainingSet, *, seed: int, params: dict | None = N
     split = Split.of(folds)
     chosen, tried, X_by_fold = _select(lgb_params, ts, folds, max_rounds=max_rounds, patience=patience,
                                        progress=progress)
-    oof = oof_margins(chosen, X_by_fold, folds, ts.n_rows)
+    blend, oof = _challenge(oof_margins(chosen, X_by_fold, folds, ts.n_rows), X_by_fold, ts, folds, monotone, seed)
     calib = _calibrate(calibration, oof[split.calibration], ts.y[split.calibration])
     X, peers = _peer_normed(ts, split)
     y = ts.y.astype(np.float64)
     model_string = _refit(chosen, X, y, names, split.train, max_rounds, progress)
     # Serve from the string, exactly as a loaded artifact will, so training metrics and serving agree.
     booster = lgb.Booster(model_str=model_string)
-    margin = {"train": booster.predict(X[split.train], raw_score=True), "calibration": oof[split.calibration],
+    card = fit_scorecard(X[split.train], y[split.train], monotone, seed=seed) if blend.scorecard else None
+    margin = {"train": blended_margin(booster, card, blend, X[split.train]), "calibration": oof[split.calibration],
               "validation": oof[split.validation]}
     metrics = _evaluate_slices(ts, split, margin, calib)
     metrics["appetite"] = _appetite(ts, split.calibration, apply_calibration(calib, oof[split.calibration]))
     # The final model's margins on the last block, for the SHAP additivity check: the pool and each block
     # keep row order, so they are a slice of the train margins already computed.
     final_val_margin = margin["train"][np.searchsorted(split.train, split.validation)]
-    sample = _shap_sample(booster, X, final_val_margin, split, ts.specs, seed)
+    sample = _shap_sample(lambda rows: blended_contributions(booster, card, blend, rows), X, final_val_margin, split,
+                          ts.specs, seed)
     metrics["shap"] = {"sample": int(sample.rows.size), "additivity_max_error": sample.additivity_max_error,
                        "trees": int(booster.num_trees())}
     # Drift reference: what the booster learnt from (every pool row, sector norms applied), binned once.
     reference = reference_distributions(X=X[split.train], feature_names=names,
                                         pd=apply_calibration(calib, margin["train"]), slice_name="train")
     recorded = {**chosen.params, "num_boost_round": int(booster.num_trees()), "max_rounds": max_rounds,
-                "early_stopping_rounds": patience, "cv": _cv_record(chosen, tried, folds)}
+                "early_stopping_rounds": patience, "cv": _cv_record(chosen, tried, folds), "blend": blend.to_dict(),
+                "scorecard_features": card.used if card is not None else 0}
     window = split.window(ts.originated_on)
     return TrainedModel(
         booster=booster, model_string=model_string, specs=list(ts.specs), monotone=monotone, params=recorded,
         calibration=calib, seed=int(seed), split=split, training_window=window, metrics=metrics,
         importance=sample.importance, partner=ts.partner, data_end=ts.data_end, row_counts=_row_counts(ts, window),
         training_seconds=time.perf_counter() - t0, peers=peers, reference=reference,
-        shap_values=sample.contributions, shap_data=X[sample.rows],
+        shap_values=sample.contributions, shap_data=X[sample.rows], scorecard=card, blend=blend,
     )

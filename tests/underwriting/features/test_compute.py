@@ -397,7 +397,8 @@ def bank_statement_history(seed: int = 0, days: int = 300) -> MerchantHistory:
         if d % 7 == 0:
             rows.append((d, IN, KIND["cash_deposit"], 1, float(rng.uniform(300, 600)), 600.0))
         if d % 14 == 3:
-            rows.append((d, OUT, KIND["transfer"], 1, float(rng.uniform(1500, 2500)), 2500.0))
+            amount = float(rng.uniform(1500, 2500))  # suppliers paid for what was sold: no two alike
+            rows.append((d, OUT, KIND["transfer"], 1, amount, amount))
         if d % 30 == 1:
             rows.append((d, OUT, KIND["other"], 1, 800.0, 800.0))
     d = list(zip(*rows, strict=True))
@@ -413,7 +414,7 @@ def test_coarse_bank_statement_data_degrades_to_explicit_missing_values():
         "top_customer_share_180d", "paying_counterparties_180d", "processor_share_90d",
         "new_counterparty_share_35d", "round_trip_share_35d", "rating_last", "dispute_rate_3m",
         "rent_paid_months_share_6m", "rent_days_late_avg_12m", "late_payment_share_12m",
-        "fixed_costs_to_revenue_90d", "business_age_days",
+        "fixed_costs_to_revenue_90d", "business_age_days",  # no transfer recurs: nothing to read as rent
     ]
     for name in must_be_missing:
         assert math.isnan(f[name]), name
@@ -434,6 +435,63 @@ def test_coarse_bank_statement_data_degrades_to_explicit_missing_values():
     # and the card settlements coming in are the card sales
     card = sel & (h.daily.kind == KIND["card_payment"])
     assert f["card_sales_90d"] == pytest.approx(h.daily.total[card].sum())
+
+
+def statement_with_obligations(days: int = 300) -> MerchantHistory:
+    """A bank statement (transfers only) of a shop selling 300.00 by card a day, paying suppliers each
+    Tuesday a varying amount, rent of 3,000.00 on the 5th (on the 11th in November 2024) and wages of
+    2,000.00 every other Friday; on a day both the rent and a supplier are paid, one row holds both."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for d in range(A - days, A):
+        dt = date.fromordinal(d + date(1970, 1, 1).toordinal())
+        rows.append((d, IN, KIND["card_payment"], 1, 300.0, 300.0))
+        payments = []
+        if dt.weekday() == 1:
+            payments.append(round(float(rng.uniform(600, 900)), 2))
+        if dt.day == (11 if (dt.year, dt.month) == (2024, 11) else 5):
+            payments.append(3000.0)
+        if dt.weekday() == 4 and ((d - A) // 7) % 2 == 0:
+            payments.append(2000.0)
+        if payments:
+            rows.append((d, OUT, KIND["transfer"], len(payments), sum(payments), max(payments)))
+    d = list(zip(*rows, strict=True))
+    return MerchantHistory(as_of=AS_OF, onboarded_on=date(2024, 1, 1), daily=DailyRows.build(*d))
+
+
+def test_a_statements_recurring_transfers_are_read_as_rent_and_payroll():
+    # given a bank statement that names no expense
+    h = statement_with_obligations()
+
+    f = one(h)
+
+    # then the monthly 3,000.00 is rent, paid every month, late once (6 days in November)
+    assert f["rent_paid_months_share_6m"] == 1.0 and f["payroll_paid_months_share_6m"] == 1.0
+    assert f["rent_days_late_avg_12m"] == pytest.approx(6 / 9)  # nine rents since April, one 6 days late
+    # and rent plus wages of the last 90 days over its revenue are its fixed costs
+    days = [date.fromordinal(d + date(1970, 1, 1).toordinal()) for d in range(A - 90, A)]
+    rents = sum(1 for dt in days if dt.day == (11 if (dt.year, dt.month) == (2024, 11) else 5))
+    wages = sum(1 for d in range(A - 90, A) if date.fromordinal(d + date(1970, 1, 1).toordinal()).weekday() == 4
+                and ((d - A) // 7) % 2 == 0)
+    assert (rents, wages) == (3, 6)
+    assert f["fixed_costs_to_revenue_90d"] == pytest.approx((3 * 3000.0 + 6 * 2000.0) / (90 * 300.0))
+    # and the suppliers stay unnamed: their share is not guessed
+    assert math.isnan(f["supplier_payments_to_revenue_90d"])
+
+
+def test_a_source_that_names_its_expenses_is_read_as_it_names_them():
+    # given the hand-built shop (rent named as rent) with wages of 2,000.00 every other Friday as transfers
+    h = shop_history()
+    extra = [(d, OUT, KIND["transfer"], 1, 2000.0, 2000.0) for d in range(A - 400, A)
+             if date.fromordinal(d + date(1970, 1, 1).toordinal()).weekday() == 4 and ((d - A) // 7) % 2 == 0]
+    daily = h.daily
+    rows = list(zip(daily.day, daily.direction, daily.kind, daily.count, daily.total, daily.max, strict=True)) + extra
+    rows.sort(key=lambda r: (r[0], r[1], r[2]))
+    with_transfers = replace(h, daily=DailyRows.build(*zip(*rows, strict=True)))
+
+    # then no transfer becomes payroll: the payroll family stays as the source left it
+    assert math.isnan(one(with_transfers)["payroll_paid_months_share_6m"])
+    assert one(with_transfers)["fixed_costs_to_revenue_90d"] == one(h)["fixed_costs_to_revenue_90d"]
 
 
 # --- one code path: a batch equals n single computations --------------------------------------------

@@ -23,6 +23,7 @@ from underwriting.history.models import DailyRollup, Direction, LoanRecord, Tran
 from underwriting.modeling import artifact as artifact_mod
 from underwriting.modeling import report as report_mod
 from underwriting.modeling.artifact import ArtifactError, load_artifact, write_artifact
+from underwriting.modeling.blend import MIN_GAIN
 from underwriting.modeling.dataset import TrainingSet, build_training_set, label_for, outcome_window_end
 from underwriting.modeling.metrics import calibration_deciles, calibration_error, evaluate, ks
 from underwriting.modeling.models import ModelActivation, ModelVersion
@@ -280,6 +281,10 @@ def test_artifact_round_trip_and_shap_additivity(trained, store):
     assert contrib.shape == (500, len(SPECS) + 1)
     assert np.max(np.abs(contrib.sum(axis=1) - model.raw_margin(X))) < 1e-6
     assert model.pd(X[0]).shape == (1,)  # one row as a 1-d array
+    # and the blend chosen out of fold is the artifact's too, scorecard included
+    assert manifest["blend"] == trained.blend.to_dict() and model.blend == trained.blend
+    assert (model.scorecard is None) == (trained.scorecard is None)
+    assert np.array_equal(model.contributions(X), trained.contributions(X))
     with pytest.raises(ValueError, match="takes 5 features"):
         model.pd(X[:, :3])
     assert "<h1>Model " + model.version in (path / "report.html").read_text()
@@ -428,6 +433,22 @@ def test_train_model_refuses_to_promote_under_someone_who_is_not_a_risk_operator
             call_command("train_model", quiet=True, by=email)
 
     assert not ModelVersion.objects.exists() and not ModelActivation.objects.exists()
+
+
+def test_the_scorecard_challenger_is_judged_on_the_same_folds_and_the_winner_recorded(trained):
+    blend = trained.blend
+    # then the three candidates were scored out of fold and the recorded choice is the best of them
+    assert set(blend.logloss) >= {"trees", "scorecard"}
+    single = min(("trees", "scorecard"), key=blend.logloss.get)
+    if blend.chosen == "blend":
+        assert blend.logloss["blend"] <= blend.logloss[single] * (1 + MIN_GAIN)
+        assert blend.trees > 0 and blend.scorecard > 0 and trained.scorecard is not None
+    else:
+        assert blend.chosen == single and blend.logloss.get("blend", np.inf) > blend.logloss[single] * (1 + MIN_GAIN)
+    assert trained.params["blend"] == blend.to_dict()
+    # and whatever won, the model's SHAP values add up to its margin
+    X = synthetic(200, seed=3).X
+    assert np.max(np.abs(trained.contributions(X).sum(axis=1) - trained.raw_margin(X))) < 1e-9
 
 
 def test_the_risk_appetite_curve_is_read_from_the_loans_scored_out_of_fold(trained):
