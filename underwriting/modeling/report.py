@@ -373,6 +373,26 @@ def _importance_table(importance: list[dict]) -> str:
     return _table(["rank", "feature", "family", "description", "mean |SHAP|"], rows)
 
 
+_CHOICE = {
+    "trees": "the trees alone: the scorecard did not help out of fold",
+    "scorecard": "the scorecard alone: the trees did not help out of fold",
+    "blend": "both, in equal parts of each margin's spread: together they did as well out of fold as either "
+             "alone or better, and two differently wrong models average out",
+}
+
+
+def _blend_section(model: TrainedModel) -> str:
+    """Which of the trees and the scorecard challenger decide, and why (modeling/blend.py, ADR 0014)."""
+    blend = model.blend
+    losses = blend.logloss
+    rows = [[escape(name), _fmt(losses.get(name), ".5f")] for name in ("trees", "scorecard", "blend") if name in losses]
+    card = model.scorecard
+    on_card = f"; the scorecard weighs {card.used} features" if card is not None else ""
+    return (f"<p>Decides: {escape(_CHOICE.get(blend.chosen, blend.chosen))}{on_card}. Weights: trees "
+            f"{blend.trees:.4g}, scorecard {blend.scorecard:.4g}.</p>"
+            + (_table(["candidate", "out-of-fold log loss (calibrated)"], rows) if rows else ""))
+
+
 def _params_table(params: dict) -> str:
     rows = [[escape(k), escape(str(v))] for k, v in sorted(params.items()) if k != "monotone_constraints"]
     return _table(["LightGBM parameter", "value"], rows)
@@ -401,6 +421,8 @@ was scored on. "Calibration" is every out-of-fold loan (from {escape(w["calibrat
 scaling is fitted on them), "validation" the last block (from {escape(w["validation_start"])}, out of time);
 the final model then learnt from every one of them ("train", in sample). The most recent finished loans,
 whose outcome window (term + 90 days) is still open, are a censored sample and are left out ("unused"). Not training rows: {escape(str(excluded))}.</p>
+<h2>Trees or scorecard</h2>
+{_blend_section(model)}
 <h2>Headline figures</h2>
 {_headline_table(m)}
 <h2>Training window</h2>

@@ -72,6 +72,10 @@ def test_the_artifact_holds_shaps_plots_checksummed_and_shown_in_the_report(trai
     assert "Each row is a feature, the most influential at the top" in html
     assert html.count("Each dot is one validation loan") == 4
     assert f"SHAP summary and dependence ({trained.metrics['shap']['sample']:,} validation loans)" in html
+    # and the report says whether the trees, the scorecard or both decide, with the log losses behind it
+    assert "<h2>Trees or scorecard</h2>" in html and f"Weights: trees {trained.blend.trees:.4g}" in html
+    for name, loss in trained.blend.logloss.items():
+        assert f"<td>{name}</td><td>{loss:.5f}</td>" in html
 
 
 def test_two_writes_of_the_same_model_are_byte_identical(trained, store):
