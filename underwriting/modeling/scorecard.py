@@ -150,10 +150,17 @@ def fit_scorecard(X: np.ndarray, y: np.ndarray, signs: list[int], *, seed: int) 
     edges, woe = [b[0] for b in binned], [b[1] for b in binned]
     coef = np.zeros(n_features)
     intercept = float(np.log((y.sum() + SMOOTHING) / (y.size - y.sum() + SMOOTHING)))  # the book's own odds
-    if keep:
-        unit = Scorecard(edges, woe, [1.0 if j in keep else 0.0 for j in range(n_features)], 0.0, [0.0] * n_features)
-        model = _regression(unit.points(X)[:, keep], y, seed)
-        coef[keep] = model.coef_[0]
-        intercept = float(model.intercept_[0])
+    unit = Scorecard(edges, woe, [1.0] * n_features, 0.0, [0.0] * n_features).points(X)
+    # A negative weight (a feature standing in for a correlated one) would turn its monotone bins
+    # upside down, so more of a good thing would cost points: such features leave the card and the
+    # regression is fitted again, until every weight is positive.
+    while keep:
+        model = _regression(unit[:, keep], y, seed)
+        weights = model.coef_[0]
+        if np.all(weights > 0):
+            coef[keep] = weights
+            intercept = float(model.intercept_[0])
+            break
+        keep = [j for j, w in zip(keep, weights, strict=True) if w > 0]
     fitted = Scorecard(edges, woe, coef.tolist(), intercept, [0.0] * n_features)
     return Scorecard(edges, woe, coef.tolist(), intercept, fitted.points(X).mean(axis=0).tolist())

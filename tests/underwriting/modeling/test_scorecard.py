@@ -38,8 +38,10 @@ def test_the_card_keeps_what_separates_and_its_explanations_add_up_exactly():
 
     card = fit_scorecard(X, y, [1, 0], seed=0)
 
-    # then the unrelated column is left off the card
+    # then the unrelated column is left off the card, and no weight is negative (a negative one would turn
+    # its monotone bins upside down)
     assert card.coef[1] == 0.0 and card.coef[0] > 0 and card.used == 1
+    assert min(card.coef) >= 0
     # and each row's contributions plus the base value are its margin, missing values included
     rows = np.array([[-1.0, 3.0], [2.5, -1.0], [np.nan, 0.0]])
     contrib = card.contributions(rows)
@@ -47,6 +49,22 @@ def test_the_card_keeps_what_separates_and_its_explanations_add_up_exactly():
     assert np.all(contrib[:, 1] == 0.0)
     # and a riskier value scores a higher margin
     assert card.margin(rows)[1] > card.margin(rows)[0]
+
+
+def test_a_feature_that_only_stands_in_for_a_correlated_one_leaves_the_card_rather_than_count_backwards():
+    # given a risk driver and a noisy copy of it: the regression would weigh the copy negatively
+    rng = np.random.default_rng(4)
+    n = 6000
+    risk = rng.normal(size=n)
+    copy = risk + rng.normal(scale=0.3, size=n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(-2.0 + 1.5 * risk - 0.6 * copy)))).astype(float)
+
+    card = fit_scorecard(np.column_stack([risk, copy]), y, [1, 1], seed=0)
+
+    # then every weight on the card is positive: more risk never scores fewer points
+    assert card.coef[0] > 0 and min(card.coef) >= 0
+    low, high = card.margin(np.array([[0.0, 0.0], [1.0, 1.0]]))
+    assert high >= low
 
 
 def test_the_card_round_trips_through_json_bit_for_bit():
