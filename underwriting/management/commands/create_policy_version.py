@@ -1,7 +1,7 @@
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from underwriting.engine.policy import PolicyError, PolicyParams
+from underwriting.management.staff import staff_user
 from underwriting.policies.models import PolicyVersion
 from underwriting.policies.services import policy_version_create
 
@@ -40,7 +40,7 @@ class Command(BaseCommand):
         diff = base_params.diff(new_params)
         if base_row is not None and not diff:
             raise CommandError(f"Nothing differs from version {base_row.version}; no version recorded.")
-        created_by = self._user(by)
+        created_by = staff_user(by)
         label = f"version {base_row.version}" if base_row else "the built-in defaults"
         if dry_run:
             self.stdout.write(f"Dry run: no version recorded. Changes from {label}:")
@@ -66,11 +66,3 @@ class Command(BaseCommand):
                 raise CommandError(f"There is no policy version {from_version}.")
             return row
         return PolicyVersion.objects.filter(is_active=True).first()
-
-    def _user(self, email):
-        if not email:
-            return None
-        user = get_user_model().objects.filter(email__iexact=email).first()
-        if user is None:
-            raise CommandError(f"No user with email {email!r}.")
-        return user

@@ -1,10 +1,10 @@
 from decimal import Decimal, InvalidOperation
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from underwriting.engine.policy import PolicyError
 from underwriting.engine.pricing import score_for
+from underwriting.management.staff import staff_user
 from underwriting.modeling.models import ModelVersion
 from underwriting.policies.services import appetite_preview, policy_active, policy_version_from_appetite
 
@@ -39,7 +39,7 @@ class Command(BaseCommand):
         self._curve(record, appetite.approval_rate, base)
         if not dry_run:
             row = policy_version_from_appetite(target_bad_rate=target, record=record, model_version=mv.version,
-                                               note=note, created_by=self._user(by), activate=not no_activate)
+                                               note=note, created_by=staff_user(by), activate=not no_activate)
             state = "active" if row.is_active else "not active"
             self.stdout.write(self.style.SUCCESS(f"Recorded policy version {row.version} ({state}): {row.note}"))
         else:
@@ -65,11 +65,3 @@ class Command(BaseCommand):
         if mv is None:
             raise CommandError(f"There is no model version {version}." if version else "No model is active.")
         return mv
-
-    def _user(self, email):
-        if not email:
-            return None
-        user = get_user_model().objects.filter(email__iexact=email).first()
-        if user is None:
-            raise CommandError(f"No user with email {email!r}.")
-        return user
