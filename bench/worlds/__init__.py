@@ -64,7 +64,7 @@ class WorldData:
         return hs, rq
 
 
-def _from_generated(world) -> WorldData:
+def from_generated(world) -> WorldData:
     from bench.worlds.toolkit import DAY0, histories
 
     ln = world.loans
@@ -107,4 +107,4 @@ def generate(name: str, *, merchants: int, days: int = 720, seed: int = 0) -> Wo
         from bench.worlds import studio as module
     else:
         raise ValueError(f"unknown world {name!r} (one of {', '.join(WORLDS)})")
-    return _from_generated(module.generate(merchants=merchants, days=days, seed=seed))
+    return from_generated(module.generate(merchants=merchants, days=days, seed=seed))

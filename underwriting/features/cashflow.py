@@ -10,6 +10,7 @@ from underwriting.features.chunk import PANEL_DAYS, Chunk
 from underwriting.features.flows import Flows
 from underwriting.features.history import KIND
 
+SETTLING_DAYS = 60  # operating_margin_365d leaves out the history's first days
 NEVER_NEGATIVE = 730.0  # days_since_negative_balance when the balance was never negative in the panel
 
 
@@ -24,6 +25,15 @@ def _net_flows(chunk: Chunk, flows: Flows, f) -> None:
     f["net_inflow_monthly_90d"] = flows.net_monthly
     f["net_margin_90d"] = np.where(flows.ok30, div(flows.net_90d, flows.revenue_90d), np.nan)
     outflows365 = chunk.win(flows.cum_outflows, 365)
+    # A year evens out what 90 days cannot: goods paid for weeks before the invoices they become are
+    # paid, a quarter's tax, a lumpy month. The history's first two months are left out: a business
+    # that has just moved its account pays suppliers there before its customers' money follows.
+    days = np.clip(flows.history_days - SETTLING_DAYS, 0, 365).astype(np.int64)
+    col = PANEL_DAYS - days
+    rows = np.arange(chunk.n)
+    revenue = flows.cum_revenue[:, PANEL_DAYS] - flows.cum_revenue[rows, col]
+    expenses = flows.cum_expenses[:, PANEL_DAYS] - flows.cum_expenses[rows, col]
+    f["operating_margin_365d"] = np.where(days >= 90, np.maximum(div(revenue - expenses, revenue), -1.0), np.nan)
     f["inflow_to_outflow_365d"] = np.where(flows.history_days >= 90, div(flows.revenue_365d, outflows365), np.nan)
     monthly_in, monthly_out = chunk.months(flows.revenue, 12), chunk.months(flows.outflows, 12)
     nmonths = flows.months_seen

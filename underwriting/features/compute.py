@@ -32,6 +32,7 @@ from underwriting.features.obligations import obligation_features
 from underwriting.features.peer_bases import PEER_BASE_NAMES, SectorReference, peer_columns
 from underwriting.features.reputation import reputation_features
 from underwriting.features.sales import sales_features
+from underwriting.features.season import season_bases
 from underwriting.features.specs import FEATURES
 from underwriting.features.tenure import tenure_features
 
@@ -107,6 +108,7 @@ def _chunk_features(histories: Sequence[MerchantHistory], requests: Sequence[Loa
     flows = Flows(chunk)
     f: dict[str, np.ndarray] = {}
     sales_features(chunk, flows, f)
+    season_bases(chunk, flows, f)
     cashflow_features(chunk, flows, f)
     obligation_features(chunk, flows, f)
     counterparty_features(chunk, flows, f)

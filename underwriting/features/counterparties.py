@@ -9,13 +9,21 @@ import numpy as np
 from underwriting.features.arrays import div
 from underwriting.features.chunk import PANEL_DAYS, Chunk
 from underwriting.features.flows import Flows
-from underwriting.features.history import IN, OUT
+from underwriting.features.history import IN, KIND, OUT
 
-PROCESSOR_MIN_SHARE = 1 / 3  # a payer present on at least this share of inflow days is a payment processor
+SETTLEMENT_KINDS = [KIND["sale"], KIND["card_payment"], KIND["payout"]]
+
+PROCESSOR_MIN_SHARE = 1 / 3  # a payer present on at least this share of inflow days may be a payment processor
+# ... and is one when its payments are settlements: on its days the source booked at least this share of
+# its amount as card takings or payouts (not transfers), or, on a source that books everything as
+# transfers, when it pays on this share of the calendar days (a processor settles every business day,
+# 5 days in 7; a trade customer pays per invoice, and a business with one customer has no other payer)
+PROCESSOR_SETTLED_SHARE = 0.8
+PROCESSOR_DAILY_SHARE = 0.6
 PROCESSOR_MIN_AGE = 60  # ... and first seen this many days before, or in the history's first two weeks
 END = PANEL_DAYS  # one past the panels' last column: [END - 30:] = the last 30 days
 
-NAMES = ("top_customer_share_180d", "top_customer_trend_90d", "paying_counterparties_180d", "payee_counterparties_180d",
+NAMES = ("top_customer_share_180d", "top_customer_trend_90d", "top_customer_silence", "paying_counterparties_180d", "payee_counterparties_180d",
          "top_payee_share_180d", "processor_share_90d", "new_counterparty_share_35d",
          "top2_payer_share_30d", "round_trip_share_35d")
 
@@ -67,12 +75,24 @@ def counterparty_features(chunk: Chunk, flows: Flows, f: dict[str, np.ndarray]) 
 
 def _processors(chunk: Chunk, flows: Flows, groups: _Groups) -> np.ndarray:
     """Payment processors: pay in on at least a third of the merchant's inflow days (180 days, at
-    least 10 days) and were first seen PROCESSOR_MIN_AGE+ days before."""
+    least 10 days), were first seen PROCESSOR_MIN_AGE+ days before, and settle: the source booked
+    their days' money as card takings or payouts, or they pay on 60% of the calendar days. A trade
+    customer paying invoices by transfer several times a week is a customer, however regular."""
     merchant = groups.merchant
-    in_days = groups.total(groups.is_in & (groups.age <= 180), np.ones_like(groups.total_rows))
+    recent = groups.is_in & (groups.age <= 180)
+    in_days = groups.total(recent, np.ones_like(groups.total_rows))
     merchant_in_days = (flows.revenue[:, END - 180:] > 0).sum(axis=1).astype(float)
     established = (groups.first_age >= PROCESSOR_MIN_AGE) | (groups.first_seen - chunk.first_day[merchant] <= 14)
-    return (in_days >= PROCESSOR_MIN_SHARE * merchant_in_days[merchant]) & (in_days >= 10) & established
+    settled_panel = chunk.panel(flows.inflow & np.isin(chunk.dkind, SETTLEMENT_KINDS))
+    col = chunk.cday - chunk.panel_start[chunk.cm]
+    inside = (col >= 0) & (col < settled_panel.shape[1])
+    settled_day = np.zeros(col.size)
+    settled_day[inside] = settled_panel[chunk.cm[inside], col[inside]]
+    settled = groups.total(recent, np.minimum(settled_day, groups.total_rows))
+    calendar_days = np.minimum(flows.history_days, 180)[merchant]
+    settles = (settled >= PROCESSOR_SETTLED_SHARE * groups.total(recent)) | (
+        in_days >= PROCESSOR_DAILY_SHARE * calendar_days)
+    return (in_days >= PROCESSOR_MIN_SHARE * merchant_in_days[merchant]) & (in_days >= 10) & established & settles
 
 
 def _customers(flows: Flows, groups: _Groups, processor: np.ndarray, ok: np.ndarray, f) -> None:
@@ -87,6 +107,16 @@ def _customers(flows: Flows, groups: _Groups, processor: np.ndarray, ok: np.ndar
     earlier = top - recent
     f["top_customer_trend_90d"] = np.where(ok & (flows.history_days >= 180) & (earlier > 0),
                                            np.minimum(div(recent, earlier) - 1.0, 5.0), np.nan)
+    # Days since it last paid against its usual interval: a trade customer in trouble pays late first,
+    # and a silence of several intervals shows that before its totals fall.
+    paying = groups.is_in & (groups.age <= 180)
+    last = np.full(groups.size, np.inf)
+    np.minimum.at(last, groups.group[paying], groups.age[paying].astype(np.float64))
+    days = groups.total(paying, np.ones_like(groups.total_rows))
+    silence = div(np.where(np.isfinite(last), last, 180.0), 180.0 / np.maximum(days, 1.0))
+    top_days = groups.per_merchant(np.where(is_top, days, 0.0))
+    f["top_customer_silence"] = np.where(ok & (top_days >= 3), groups.per_merchant(np.where(is_top, silence, 0.0)),
+                                         np.nan)
     f["paying_counterparties_180d"] = np.where(ok, groups.per_merchant((in180 > 0).astype(float)), np.nan)
     in90 = np.where(processor, in90, 0.0)
     f["processor_share_90d"] = np.where(ok, np.minimum(div(groups.per_merchant(in90), flows.revenue_90d), 1.0),

@@ -6,6 +6,7 @@ from underwriting.features.burden import REFERENCE_APR
 from underwriting.features.catalog import FAMILIES
 from underwriting.features.chunk import COUNTERPARTY_DAYS, PANEL_DAYS
 from underwriting.features.peer_bases import PEER_BASES
+from underwriting.features.season import SEASON_FEATURES
 from underwriting.features.specs import FEATURES
 
 INTRO = f"""# Features
@@ -60,8 +61,14 @@ the day changes no feature (`tests/underwriting/history/test_loader.py`).
   counterparty features look back {COUNTERPARTY_DAYS} days at most; "new" means not seen in that window.
   Training and live decisions read the same table, so they agree.
 * **Payment processors** are payers that pay in on at least a third of the merchant's inflow days
-  (and 10+ days in 180) and were seen 60+ days before or from the history's first two weeks: they
-  aggregate many customers, so customer concentration leaves them out.
+  (and 10+ days in 180), were seen 60+ days before or from the history's first two weeks, and settle:
+  on their days the source booked at least 80% of their money as card takings or payouts, or (a source
+  that books everything as a transfer) they pay on 60% of the calendar days. They aggregate many
+  customers, so customer concentration leaves them out. A trade customer paying invoices by transfer
+  a few times a week is a customer however regular, and a business with one customer has no other
+  payer: frequency among the inflow days alone would call both processors.
+* **The largest customer's silence** is the days since it last paid in its usual intervals (180 days
+  over its payment days): a customer in trouble pays late before its totals fall.
 * **Lateness**: a monthly obligation's usual day is the most frequent day of the month of its payments
   in the last 12 months; a payment's delay is the days after that day (early payments count 0).
 * **Burden** uses the annuity instalment at a reference {REFERENCE_APR:.0%} APR (the offer's own price
@@ -82,6 +89,12 @@ the day changes no feature (`tests/underwriting/history/test_loader.py`).
   B[train])`, `X = peers.apply(X, sectors, B)`) and saved with the model (`to_dict` / `from_dict`);
   decisions pass it back (`compute_features(..., peers=peers)`). Without it these columns are NaN. Sectors with fewer than 30 rows, empty or unknown sectors use the whole
   population's median. Region is deliberately not a feature (geography is a fair-lending proxy risk).
+* **The sector's calendar** (`underwriting/features/season.py`) is part of the same benchmark: per
+  sector, each calendar month's median log level of sales among the training rows' own last twelve
+  months. `sector_season_ahead` reads it over the months the loan would run against the quarter before;
+  `sales_change_vs_season_90d` takes the calendar's change out of the merchant's own change over a
+  quarter. A merchant needs no year of history of its own for either; models trained before the
+  calendar existed leave both NaN.
 * Every feature can be stated with the applicant's own number for reason codes (next section).
 
 ## Reasons
@@ -170,7 +183,7 @@ def render() -> str:
             if f.family != family:
                 continue
             adverse, helped = examples(f)
-            peer = " (peer: needs a benchmark)" if f.name in PEER_BASES else ""
+            peer = " (peer: needs a benchmark)" if f.name in PEER_BASES or f.name in SEASON_FEATURES else ""
             sign = f"{f.monotone:+d}" if f.monotone else ("0" if not f.reads else f"0 ({f.reads:+d})")
             lines.append(f"| {i} | `{f.name}` | {sign} | {f.unit} | {f.description}{peer} | {adverse} | {helped} |")
     return "\n".join(lines) + "\n"

@@ -12,6 +12,8 @@ from typing import Protocol
 
 import numpy as np
 
+from underwriting.features.season import SEASON_BASE_NAMES, SEASON_FEATURES, season_columns
+
 # peer feature -> (base feature, floor applied before the logarithm)
 PEER_BASES: dict[str, tuple[str, float]] = {
     "refund_rate_90d_vs_sector": ("refund_rate_90d", 1e-5),
@@ -25,7 +27,8 @@ PEER_BASES: dict[str, tuple[str, float]] = {
 }
 
 
-PEER_BASE_NAMES: tuple[str, ...] = tuple(sorted({base for base, _ in PEER_BASES.values()}))
+# the rates' bases, then the calendar inputs of the sector's season (season.py)
+PEER_BASE_NAMES: tuple[str, ...] = (*sorted({base for base, _ in PEER_BASES.values()}), *SEASON_BASE_NAMES)
 
 
 class SectorReference(Protocol):
@@ -33,6 +36,9 @@ class SectorReference(Protocol):
     of a base feature's logarithm (NaN when unknown)."""
 
     def reference(self, sector: str, base: str) -> float: ...
+
+    def season(self, sector: str) -> np.ndarray | None:
+        """The sector's 12 monthly log levels (season.sector_index), None when unknown."""
 
 
 def sector_key(sector: str | None) -> str:
@@ -51,4 +57,18 @@ def peer_columns(sectors: Sequence[str], base: Mapping[str, np.ndarray],
         keys, inv = np.unique(np.array([sector_key(s) for s in sectors], dtype=object), return_inverse=True)
         ref = np.array([peers.reference(k, b) for k in keys], dtype=np.float64)[inv.reshape(-1)]
         out[name] = np.log(np.maximum(base[b], floor)) - ref
+    out.update(_season(sectors, base, peers))
     return out
+
+
+def _season(sectors: Sequence[str], base: Mapping[str, np.ndarray], peers: SectorReference | None
+            ) -> dict[str, np.ndarray]:
+    n = len(sectors)
+    if peers is None:
+        return {name: np.full(n, np.nan) for name in SEASON_FEATURES}
+    index = np.full((n, 12), np.nan)
+    for i, key in enumerate(sector_key(s) for s in sectors):
+        found = peers.season(key)
+        if found is not None:
+            index[i] = found
+    return season_columns(index, base)

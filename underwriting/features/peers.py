@@ -34,16 +34,21 @@ import numpy as np
 from underwriting.features.compute import compute_features_with_bases, feature_index
 from underwriting.features.history import LoanRequest
 from underwriting.features.peer_bases import PEER_BASE_NAMES, PEER_BASES, peer_columns, sector_key
+from underwriting.features.season import MONTH_COLUMNS, sector_index
 
 
 @dataclass(frozen=True)
 class PeerBenchmarks:
-    """Per sector, the median of log(max(base feature, floor)) for each peer feature's base."""
+    """Per sector, the median of log(max(base feature, floor)) for each peer feature's base, and the
+    sector's calendar (season.py: 12 monthly log levels; the whole population's for a sector with
+    too few rows)."""
 
     medians: Mapping[str, Mapping[str, float]]
     overall: Mapping[str, float]
     counts: Mapping[str, int] = field(default_factory=dict)
     min_merchants: int = 30
+    seasons: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    overall_season: tuple[float, ...] | None = None
 
     @classmethod
     def fit(cls, histories: Sequence, *, min_merchants: int = 30) -> PeerBenchmarks:
@@ -71,7 +76,9 @@ class PeerBenchmarks:
                 sel = ok & (keys == k)
                 if k and sel.sum() >= min_merchants:
                     medians.setdefault(k, {})[name] = float(np.median(x[sel]))
-        return cls(medians=medians, overall=overall, counts=counts, min_merchants=min_merchants)
+        seasons, overall_season = _seasons(keys, base, counts, min_merchants)
+        return cls(medians=medians, overall=overall, counts=counts, min_merchants=min_merchants, seasons=seasons,
+                   overall_season=overall_season)
 
     def apply(self, X: np.ndarray, sectors: Sequence[str], bases: np.ndarray) -> np.ndarray:
         """A copy of X (compute_features' columns) with the peer columns computed from `bases`
@@ -89,11 +96,36 @@ class PeerBenchmarks:
             value = self.overall.get(base)
         return float("nan") if value is None else float(value)
 
+    def season(self, sector: str) -> np.ndarray | None:
+        found = self.seasons.get(sector_key(sector), self.overall_season)
+        return None if found is None else np.asarray(found, dtype=np.float64)
+
     def to_dict(self) -> dict:
         return {"medians": {k: dict(v) for k, v in self.medians.items()}, "overall": dict(self.overall),
-                "counts": dict(self.counts), "min_merchants": self.min_merchants}
+                "counts": dict(self.counts), "min_merchants": self.min_merchants,
+                "seasons": {k: list(v) for k, v in self.seasons.items()},
+                "overall_season": None if self.overall_season is None else list(self.overall_season)}
 
     @classmethod
     def from_dict(cls, data: Mapping) -> PeerBenchmarks:
+        # benchmarks saved before the sector calendar have none: their season columns stay NaN
+        overall_season = data.get("overall_season")
         return cls(medians={k: dict(v) for k, v in data["medians"].items()}, overall=dict(data["overall"]),
-                   counts=dict(data.get("counts", {})), min_merchants=int(data.get("min_merchants", 30)))
+                   counts=dict(data.get("counts", {})), min_merchants=int(data.get("min_merchants", 30)),
+                   seasons={k: tuple(v) for k, v in data.get("seasons", {}).items()},
+                   overall_season=None if overall_season is None else tuple(overall_season))
+
+
+def _seasons(keys: np.ndarray, base: Mapping[str, np.ndarray], counts: Mapping[str, int], min_merchants: int
+             ) -> tuple[dict[str, tuple[float, ...]], tuple[float, ...] | None]:
+    """Per sector (and for everyone) the calendar's 12 monthly log levels, from the rows' own."""
+    if not all(name in base for name in MONTH_COLUMNS):
+        return {}, None
+    levels = np.column_stack([np.asarray(base[name], dtype=np.float64) for name in MONTH_COLUMNS])
+    seasons = {}
+    for k in counts:
+        index = sector_index(levels[keys == k], min_merchants) if k else None
+        if index is not None:
+            seasons[k] = tuple(round(float(v), 6) for v in index)
+    overall = sector_index(levels, min_merchants)
+    return seasons, None if overall is None else tuple(round(float(v), 6) for v in overall)

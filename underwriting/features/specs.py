@@ -55,6 +55,17 @@ FEATURES: list[FeatureSpec] = [
        "90 days before them", "growth", -1, "change",
        "A year ago, sales over the months this loan would run {change} against the quarter before",
        "A year ago, sales over the months this loan would run {change} against the quarter before"),
+    _F("sector_season_ahead", "The sector's usual level of sales over the months the loan would run against its "
+       "usual level in the quarter before (its calendar, learned from the lender's book; log ratio)", "growth", -1,
+       "logratio", "In this trade the months this loan would run bring {v} the usual sales of the quarter before",
+       "In this trade the months this loan would run bring {v} the usual sales of the quarter before"),
+    _F("sales_change_vs_season_90d", "Inflows of the last 30 days against the 30 days that ended 75 days before, "
+       "less the change the sector's calendar alone would bring (log ratio)", "growth", 0, "logratio",
+       "Once the trade's season is allowed for, income over the last month ran at {v} the usual pace of a month a "
+       "quarter earlier",
+       "Once the trade's season is allowed for, income over the last month ran at {v} the usual pace of a month a "
+       "quarter earlier",
+       reads=-1),
     _F("sales_trend_26w", "Fitted weekly sales trend over the last 26 weeks, per year, relative to the average",
        "growth", 0, "change", "The sales trend of the last six months is {v} a year",
        "The sales trend of the last six months is {v} a year", reads=-1),
@@ -133,6 +144,11 @@ FEATURES: list[FeatureSpec] = [
     _F("net_margin_90d", "Net cash flow as a share of business inflows over the last 90 days", "cashflow", -1,
        "fraction", "Only {v} of income was left after outgoings (loan repayments aside) over the last 90 days",
        "{v} of income was left after outgoings (loan repayments aside) over the last 90 days"),
+    _F("operating_margin_365d", "Business inflows less business expenses (suppliers, wages, rent, fees, tax, "
+       "interest; not owner's drawings or loan repayments) as a share of inflows, last 12 months (not the "
+       "history's first 60 days)", "cashflow", -1,
+       "fraction", "Only {v} of income was left after business costs over the last 12 months",
+       "{v} of income was left after business costs over the last 12 months"),
     _F("inflow_to_outflow_365d", "Business inflows against outflows (loan repayments excluded), last 12 months",
        "cashflow", -1, "ratio", "Income was only {v} outgoings (loan repayments aside) over the last 12 months",
        "Income was {v} outgoings (loan repayments aside) over the last 12 months"),
@@ -214,6 +230,10 @@ FEATURES: list[FeatureSpec] = [
        "the 90 days before", "concentration", -1, "change",
        "The largest customer's payments {change} over the last 90 days against the 90 days before",
        "The largest customer's payments {change} over the last 90 days against the 90 days before"),
+    _F("top_customer_silence", "Days since the largest paying counterparty (180 days) last paid, in its usual "
+       "intervals between payments", "concentration", 1, "multiple",
+       "The largest customer last paid {v} the usual interval between its payments ago",
+       "The largest customer last paid {v} the usual interval between its payments ago"),
     _F("paying_counterparties_180d", "Distinct counterparties that paid the business in the last 180 days (among each "
        "day's 8 largest payers)",
        "concentration", -1, "count", "Only {v} payer{s} paid the business in the last six months",
