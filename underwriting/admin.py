@@ -254,9 +254,15 @@ class ModelActivationAdmin(ReadOnlyAdmin):
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(ReadOnlyAdmin):
-    list_display = ["version", "is_active", "created_at", "validation_auc", "validation_gini", "train_rows",
+    list_display = ["version", "scope", "is_active", "created_at", "validation_auc", "validation_gini", "train_rows",
                     "activated_at", "activated_by"]
-    list_select_related = ["activated_by"]
+    list_select_related = ["activated_by", "partner"]
+    list_filter = ["is_active", "partner"]
+
+    @admin.display(description="decides for", ordering="partner__slug")
+    def scope(self, obj):
+        # ADR 0012: a partner's own model, else the platform's fallback
+        return obj.partner.slug if obj.partner_id else "platform (every partner without its own)"
     change_form_template = "admin/underwriting/modelversion/detail.html"
     readonly_fields = [f.name for f in ModelVersion._meta.fields]
 
@@ -308,11 +314,13 @@ class ModelVersionAdmin(ReadOnlyAdmin):
             except PromotionError as exc:
                 form.add_error(None, str(exc))
             else:
-                self.message_user(request, f"Model {mv.version} now decides every new application.", messages.SUCCESS)
+                whose = (f"{mv.partner.slug}'s new applications" if mv.partner_id
+                         else "every new application of a partner without its own model")
+                self.message_user(request, f"Model {mv.version} now decides {whose}.", messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:underwriting_modelversion_change", args=[mv.pk]))
         context = {**self.admin_site.each_context(request), "opts": self.model._meta, "title": f"Promote {mv.version}",
                    "model_version": mv, "form": form,
-                   "active": ModelVersion.objects.filter(is_active=True).first()}
+                   "active": ModelVersion.objects.filter(is_active=True, partner_id=mv.partner_id).first()}
         return TemplateResponse(request, "admin/underwriting/modelversion/promote.html", context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):

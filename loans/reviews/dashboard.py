@@ -88,7 +88,7 @@ def appetite_curve() -> dict | None:
     """The active model's trade-off between approving more and defaulting more (out of fold,
     underwriting/engine/appetite.py), each row's cut-off as a score, the row the active policy's
     `max_pd` sits in marked, and how the active policy was set (its derivation, if any)."""
-    model = ModelVersion.objects.filter(is_active=True).only("version", "metrics").first()
+    model = ModelVersion.objects.filter(is_active=True, partner=None).only("version", "metrics").first()
     record = ((model.metrics or {}).get("appetite") or {}) if model else {}
     if not record.get("curve"):
         return None

@@ -69,14 +69,14 @@ def decisions_make(
         return [existing[r.application_ref] for r in requests]
     started = time.perf_counter()
     policy_version, policy = policy or policy_active()
-    model, model_version_id = active_model_or_raise()
+    # each partner's applications by its own active model, else the platform's (ADR 0012)
+    resolved = {pid: active_model_or_raise(pid) for pid in {r.business.partner_id for r in todo}}
+    model_of = [resolved[r.business.partner_id] for r in todo]
     t = time.perf_counter()
     histories, provenances = _histories(todo)
     load_ms = ms_since(t) / len(todo)
     t = time.perf_counter()
-    values, bases = compute_features_with_request_bases(
-        histories, [LoanRequest(amount=float(r.amount), term_months=int(r.term_months)) for r in todo],
-        peers=model.peers)
+    values, bases = _features(todo, histories, model_of)
     features_ms = ms_since(t) / len(todo)
     shared_ms = (time.perf_counter() - started) * 1000.0 / len(todo)
 
@@ -89,18 +89,36 @@ def decisions_make(
         names, decided, context, result = decision_evaluate_row(
             history=histories[row], values=values[row], bases=bases[row], is_blocked=request.business.is_blocked,
             amount=request.amount, term_months=request.term_months, as_of=request.as_of, policy=policy,
-            model=model, exposure=request.exposure, provenance=provenances[row],
+            model=model_of[row][0], exposure=request.exposure, provenance=provenances[row],
             currency=request.business.partner.currency, timings=timings)
         timings["total_ms"] = round(shared_ms + (time.perf_counter() - t) * 1000.0, 3)
         items.append({
             "business": request.business, "result": result, "as_of": request.as_of,
             "application_ref": request.application_ref, "policy_version": policy_version,
-            "model_version_id": model_version_id, "names": names, "values": snapshot_values(decided),
+            "model_version_id": model_of[row][1], "names": names, "values": snapshot_values(decided),
             "context": context, "timings": timings,
         })
-    model_version = ModelVersion.objects.filter(pk=model_version_id).first() if model_version_id else None
+    used = {model_version_id for _, model_version_id in resolved.values()}
+    model_version = ModelVersion.objects.filter(pk=used.pop()).first() if len(used) == 1 else None
     made = iter(decisions_append(items, model_version=model_version))
     return [existing[r.application_ref] if r.application_ref in existing else next(made) for r in requests]
+
+
+def _features(requests: list[DecisionRequest], histories: list, model_of: list) -> tuple[list, list]:
+    """Each request's feature values and request bases, computed once per model for its requests."""
+    by_model: dict[int, list[int]] = {}
+    for i, (_model, model_version_id) in enumerate(model_of):
+        by_model.setdefault(model_version_id, []).append(i)
+    values: list = [None] * len(requests)
+    bases: list = [None] * len(requests)
+    for rows in by_model.values():
+        v, b = compute_features_with_request_bases(
+            [histories[i] for i in rows],
+            [LoanRequest(amount=float(requests[i].amount), term_months=int(requests[i].term_months)) for i in rows],
+            peers=model_of[rows[0]][0].peers)
+        for k, i in enumerate(rows):
+            values[i], bases[i] = v[k], b[k]
+    return values, bases
 
 
 def _histories(requests: list[DecisionRequest]) -> tuple[list, list]:

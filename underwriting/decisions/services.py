@@ -114,8 +114,10 @@ def ms_since(start: float) -> float:
     return round((time.perf_counter() - start) * 1000.0, 3)
 
 
-def active_model_or_raise():
-    model, model_version_id = active_model_and_id()
+def active_model_or_raise(partner_id: int | None = None):
+    """The model deciding `partner_id`'s applications (its own active version, else the platform's,
+    ADR 0012) and its ModelVersion id."""
+    model, model_version_id = active_model_and_id(partner_id)
     if model is None:
         raise NoActiveModel("No model is active; train one with `manage.py train_model`.")
     return model, model_version_id
@@ -179,7 +181,7 @@ def decision_preview(
 ) -> DecisionResult:
     """What `decision_make` would decide now, storing nothing (the owner's suggested amount)."""
     _, policy = policy_active()
-    model, _ = active_model_or_raise()
+    model, _ = active_model_or_raise(business.partner_id)
     history = load_history(business=business, as_of=as_of)
     *_, result = decision_evaluate(
         history=history, is_blocked=business.is_blocked, amount=amount, term_months=term_months, as_of=as_of,
@@ -214,7 +216,7 @@ def decision_make(
             return existing
     started = time.perf_counter()
     policy_version, policy = policy or policy_active()
-    model, model_version_id = active_model_or_raise()
+    model, model_version_id = active_model_or_raise(business.partner_id)
     timings: dict[str, float] = {}
 
     t = time.perf_counter()

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 
+from accounts.models import PartnerBank
 from config.clock import ClockDateTimeField
 
 
@@ -11,11 +12,16 @@ class ModelVersion(models.Model):
 
     The artifact directory is the source of truth for the model itself; this row records where it
     is, its checksum (so a swapped directory is refused at load), what it was trained on, and which
-    version decides. Exactly one version is active platform-wide; decisions keep the version they
-    used, so activating another never rewrites the past.
+    version decides. A version belongs to one partner or to the platform (`partner` empty); at most one
+    version is active per scope, and a partner's applications are decided by its own active version,
+    else by the platform's (docs/adr/0012-model-scope.md). Decisions keep the version they used, so
+    activating another never rewrites the past.
     """
 
     version = models.CharField(max_length=64, unique=True)
+    partner = models.ForeignKey(
+        PartnerBank, null=True, blank=True, on_delete=models.PROTECT, related_name="model_versions",
+        help_text="The partner whose applications this version decides; empty: the platform's fallback.")
     artifact_path = models.CharField(max_length=512)
     checksum = models.CharField(max_length=64, help_text="SHA-256 of the artifact's manifest.json.")
     created_at = ClockDateTimeField(auto_now_add=True)
@@ -36,13 +42,15 @@ class ModelVersion(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["is_active"], condition=models.Q(is_active=True), name="modelversion_one_active"
-            ),
+            models.UniqueConstraint(fields=["is_active"], condition=models.Q(is_active=True, partner__isnull=True),
+                                    name="modelversion_one_active_platform"),
+            models.UniqueConstraint(fields=["partner"], condition=models.Q(is_active=True),
+                                    name="modelversion_one_active_per_partner"),
         ]
 
     def __str__(self) -> str:
-        return f"model {self.version}{' (active)' if self.is_active else ''}"
+        scope = f" for {self.partner.slug}" if self.partner_id else ""
+        return f"model {self.version}{scope}{' (active)' if self.is_active else ''}"
 
 
 

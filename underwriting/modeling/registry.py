@@ -1,13 +1,15 @@
 """The model registry: ModelVersion rows, activation, and the active model of this process.
 
-Exactly one version is active platform-wide (a partial unique index on is_active=True enforces it in
-the database, so two concurrent activations cannot both win). Activation only flips flags on
-ModelVersion rows: decisions store the version they used and are never touched.
+A version belongs to one partner or to the platform (ADR 0012). At most one version is active per
+scope (partial unique indexes enforce it in the database, so two concurrent activations cannot both
+win); a partner's applications are decided by its own active version, else by the platform's.
+Activation only flips flags on ModelVersion rows of its own scope: decisions store the version they
+used and are never touched.
 
-`active_model()` serves the active version from a per-process cache. Every CHECK_INTERVAL seconds
-(settings.MODEL_REGISTRY_CHECK_SECONDS, default 2.0; 0 = on every call) it asks the database which
-version is active, one indexed single-row query, and loads the artifact (verifying its checksums
-against the registry's record) when the answer changed. So a worker notices a newly activated
+`active_model(partner_id)` serves the active version from a per-process cache. Every CHECK_INTERVAL
+seconds (settings.MODEL_REGISTRY_CHECK_SECONDS, default 2.0; 0 = on every call) it asks the database
+which versions are active, one indexed query, and loads an artifact (verifying its checksums against
+the registry's record) when the answer changed. So a worker notices a newly activated
 version within ~2 s, without a restart; an activation in this process clears the cache on commit, so
 this process sees it at once.
 
@@ -41,7 +43,9 @@ from underwriting.modeling.models import ModelVersion
 
 __all__ = [
     "active_model",
+    "active_model_and_id",
     "artifact_path_of",
+    "cached_model_ids",
     "clear_active_model_cache",
     "load_model_version",
     "model_version_activate",
@@ -77,9 +81,10 @@ def load_model_version(model_version: ModelVersion) -> LoadedModel:
 
 
 @transaction.atomic
-def model_version_register(*, artifact: LoadedModel | Path | str, trained_by=None) -> ModelVersion:
-    """Records an artifact (verified on the way in) as an inactive ModelVersion. It decides only once
-    promoted (underwriting.modeling.services.model_version_promote, which records the activation)."""
+def model_version_register(*, artifact: LoadedModel | Path | str, trained_by=None, partner=None) -> ModelVersion:
+    """Records an artifact (verified on the way in) as an inactive ModelVersion of `partner`'s scope
+    (None: the platform's). It decides only once promoted (underwriting.modeling.services.
+    model_version_promote, which records the activation)."""
     loaded = artifact if isinstance(artifact, LoadedModel) else load_artifact(artifact)
     m = loaded.manifest
     val = m.get("metrics", {}).get("validation", {})
@@ -88,6 +93,7 @@ def model_version_register(*, artifact: LoadedModel | Path | str, trained_by=Non
     report = loaded.path / "report.html"
     mv = ModelVersion.objects.create(
         version=loaded.version,
+        partner=partner,
         artifact_path=_stored_path(loaded.path),
         checksum=loaded.checksum,
         trained_by=trained_by,
@@ -102,12 +108,14 @@ def model_version_register(*, artifact: LoadedModel | Path | str, trained_by=Non
 
 @transaction.atomic
 def model_version_activate(*, model_version: ModelVersion, activated_by=None, note: str) -> ModelVersion:
-    """Makes `model_version` the one active model. Refuses an artifact that no longer verifies (a
-    worker could not load it); the previous active version is deactivated in the same transaction."""
+    """Makes `model_version` the active model of its scope (its partner's, or the platform's). Refuses
+    an artifact that no longer verifies (a worker could not load it); the scope's previous active
+    version is deactivated in the same transaction. Other scopes are untouched."""
     if not note or not note.strip():
         raise RegistryError("an activation needs a note (why this model decides from now on)")
-    # Lock every currently active row and the target, in id order, so concurrent activations queue.
-    rows = list(ModelVersion.objects.select_for_update().filter(is_active=True).order_by("id"))
+    # Lock the scope's active rows and the target, in id order, so concurrent activations queue.
+    scope = model_version.partner_id
+    rows = list(ModelVersion.objects.select_for_update().filter(is_active=True, partner_id=scope).order_by("id"))
     target = ModelVersion.objects.select_for_update().get(pk=model_version.pk)
     load_model_version(target)  # ArtifactError if missing or modified
     if target.is_active and len(rows) == 1:
@@ -122,16 +130,17 @@ def model_version_activate(*, model_version: ModelVersion, activated_by=None, no
     return target
 
 
-# ---- the active model of this process ------------------------------------------------------------------
+# ---- the active models of this process -----------------------------------------------------------------
 
 _lock = threading.Lock()
-_EMPTY = {"checked": float("-inf"), "key": None, "model": None, "verified": float("-inf"), "fingerprint": None}
-_cache: dict = dict(_EMPTY)
+# "scopes": partner id (None: the platform) -> (version id, checksum) of its active version, as last read;
+# "models": (version id, checksum) -> [model, verified at, files' fingerprint]
+_cache: dict = {"checked": float("-inf"), "scopes": {}, "models": {}}
 
 
 def clear_active_model_cache() -> None:
     with _lock:
-        _cache.update(_EMPTY)
+        _cache.update(checked=float("-inf"), scopes={}, models={})
 
 
 def _check_interval() -> float:
@@ -142,52 +151,76 @@ def _verify_interval() -> float:
     return float(getattr(settings, "MODEL_ARTIFACT_VERIFY_SECONDS", DEFAULT_VERIFY_SECONDS))
 
 
-def _reverify_cached(now: float) -> None:
-    """Re-hashes the cached model's artifact when its files changed on disk or the verification is
-    older than the interval; on a mismatch forgets the model (the next call reloads, and refuses)."""
-    model: LoadedModel | None = _cache["model"]
-    if model is None:
+def _reverify_cached(key: tuple, now: float) -> None:
+    """Re-hashes a cached model's artifact when its files changed on disk or the verification is older
+    than the interval; on a mismatch forgets the model (the next call reloads, and refuses)."""
+    entry = _cache["models"].get(key)
+    if entry is None or isinstance(entry, ArtifactError):
         return
-    fingerprint = artifact_fingerprint(model.path, model.manifest)
-    if fingerprint == _cache["fingerprint"] and now - _cache["verified"] < _verify_interval():
+    model, verified, fingerprint = entry
+    current = artifact_fingerprint(model.path, model.manifest)
+    if current == fingerprint and now - verified < _verify_interval():
         return
     try:
         verify_artifact(model.path, expected_checksum=model.checksum)
     except ArtifactError:
-        _cache.update(_EMPTY)
+        _cache["models"].pop(key, None)
+        _cache["checked"] = float("-inf")
         raise
-    _cache.update(verified=now, fingerprint=fingerprint)
+    _cache["models"][key] = [model, now, current]
 
 
-def active_model() -> LoadedModel | None:
-    """The active version's model (None when no version is active). Raises ArtifactError when the
-    active version's artifact is missing or modified: deciding without the recorded model is not an option."""
-    return active_model_and_id()[0]
+def _refresh(now: float) -> None:
+    """Reads which version is active in every scope and loads the ones not in memory yet."""
+    rows = ModelVersion.objects.filter(is_active=True).values_list("id", "version", "artifact_path", "checksum",
+                                                                    "partner_id")
+    scopes = {}
+    for pk, version, path, checksum, partner_id in rows:
+        key = (pk, checksum)  # a re-registered path changes both
+        scopes[partner_id] = key
+        if key not in _cache["models"]:
+            try:
+                model = load_model_version(ModelVersion(id=pk, version=version, artifact_path=path, checksum=checksum))
+            except ArtifactError as exc:  # refused for this scope only: other partners still decide
+                _cache["models"][key] = exc
+                continue
+            _cache["models"][key] = [model, now, artifact_fingerprint(model.path, model.manifest)]
+    _cache["models"] = {k: v for k, v in _cache["models"].items() if k in scopes.values()}
+    _cache["scopes"] = scopes
 
 
-def active_model_and_id() -> tuple[LoadedModel | None, int | None]:
+def active_model(partner_id: int | None = None) -> LoadedModel | None:
+    """The model deciding `partner_id`'s applications: its own active version, else the platform's
+    (None when neither is active). Raises ArtifactError when that version's artifact is missing or
+    modified: deciding without the recorded model is not an option."""
+    return active_model_and_id(partner_id)[0]
+
+
+def active_model_and_id(partner_id: int | None = None) -> tuple[LoadedModel | None, int | None]:
     """active_model() and the primary key of its ModelVersion row (what a decision cites), from the
     same cached reading."""
     now = time.monotonic()
     with _lock:
-        if now - _cache["checked"] < _check_interval():
-            return _cache["model"], _model_id()
-        row = (ModelVersion.objects.filter(is_active=True)
-               .values_list("id", "version", "artifact_path", "checksum").first())
-        key = (row[0], row[3]) if row else None  # (id, checksum): a re-registered path changes both
-        if key != _cache["key"]:
-            model = fingerprint = None
-            if row is not None:
-                mv = ModelVersion(id=row[0], version=row[1], artifact_path=row[2], checksum=row[3])
-                model = load_model_version(mv)
-                fingerprint = artifact_fingerprint(model.path, model.manifest)
-            _cache.update(key=key, model=model, verified=now, fingerprint=fingerprint)
-        else:
-            _reverify_cached(now)
-        _cache["checked"] = now
-        return _cache["model"], _model_id()
+        stale = now - _cache["checked"] >= _check_interval()
+        if stale:
+            _refresh(now)
+        key = _cache["scopes"].get(partner_id) if partner_id is not None else None
+        key = key or _cache["scopes"].get(None)
+        if stale:
+            _cache["checked"] = now
+        if key is None:
+            return None, None
+        if stale:
+            _reverify_cached(key, now)
+        entry = _cache["models"][key]
+        if isinstance(entry, ArtifactError):
+            _cache["models"].pop(key)  # the next call tries the artifact again
+            _cache["checked"] = float("-inf")
+            raise entry
+        return entry[0], key[0]
 
 
-def _model_id() -> int | None:
-    key = _cache["key"]
-    return None if key is None or _cache["model"] is None else key[0]
+def cached_model_ids() -> list[int]:
+    """The ModelVersion ids whose models this process holds in memory (for the worker's preload check)."""
+    with _lock:
+        return sorted(k[0] for k, v in _cache["models"].items() if not isinstance(v, ArtifactError))

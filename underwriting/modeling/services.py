@@ -21,7 +21,8 @@ class PromotionError(ValueError):
 @transaction.atomic
 def model_version_promote(*, model_version: ModelVersion, promoted_by: User | None, reason: str,
                           via: str = "audit console") -> ModelActivation:
-    """Makes `model_version` the active model and records who promoted it, when, why and how (`via`).
+    """Makes `model_version` the active model of its scope (its partner's, or the platform's, ADR 0012)
+    and records who promoted it, when, why and how (`via`); `previous_version` is the scope's.
     The one way a model becomes active: the audit console and `manage.py train_model` both call it.
 
     Only a risk operator may (PROMOTE_PERMISSION); `promoted_by=None` is the server's command line,
@@ -32,9 +33,10 @@ def model_version_promote(*, model_version: ModelVersion, promoted_by: User | No
     reason = (reason or "").strip()
     if not reason:
         raise PromotionError("A promotion needs a reason (why this model should decide from now on).")
-    previous = ModelVersion.objects.filter(is_active=True).exclude(pk=model_version.pk).first()
+    previous = (ModelVersion.objects.filter(is_active=True, partner_id=model_version.partner_id)
+                .exclude(pk=model_version.pk).first())
     if previous is None and model_version.is_active:
-        raise PromotionError(f"Model {model_version.version} is already the active model.")
+        raise PromotionError(f"Model {model_version.version} is already the active model of its scope.")
     try:
         activated = model_version_activate(model_version=model_version, activated_by=promoted_by, note=reason)
     except (RegistryError, ArtifactError) as exc:

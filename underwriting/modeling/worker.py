@@ -1,5 +1,5 @@
-"""What a Celery worker process does with the model when it starts: it loads the active one at once,
-instead of on its first decision.
+"""What a Celery worker process does with the models when it starts: it loads the active ones (the
+platform's and every partner's, ADR 0012) at once, instead of on its first decision.
 
 Loading the model and building its explainer take about a second. Paid on the first decision, that
 second is the latency of every application waiting behind it: the worker decides what is waiting in

@@ -142,7 +142,7 @@ def drift_summary(*, start: date, end: date) -> dict:
     """The active model's decisions in [start, end] against its training reference: score bins side by
     side and PSI for the score and every feature (flagged at 0.1 and 0.25)."""
 
-    mv = ModelVersion.objects.filter(is_active=True).first()
+    mv = ModelVersion.objects.filter(is_active=True, partner__isnull=True).first()  # the platform's (ADR 0012)
     if mv is None:
         return {"status": "no_model", "message": "No model is active."}
     reference = model_reference(mv)

@@ -44,7 +44,7 @@ class Command(BaseCommand):
             # on fresh data.
             call_command("simulate_marketplace", merchants=merchants, months=24, seed=seed, partner=partner,
                          end_date=clock.today() - timedelta(days=1), stdout=self.stdout)
-        if not ModelVersion.objects.filter(is_active=True).exists():
+        if not ModelVersion.objects.filter(is_active=True, partner=None).exists():
             demo_status_write(state="preparing", step="train")
             call_command("train_model", partner=partner, seed=seed, quiet=True, stdout=self.stdout)
         if not policy_active()[0].derivation:
@@ -85,7 +85,7 @@ def _demo_api_key(partner: str, key_file: Path) -> str:
 
 
 def _model_quality() -> str:
-    active = ModelVersion.objects.filter(is_active=True).first()
+    active = ModelVersion.objects.filter(is_active=True, partner=None).first()
     validation = (active.metrics or {}).get("validation", {}) if active else {}
     auc, oracle = validation.get("auc"), validation.get("oracle_auc")
     if auc is None:

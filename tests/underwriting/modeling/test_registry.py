@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from django.db import IntegrityError, transaction
 
-from tests.factories import UserFactory
+from tests.factories import PartnerFactory, UserFactory
 from underwriting.features.history import day_number
 from underwriting.modeling import registry
 from underwriting.modeling.artifact import ArtifactError, write_artifact
@@ -86,6 +86,38 @@ def test_exactly_one_active_model(artifacts):
     assert list(ModelVersion.objects.filter(is_active=True).values_list("version", flat=True)) == [b.version]
     with pytest.raises(IntegrityError), transaction.atomic():
         ModelVersion.objects.filter(pk=a.pk).update(is_active=True)
+
+
+@pytest.mark.django_db
+def test_a_partner_with_its_own_model_is_decided_by_it_and_every_other_partner_by_the_platforms(artifacts):
+    # Given a platform model, and partner A's own model (ADR 0012)
+    a, b = PartnerFactory(slug="bank-a"), PartnerFactory(slug="bank-b")
+    platform = model_version_activate(model_version=model_version_register(artifact=artifacts[0]), note="platform")
+    own = model_version_activate(model_version=model_version_register(artifact=artifacts[1], partner=a),
+                                 note="bank-a's own book")
+    # Then each scope keeps its one active version: activating A's model left the platform's active
+    assert set(ModelVersion.objects.filter(is_active=True).values_list("pk", flat=True)) == {platform.pk, own.pk}
+    # And A's applications get A's model, B's and unscoped callers the platform's
+    assert registry.active_model_and_id(a.pk)[1] == own.pk
+    assert registry.active_model_and_id(b.pk)[1] == platform.pk
+    assert registry.active_model_and_id()[1] == platform.pk
+    assert active_model(a.pk).version == artifacts[1].name and active_model(b.pk).version == artifacts[0].name
+    # A second active version in one scope is refused by the database itself
+    for version, partner in (("a-second", a), ("platform-second", None)):
+        other = ModelVersion.objects.create(version=version, artifact_path=own.artifact_path, checksum=own.checksum,
+                                            partner=partner)
+        with pytest.raises(IntegrityError), transaction.atomic():
+            ModelVersion.objects.filter(pk=other.pk).update(is_active=True)
+
+
+@pytest.mark.django_db
+def test_without_a_platform_model_a_partner_without_its_own_has_none(artifacts):
+    a, b = PartnerFactory(slug="bank-a"), PartnerFactory(slug="bank-b")
+    own = model_version_activate(model_version=model_version_register(artifact=artifacts[1], partner=a),
+                                 note="bank-a's own book")
+    assert registry.active_model_and_id(a.pk)[1] == own.pk
+    assert registry.active_model_and_id(b.pk) == (None, None)
+    assert active_model() is None
 
 
 @pytest.mark.django_db

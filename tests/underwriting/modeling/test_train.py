@@ -419,6 +419,15 @@ def test_train_model_command_on_a_simulated_world(store, capsys):
         third.pk, mv.pk, operator, "monthly retrain")
     # (Training time is bench/bench_train.py's figure, not a timed assertion here.)
     assert (store / mv.version / "model.txt").read_text() == (store / second.version / "model.txt").read_text()
+    # Trained as the partner's own model (ADR 0012): it joins that partner's scope and the platform's
+    # model stays active beside it
+    call_command("train_model", partner="e2e-train", seed=4, quiet=True, for_partner=True, note="its own book")
+    own = ModelVersion.objects.get(is_active=True, partner__slug="e2e-train")
+    assert list(ModelVersion.objects.filter(is_active=True, partner=None)) == [third]
+    assert ModelActivation.objects.order_by("-id").first().previous_version is None
+    assert "e2e-train's model" in capsys.readouterr().out
+    clear_active_model_cache()
+    assert active_model(own.partner_id).version == own.version and active_model().version == third.version
 
 
 @pytest.mark.django_db
@@ -431,6 +440,8 @@ def test_train_model_refuses_to_promote_under_someone_who_is_not_a_risk_operator
     for email in ("owner@train.example.com", "nobody@train.example.com"):
         with pytest.raises(CommandError, match=f"--by {email}: no active risk operator with that email"):
             call_command("train_model", quiet=True, by=email)
+    with pytest.raises(CommandError, match="--for-partner needs --partner"):
+        call_command("train_model", quiet=True, for_partner=True)
 
     assert not ModelVersion.objects.exists() and not ModelActivation.objects.exists()
 

@@ -21,13 +21,13 @@ def test_a_new_pool_process_loads_the_active_model_before_any_decision_asks_for_
         version = model_version_register(artifact=path)
         model_version_promote(model_version=version, promoted_by=None, reason="the tests' model", via="tests")
         clear_active_model_cache()
-        assert registry._cache["model"] is None
+        assert registry.cached_model_ids() == []
 
         # when the pool process starts
         worker_process_init.send(sender=None)
 
         # then the model is loaded (on a thread), and a decision's call finds it there
-        wait_for(lambda: registry._cache["model"] is not None, timeout=30)
+        wait_for(lambda: registry.cached_model_ids() == [version.pk], timeout=30)
         model, model_id = registry.active_model_and_id()
-        assert model_id == version.pk and model is registry._cache["model"]
+        assert model_id == version.pk and model is registry.active_model()
         clear_active_model_cache()

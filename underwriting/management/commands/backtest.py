@@ -25,7 +25,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         if not loans.exists():
             raise CommandError(f"{loans}: no such file")
-        model = active_model()
+        model = active_model(tenant.pk)  # the model that decides this partner's applications (ADR 0012)
         if model is None:
             raise CommandError("No model is active; train one with `manage.py train_model`.")
         try:

@@ -61,7 +61,7 @@ class Command(BaseCommand):
 
     def _model(self, version):
         qs = ModelVersion.objects.all()
-        mv = qs.filter(version=version).first() if version else qs.filter(is_active=True).first()
+        mv = qs.filter(version=version).first() if version else qs.filter(is_active=True, partner__isnull=True).first()
         if mv is None:
             raise CommandError(f"There is no model version {version}." if version else "No model is active.")
         return mv

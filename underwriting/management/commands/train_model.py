@@ -1,4 +1,5 @@
-"""manage.py train_model [--partner P] [--seed S] [--no-activate] [--by EMAIL] [--calibration platt|isotonic] [--note TEXT]"""
+"""manage.py train_model [--partner P [--for-partner]] [--seed S] [--no-activate] [--by EMAIL]
+[--calibration platt|isotonic] [--note TEXT]"""
 
 import time
 
@@ -19,6 +20,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--partner", default=None, help="train on this partner's book only (slug)")
+        parser.add_argument("--for-partner", action="store_true",
+                            help="register the model in --partner's own scope: it decides that partner's applications "
+                                 "only, and the platform's model keeps deciding the others' (docs/adr/0012-model-scope.md)")
         parser.add_argument("--seed", type=int, default=1, help="LightGBM seed (same data + seed = same model)")
         parser.add_argument("--no-activate", action="store_true", help="register without activating")
         parser.add_argument("--calibration", choices=("platt", "isotonic"), default="platt")
@@ -32,6 +36,8 @@ class Command(BaseCommand):
         progress = not opts["quiet"]
         promoter = self._promoter(opts["by"]) if opts["by"] and not opts["no_activate"] else None
         partner = None
+        if opts["for_partner"] and not opts["partner"]:
+            raise CommandError("--for-partner needs --partner: a partner's model learns only from its own book")
         if opts["partner"]:
             try:
                 partner = partner_get_by_slug(slug=opts["partner"])
@@ -52,14 +58,16 @@ class Command(BaseCommand):
         self.stdout.write(f"trained {model.booster.num_trees()} trees in {time.perf_counter() - t1:.1f} s; "
                           + model.split.describe(ts.originated_on))
         path = write_artifact(model)
-        mv = model_version_register(artifact=path)
+        mv = model_version_register(artifact=path, partner=partner if opts["for_partner"] else None)
         if not opts["no_activate"]:
             # The same promotion as the audit console's: flags flipped and a ModelActivation recorded.
             model_version_promote(model_version=mv, promoted_by=promoter, via="manage.py train_model",
                                   reason=opts["note"] or f"trained by manage.py train_model (seed {opts['seed']})")
             mv.refresh_from_db()
         self.stdout.write(self._table(model.metrics))
-        self.stdout.write(f"model {mv.version} {'registered and ACTIVE' if mv.is_active else 'registered (not active)'}"
+        scope = f"{partner.slug}'s model" if mv.partner_id else "the platform's model"
+        self.stdout.write(f"model {mv.version} ({scope}) "
+                          f"{'registered and ACTIVE' if mv.is_active else 'registered (not active)'}"
                           f"; total {time.perf_counter() - t0:.1f} s")
         self.stdout.write(f"artifact: {path}")
         self.stdout.write(f"report:   {path / 'report.html'}")
