@@ -27,7 +27,7 @@ def main() -> None:
     import lightgbm as lgb
     from sklearn.metrics import r2_score, roc_auc_score
 
-    from bench.worlds import HELD_OUT, WORLDS, from_generated
+    from bench.worlds import HELD_OUT, WORLDS, from_generated, generator
     from bench.worlds.coarse import coarse
     from underwriting.features import FEATURES, PeerBenchmarks, compute_features_with_bases
 
@@ -40,8 +40,7 @@ def main() -> None:
     args = parser.parse_args()
 
     t0 = time.perf_counter()
-    module = __import__(f"bench.worlds.{args.world}", fromlist=["generate"])
-    raw = module.generate(merchants=args.merchants, days=720, seed=0)
+    raw = generator(args.world).generate(merchants=args.merchants, days=720, seed=0)
     world = from_generated(raw)
     rng = np.random.default_rng(0)
     idx = np.sort(rng.choice(world.loans, min(world.loans, args.loans), replace=False))

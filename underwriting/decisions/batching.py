@@ -98,9 +98,8 @@ def decisions_make(
             "model_version_id": model_of[row][1], "names": names, "values": snapshot_values(decided),
             "context": context, "timings": timings,
         })
-    used = {model_version_id for _, model_version_id in resolved.values()}
-    model_version = ModelVersion.objects.filter(pk=used.pop()).first() if len(used) == 1 else None
-    made = iter(decisions_append(items, model_version=model_version))
+    cited = ModelVersion.objects.filter(pk__in={model_version_id for _, model_version_id in resolved.values()})
+    made = iter(decisions_append(items, model_versions=list(cited)))
     return [existing[r.application_ref] if r.application_ref in existing else next(made) for r in requests]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -258,18 +259,19 @@ def _locked_head() -> DecisionChainHead:
 # round trips saved on every decision. A duplicate application_ref then fails the caller's whole
 # transaction instead of being caught here; the task retries and finds the stored decision.
 @transaction.atomic(savepoint=False)
-def decisions_append(items: list[dict], *, model_version: ModelVersion | None = None) -> list[Decision]:
+def decisions_append(items: list[dict], *, model_versions: Sequence[ModelVersion] = ()) -> list[Decision]:
     """Appends decisions to the chain in order, under one lock of its head: each signed over its
-    predecessor, all inserted in one statement, the head moved once. `model_version`: the row the
-    decisions cite, when the caller has it (set on each, so reading it back costs nothing)."""
+    predecessor, all inserted in one statement, the head moved once. `model_versions`: the rows the
+    decisions cite, when the caller has them (set on each, so reading them back costs nothing)."""
+    cited = {mv.pk: mv for mv in model_versions}
     head = _locked_head()
     decisions = []
     sequence, previous = head.last_sequence, head.last_hmac
     for fields in items:
         sequence += 1
         decision = _decision(sequence=sequence, previous_hmac=previous, **fields)
-        if model_version is not None and decision.model_version_id == model_version.pk:
-            decision.model_version = model_version
+        if decision.model_version_id in cited:
+            decision.model_version = cited[decision.model_version_id]
         decision.hmac = chain.sign(key=hmac_key(), content=decision_content(decision), previous=previous)
         previous = decision.hmac
         decisions.append(decision)

@@ -23,8 +23,8 @@ PROCESSOR_DAILY_SHARE = 0.6
 PROCESSOR_MIN_AGE = 60  # ... and first seen this many days before, or in the history's first two weeks
 END = PANEL_DAYS  # one past the panels' last column: [END - 30:] = the last 30 days
 
-NAMES = ("top_customer_share_180d", "top_customer_trend_90d", "top_customer_silence", "paying_counterparties_180d", "payee_counterparties_180d",
-         "top_payee_share_180d", "processor_share_90d", "new_counterparty_share_35d",
+NAMES = ("top_customer_share_180d", "top_customer_trend_90d", "top_customer_silence", "paying_counterparties_180d",
+         "payee_counterparties_180d", "top_payee_share_180d", "processor_share_90d", "new_counterparty_share_35d",
          "top2_payer_share_30d", "round_trip_share_35d")
 
 
@@ -44,6 +44,11 @@ class _Groups:
         self.first_seen = np.full(self.size, np.iinfo(np.int64).max)
         np.minimum.at(self.first_seen, self.group, chunk.cday)
         self.first_age = chunk.as_of[self.merchant] - self.first_seen
+        # who paid in over the last 180 days: on how many days, and how much (processors and customers
+        # are both read from these)
+        self.paid_180 = self.is_in & (self.age <= 180)
+        self.paid_days_180 = self.total(self.paid_180, np.ones_like(self.total_rows))
+        self.in180 = self.total(self.paid_180)
 
     def total(self, sel: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         """Per group, the sum of the selected rows' totals (or weights)."""
@@ -78,9 +83,7 @@ def _processors(chunk: Chunk, flows: Flows, groups: _Groups) -> np.ndarray:
     least 10 days), were first seen PROCESSOR_MIN_AGE+ days before, and settle: the source booked
     their days' money as card takings or payouts, or they pay on 60% of the calendar days. A trade
     customer paying invoices by transfer several times a week is a customer, however regular."""
-    merchant = groups.merchant
-    recent = groups.is_in & (groups.age <= 180)
-    in_days = groups.total(recent, np.ones_like(groups.total_rows))
+    merchant, recent, in_days = groups.merchant, groups.paid_180, groups.paid_days_180
     merchant_in_days = (flows.revenue[:, END - 180:] > 0).sum(axis=1).astype(float)
     established = (groups.first_age >= PROCESSOR_MIN_AGE) | (groups.first_seen - chunk.first_day[merchant] <= 14)
     settled_panel = chunk.panel(flows.inflow & np.isin(chunk.dkind, SETTLEMENT_KINDS))
@@ -90,13 +93,13 @@ def _processors(chunk: Chunk, flows: Flows, groups: _Groups) -> np.ndarray:
     settled_day[inside] = settled_panel[chunk.cm[inside], col[inside]]
     settled = groups.total(recent, np.minimum(settled_day, groups.total_rows))
     calendar_days = np.minimum(flows.history_days, 180)[merchant]
-    settles = (settled >= PROCESSOR_SETTLED_SHARE * groups.total(recent)) | (
+    settles = (settled >= PROCESSOR_SETTLED_SHARE * groups.in180) | (
         in_days >= PROCESSOR_DAILY_SHARE * calendar_days)
     return (in_days >= PROCESSOR_MIN_SHARE * merchant_in_days[merchant]) & (in_days >= 10) & established & settles
 
 
 def _customers(flows: Flows, groups: _Groups, processor: np.ndarray, ok: np.ndarray, f) -> None:
-    in180, in90 = groups.incoming(180), groups.incoming(90)
+    in180, in90 = groups.in180, groups.incoming(90)
     # Each merchant's largest customer over 180 days (payment processors aside).
     is_top = (_rank_within_merchant(groups, -np.where(processor, -1.0, in180)) == 0) & ~processor & (in180 > 0)
     top = groups.per_merchant(np.where(is_top, in180, 0.0))
@@ -109,10 +112,9 @@ def _customers(flows: Flows, groups: _Groups, processor: np.ndarray, ok: np.ndar
                                            np.minimum(div(recent, earlier) - 1.0, 5.0), np.nan)
     # Days since it last paid against its usual interval: a trade customer in trouble pays late first,
     # and a silence of several intervals shows that before its totals fall.
-    paying = groups.is_in & (groups.age <= 180)
+    paying, days = groups.paid_180, groups.paid_days_180
     last = np.full(groups.size, np.inf)
     np.minimum.at(last, groups.group[paying], groups.age[paying].astype(np.float64))
-    days = groups.total(paying, np.ones_like(groups.total_rows))
     silence = div(np.where(np.isfinite(last), last, 180.0), 180.0 / np.maximum(days, 1.0))
     top_days = groups.per_merchant(np.where(is_top, days, 0.0))
     f["top_customer_silence"] = np.where(ok & (top_days >= 3), groups.per_merchant(np.where(is_top, silence, 0.0)),

@@ -47,28 +47,19 @@ def sector_key(sector: str | None) -> str:
 
 def peer_columns(sectors: Sequence[str], base: Mapping[str, np.ndarray],
                  peers: SectorReference | None) -> dict[str, np.ndarray]:
-    """The peer features: log(max(value, floor)) minus the sector's reference (NaN without peers)."""
-    n = len(sectors)
-    out: dict[str, np.ndarray] = {}
-    for name, (b, floor) in PEER_BASES.items():
-        if peers is None:
-            out[name] = np.full(n, np.nan)
-            continue
-        keys, inv = np.unique(np.array([sector_key(s) for s in sectors], dtype=object), return_inverse=True)
-        ref = np.array([peers.reference(k, b) for k in keys], dtype=np.float64)[inv.reshape(-1)]
-        out[name] = np.log(np.maximum(base[b], floor)) - ref
-    out.update(_season(sectors, base, peers))
-    return out
-
-
-def _season(sectors: Sequence[str], base: Mapping[str, np.ndarray], peers: SectorReference | None
-            ) -> dict[str, np.ndarray]:
+    """The peer features: log(max(value, floor)) minus the sector's reference, and the sector calendar's
+    two (season.py); NaN without peers."""
     n = len(sectors)
     if peers is None:
-        return {name: np.full(n, np.nan) for name in SEASON_FEATURES}
-    index = np.full((n, 12), np.nan)
-    for i, key in enumerate(sector_key(s) for s in sectors):
-        found = peers.season(key)
-        if found is not None:
-            index[i] = found
-    return season_columns(index, base)
+        return {name: np.full(n, np.nan) for name in (*PEER_BASES, *SEASON_FEATURES)}
+    # each distinct sector looked up once, spread back to the rows
+    keys, inv = np.unique(np.array([sector_key(s) for s in sectors], dtype=object), return_inverse=True)
+    inv = inv.reshape(-1)
+    out: dict[str, np.ndarray] = {}
+    for name, (b, floor) in PEER_BASES.items():
+        ref = np.array([peers.reference(k, b) for k in keys], dtype=np.float64)[inv]
+        out[name] = np.log(np.maximum(base[b], floor)) - ref
+    calendars = [peers.season(k) for k in keys]
+    index = np.array([np.full(12, np.nan) if c is None else c for c in calendars], dtype=np.float64).reshape(-1, 12)
+    out.update(season_columns(index[inv], base))
+    return out

@@ -65,6 +65,6 @@ def test_a_batch_of_two_partners_decides_each_with_its_scopes_model(scopes):
                 for b in (scopes["own_businesses"][1], scopes["others"][1], scopes["own_businesses"][2])]
     made = decisions_make(requests=requests)
     assert [d.model_version_id for d in made] == [scopes["own"].pk, scopes["platform"].pk, scopes["own"].pk]
-    # and each equals the decision its request gets alone
+    # and a platform partner's request decided alone cites the same version as in the batch
     alone = decision_make(business=scopes["others"][2], amount=Decimal("20000.00"), term_months=12, as_of=AS_OF)
     assert alone.model_version_id == scopes["platform"].pk
